@@ -1,0 +1,72 @@
+"""FastAPI application: one Temporal client and one DB engine per process, held by the lifespan.
+
+``uvicorn api.app:app`` works; ``onboarding api`` does the same with settings applied.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.routes import cases, health
+from core.database import resolve_database_url
+from core.settings import Settings, get_settings
+from core.temporal import connect_config
+from store.db import make_engine, make_session_factory
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Client onboarding cases, each a durable Temporal workflow.
+
+Authenticate with `X-API-Key: <key>` (or `Authorization: Bearer <key>`). Each key maps to one
+role: `client_app`, `case_manager` or `operator`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from temporalio.client import Client
+        from temporalio.contrib.pydantic import pydantic_data_converter
+
+        url, embedded = resolve_database_url(settings)
+        engine = make_engine(url)
+        config = connect_config(settings)
+        target = config.pop("target_host")
+        # lazy: the API starts (and /readyz says why it is not ready) even if Temporal is down
+        app.state.temporal = await Client.connect(
+            target, data_converter=pydantic_data_converter, lazy=True, **config
+        )
+        app.state.settings = settings
+        app.state.sessions = make_session_factory(engine)
+        app.state.embedded_postgres = embedded
+        log.info("api ready temporal=%s namespace=%s", target, config.get("namespace"))
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Onboarding case orchestrator",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(cases.router)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    """``uvicorn api.app:app`` builds the app on first access, not at import time."""
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

@@ -1,0 +1,154 @@
+"""/cases: start, read and list cases, and the human steps of the process."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
+
+from api.deps import (
+    AnyRole,
+    CaseCreator,
+    CaseWorker,
+    DocumentSubmitter,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+)
+from api.services import cases as svc
+from schemas.case import CASE_REF_PATTERN, CasePage, CaseState, CaseView, StartCaseRequest
+from schemas.commands import CommandAccepted, ComplianceDecision, DocumentsReceived, FinalSignOff
+from schemas.enums import CaseStatus, ClientTier, ClientType, Stage
+from workflows.onboarding import OnboardingCaseWorkflow
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+
+Ref = Annotated[str, Path(pattern=CASE_REF_PATTERN, description="Case reference")]
+
+
+@router.post(
+    "",
+    response_model=CaseView,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "Same request seen before: the existing case"},
+        409: {"description": "Reference or key already used for a different request"},
+    },
+)
+async def create_case(
+    body: StartCaseRequest,
+    response: Response,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    caller: CaseCreator,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=8, max_length=200)
+    ] = None,
+) -> CaseView:
+    """Start an onboarding case. Idempotent on `reference` and on the `Idempotency-Key` header."""
+    result = await svc.start_case(
+        session=session,
+        temporal=temporal,
+        settings=settings,
+        body=body,
+        idempotency_key=idempotency_key,
+        requested_by=caller.label,
+    )
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/cases/{result.view.reference}"
+    return result.view
+
+
+@router.get("", response_model=CasePage)
+async def list_cases(
+    session: SessionDep,
+    _: AnyRole,
+    status_: Annotated[list[CaseStatus] | None, Query(alias="status")] = None,
+    stage: Annotated[list[Stage] | None, Query()] = None,
+    client_type: ClientType | None = None,
+    tier: ClientTier | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CasePage:
+    """Cases, newest first. Repeat `status`/`stage` to match any of several."""
+    return await svc.list_cases(
+        session=session,
+        status_filter=status_,
+        stage=stage,
+        client_type=client_type,
+        tier=tier,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/{ref}", response_model=CaseView)
+async def get_case(ref: Ref, session: SessionDep, settings: SettingsDep, _: AnyRole) -> CaseView:
+    """Stage, status, timestamps and the stage history, from the read model."""
+    return await svc.get_case(session=session, settings=settings, ref=ref)
+
+
+@router.get("/{ref}/state", response_model=CaseState)
+async def get_live_state(
+    ref: Ref, session: SessionDep, temporal: TemporalDep, _: AnyRole
+) -> CaseState:
+    """The running workflow's own view: tasks, what it waits for, the plan."""
+    handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
+    return await svc.live_state(handle)
+
+
+@router.post(
+    "/{ref}/documents-received",
+    response_model=CommandAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+)
+async def documents_received(
+    ref: Ref,
+    body: DocumentsReceived,
+    session: SessionDep,
+    temporal: TemporalDep,
+    _: DocumentSubmitter,
+) -> CommandAccepted:
+    """Tell the case its documents are in (409 unless it is collecting documents)."""
+    handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
+    state = await svc.live_state(handle)
+    if state.stage != Stage.DOCUMENT_COLLECTION:
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT,
+            detail=f"case {ref} is at {state.stage.value}, not document_collection",
+        )
+    await handle.signal(OnboardingCaseWorkflow.documents_received, body)
+    return CommandAccepted(
+        case_ref=ref,
+        stage=state.stage,
+        status=state.status.value,
+        message="documents received; the case will move on",
+    )
+
+
+@router.post("/{ref}/compliance-decision", response_model=CommandAccepted)
+async def compliance_decision(
+    ref: Ref,
+    body: ComplianceDecision,
+    session: SessionDep,
+    temporal: TemporalDep,
+    _: CaseWorker,
+) -> CommandAccepted:
+    """Approve or reject the compliance review (409 unless the case is in compliance review)."""
+    handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
+    result: CommandAccepted = await svc.send_update(
+        handle, OnboardingCaseWorkflow.decide_compliance, body
+    )
+    return result
+
+
+@router.post("/{ref}/final-review", response_model=CommandAccepted)
+async def final_review(
+    ref: Ref, body: FinalSignOff, session: SessionDep, temporal: TemporalDep, _: CaseWorker
+) -> CommandAccepted:
+    """Sign the case off in final review (409 unless it is in final review)."""
+    handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
+    result: CommandAccepted = await svc.send_update(handle, OnboardingCaseWorkflow.sign_off, body)
+    return result

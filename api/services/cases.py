@@ -1,0 +1,332 @@
+"""Case use-cases behind the HTTP routes: start, read, list, and send human steps."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import HTTPException, status
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from core.settings import Settings
+from schemas.case import (
+    CaseInput,
+    CaseListItem,
+    CasePage,
+    CaseState,
+    CaseView,
+    ClientSummary,
+    StageInterval,
+    StartCaseRequest,
+    workflow_id_for,
+)
+from schemas.enums import CaseStatus, ClientTier, ClientType, SlaState, Stage
+from store.models import Case, StageIntervalRow
+from workflows import search_attributes as sa
+from workflows.onboarding import OnboardingCaseWorkflow
+
+_REF_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O/1/I/L/U: read out over the phone
+
+
+def new_case_ref() -> str:
+    return "C-" + "".join(secrets.choice(_REF_ALPHABET) for _ in range(10))
+
+
+def request_fingerprint(body: StartCaseRequest) -> str:
+    """Stable hash of what was asked, to tell a retry from a different request."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class StartResult:
+    view: CaseView
+    created: bool
+
+
+async def start_case(
+    *,
+    session: AsyncSession,
+    temporal: Client,
+    settings: Settings,
+    body: StartCaseRequest,
+    idempotency_key: str | None,
+    requested_by: str,
+) -> StartResult:
+    """Record the case as a draft, then start its workflow. Retries return the same case.
+
+    The draft row is written first so that a crash between the two steps loses nothing: the
+    client's retry (same reference or Idempotency-Key) finds the draft and starts the workflow.
+    """
+    fingerprint = request_fingerprint(body)
+    ref = body.reference
+    if idempotency_key is not None:
+        known = await session.scalar(select(Case).where(Case.idempotency_key == idempotency_key))
+        if known is not None:
+            if ref is not None and ref != known.ref:
+                raise _conflict("Idempotency-Key was already used for another case reference")
+            ref = known.ref
+    ref = ref or new_case_ref()
+    profile = body.client
+    inserted = await session.scalar(
+        insert(Case)
+        .values(
+            ref=ref,
+            workflow_id=workflow_id_for(ref),
+            idempotency_key=idempotency_key,
+            request_hash=fingerprint,
+            requested_by=requested_by,
+            status=CaseStatus.DRAFT.value,
+            stage=Stage.ACKNOWLEDGEMENT.value,
+            priority="normal",
+            ever_paused=False,
+            flags=[],
+            client_name=profile.name,
+            client_email=str(profile.email),
+            client_phone=profile.phone,
+            client_type=profile.client_type.value,
+            client_tier=profile.tier.value,
+            country=profile.country,
+            profile=profile.model_dump(mode="json"),
+            projection_version=0,
+        )
+        .on_conflict_do_nothing()
+        .returning(Case.ref)
+    )
+    await session.commit()
+    created = inserted is not None
+    case = await session.get(Case, ref, populate_existing=True)
+    if case is None and idempotency_key is not None:
+        # A concurrent request with the same key won the insert under its own generated ref.
+        case = await session.scalar(select(Case).where(Case.idempotency_key == idempotency_key))
+    if case is None:
+        raise _conflict("that Idempotency-Key is already in use by another case")
+    ref = case.ref
+    if not created:
+        if case.request_hash != fingerprint:
+            raise _conflict(
+                f"reference {ref} is already used by a different request; "
+                "send the same body to retry, or use a new reference"
+            )
+        if idempotency_key is not None and case.idempotency_key not in (None, idempotency_key):
+            raise _conflict("that reference was created with a different Idempotency-Key")
+
+    if case.status == CaseStatus.DRAFT.value:
+        await _start_workflow(temporal=temporal, settings=settings, case=case, profile=body)
+        await session.execute(
+            update(Case)
+            .where(Case.ref == ref, Case.status == CaseStatus.DRAFT.value)
+            .values(status=CaseStatus.OPEN.value)
+        )
+        await session.commit()
+    return StartResult(
+        view=await get_case(session=session, settings=settings, ref=ref), created=created
+    )
+
+
+async def _start_workflow(
+    *, temporal: Client, settings: Settings, case: Case, profile: StartCaseRequest
+) -> None:
+    """Start once: an id conflict with a running case attaches to it; a closed one is kept."""
+    client = profile.client
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        # already ran (and closed): the case exists, nothing to start
+        await temporal.start_workflow(
+            OnboardingCaseWorkflow.run,
+            CaseInput(case_ref=case.ref, client=client, requested_by=case.requested_by),
+            id=case.workflow_id,
+            task_queue=settings.temporal_task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.CASE_REF, case.ref),
+                    SearchAttributePair(sa.CASE_STAGE, Stage.ACKNOWLEDGEMENT.value),
+                    SearchAttributePair(sa.CASE_STATUS, CaseStatus.OPEN.value),
+                    SearchAttributePair(sa.CLIENT_TYPE, client.client_type.value),
+                    SearchAttributePair(sa.CLIENT_TIER, client.tier.value),
+                    SearchAttributePair(sa.SLA_STATE, SlaState.ON_TRACK.value),
+                ]
+            ),
+        )
+
+
+async def get_case(*, session: AsyncSession, settings: Settings, ref: str) -> CaseView:
+    """The read model's view of one case; 404 if we never saw it."""
+    case = await session.get(Case, ref, populate_existing=True)
+    if case is None:
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=f"no case {ref}")
+    rows = (
+        await session.scalars(
+            select(StageIntervalRow)
+            .where(StageIntervalRow.case_ref == ref)
+            .order_by(StageIntervalRow.seq)
+        )
+    ).all()
+    return CaseView(
+        reference=case.ref,
+        status=CaseStatus(case.status),
+        stage=Stage(case.stage),
+        client=ClientSummary(
+            name=case.client_name,
+            client_type=ClientType(case.client_type),
+            tier=ClientTier(case.client_tier),
+            country=case.country,
+        ),
+        priority=case.priority,
+        sla_state=SlaState(case.sla_state) if case.sla_state else None,
+        playbook_version=case.playbook_version,
+        created_at=case.created_at,
+        updated_at=case.updated_at,
+        closed_at=case.closed_at,
+        closure_reason=case.closure_reason,
+        workflow_id=case.workflow_id,
+        temporal_ui_url=(
+            f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}"
+            f"/workflows/{case.workflow_id}"
+        ),
+        stages=[
+            StageInterval(
+                seq=r.seq,
+                stage=Stage(r.stage),
+                entered_at=r.entered_at,
+                exited_at=r.exited_at,
+                outcome=r.outcome,
+                sla_outcome=r.sla_outcome,
+                active_seconds=r.active_seconds,
+                paused_seconds=r.paused_seconds,
+                escalations=r.escalations,
+                sla_budget_seconds=r.sla_budget_seconds,
+            )
+            for r in rows
+        ],
+    )
+
+
+async def list_cases(
+    *,
+    session: AsyncSession,
+    status_filter: list[CaseStatus] | None,
+    stage: list[Stage] | None,
+    client_type: ClientType | None,
+    tier: ClientTier | None,
+    limit: int,
+    offset: int,
+) -> CasePage:
+    """Newest first; every filter optional."""
+    conditions: list[Any] = []
+    if status_filter:
+        conditions.append(Case.status.in_([s.value for s in status_filter]))
+    if stage:
+        conditions.append(Case.stage.in_([s.value for s in stage]))
+    if client_type:
+        conditions.append(Case.client_type == client_type.value)
+    if tier:
+        conditions.append(Case.client_tier == tier.value)
+    total = await session.scalar(select(func.count()).select_from(Case).where(*conditions)) or 0
+    rows = (
+        await session.scalars(
+            select(Case)
+            .where(*conditions)
+            .order_by(Case.created_at.desc(), Case.ref)
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    return CasePage(
+        items=[
+            CaseListItem(
+                reference=c.ref,
+                status=CaseStatus(c.status),
+                stage=Stage(c.stage),
+                client_name=c.client_name,
+                client_type=ClientType(c.client_type),
+                tier=ClientTier(c.client_tier),
+                sla_state=SlaState(c.sla_state) if c.sla_state else None,
+                created_at=c.created_at,
+                updated_at=c.updated_at,
+            )
+            for c in rows
+        ],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+# ---------------------------------------------------------------------- commands
+async def running_case(
+    *, session: AsyncSession, temporal: Client, ref: str
+) -> WorkflowHandle[Any, Any]:
+    """Handle of a case's workflow: 404 if unknown, 409 if it is closed or not started."""
+    case = await session.get(Case, ref)
+    if case is None:
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=f"no case {ref}")
+    if CaseStatus(case.status).is_closed:
+        raise _conflict(f"case {ref} is {case.status}; it takes no more commands")
+    if case.status == CaseStatus.DRAFT.value:
+        raise _conflict(f"case {ref} has not started yet; retry POST /cases to start it")
+    return temporal.get_workflow_handle(case.workflow_id)
+
+
+async def live_state(handle: WorkflowHandle[Any, Any]) -> CaseState:
+    """The workflow's own view (authoritative; the read model may lag by a moment)."""
+    try:
+        return await handle.query(OnboardingCaseWorkflow.state)
+    except RPCError as e:
+        raise _translate_rpc(e) from e
+
+
+async def send_update(handle: WorkflowHandle[Any, Any], update_fn: Any, arg: Any) -> Any:
+    """Run a workflow update; its validator's refusal becomes 409 with the workflow's words."""
+    try:
+        return await handle.execute_update(update_fn, arg)
+    except WorkflowUpdateFailedError as e:
+        cause = e.cause
+        if isinstance(cause, ApplicationError) and cause.type == "WrongState":
+            raise _conflict(cause.message) from e
+        if isinstance(cause, ApplicationError):
+            raise HTTPException(
+                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=cause.message
+            ) from e
+        raise
+    except RPCError as e:
+        raise _translate_rpc(e) from e
+
+
+def _translate_rpc(e: RPCError) -> Exception:
+    if e.status == RPCStatusCode.NOT_FOUND:
+        return _conflict("the case's workflow is not running (it may have just closed)")
+    if e.status == RPCStatusCode.FAILED_PRECONDITION and "failed state" in e.message:
+        # the workflow itself is stuck (a bug or bad deploy): not the caller's fault
+        return HTTPException(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail="the case cannot take commands right now (its workflow task is failing); "
+            "operators can see why in the Temporal UI",
+        )
+    if e.status == RPCStatusCode.FAILED_PRECONDITION:
+        return _conflict(e.message)
+    return e
+
+
+def _conflict(detail: str) -> HTTPException:
+    return HTTPException(status_code=status.HTTP_409_CONFLICT, detail=detail)

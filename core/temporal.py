@@ -1,0 +1,31 @@
+"""One way to connect to Temporal, used by the API, the worker and the CLI.
+
+Address, namespace, TLS and API key come from ``temporalio.envconfig`` (TEMPORAL_ADDRESS,
+TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*; or a TOML profile via TEMPORAL_PROFILE),
+so the same build talks to the dev server, a self-hosted cluster or Temporal Cloud.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfigProfile
+
+from core.settings import Settings
+
+
+def connect_config(settings: Settings) -> dict[str, Any]:
+    """Envconfig's view, falling back to our settings for address and namespace."""
+    config: dict[str, Any] = dict(ClientConfigProfile.load().to_client_connect_config())
+    config.setdefault("target_host", settings.temporal_address)
+    config.setdefault("namespace", settings.temporal_namespace)
+    return config
+
+
+async def connect(settings: Settings) -> Client:
+    """A client with the pydantic data converter (required by our pydantic payloads)."""
+    config = connect_config(settings)
+    target = config.pop("target_host")
+    return await Client.connect(target, data_converter=pydantic_data_converter, **config)

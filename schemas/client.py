@@ -1,0 +1,77 @@
+"""The client profile captured when a case starts."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+
+from schemas.enums import Channel, ClientTier, ClientType
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+CountryCode = Annotated[
+    str, StringConstraints(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$", to_upper=True)
+]
+
+
+class ContactPreferences(BaseModel):
+    """How the client wants to hear from us, in order of preference."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channels: list[Channel] = Field(
+        default_factory=lambda: [Channel.EMAIL, Channel.IN_APP], min_length=1
+    )
+    language: str = Field(default="en", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
+    callback_stages: list[str] = Field(
+        default_factory=list,
+        description="Stages at which a premium client wants a phone callback.",
+    )
+
+    @field_validator("channels")
+    @classmethod
+    def _no_duplicate_channels(cls, value: list[Channel]) -> list[Channel]:
+        if len(set(value)) != len(value):
+            raise ValueError("each channel may appear once")
+        return value
+
+
+class ClientProfile(BaseModel):
+    """Who is being onboarded. PII lives here and in Postgres, never in search attributes."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+    phone: str | None = Field(default=None, description="E.164, e.g. +447700900123")
+    client_type: ClientType
+    tier: ClientTier = ClientTier.STANDARD
+    country: CountryCode = Field(
+        description="ISO 3166-1 alpha-2 country of residence or incorporation"
+    )
+    date_of_birth: str | None = Field(
+        default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD, individuals"
+    )
+    regulatory_requirements: list[str] = Field(
+        default_factory=list,
+        description="Regimes that apply, e.g. 'fatca', 'mifid_ii'. Each adds its checks.",
+    )
+    contact_preferences: ContactPreferences = Field(default_factory=ContactPreferences)
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        if value is not None and not E164.match(value):
+            raise ValueError("phone must be E.164, like +447700900123")
+        return value
+
+    @field_validator("regulatory_requirements")
+    @classmethod
+    def _normalise_requirements(cls, value: list[str]) -> list[str]:
+        cleaned = [v.strip().lower() for v in value if v.strip()]
+        for item in cleaned:
+            if not re.fullmatch(r"[a-z0-9_\-]{1,40}", item):
+                raise ValueError("requirements are short codes like 'fatca' or 'mifid_ii'")
+        return sorted(set(cleaned))

@@ -1,0 +1,73 @@
+"""The worker process: builds activity instances with their clients, registers the workflow."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.accounts import AccountActivities
+from activities.case_store import CaseStoreActivities
+from activities.planning import PlanningActivities
+from core.settings import Settings
+from store.db import SessionFactory, make_engine, make_session_factory
+from workers.search_attributes import ensure_search_attributes
+from workflows.onboarding import OnboardingCaseWorkflow
+
+log = logging.getLogger(__name__)
+
+WORKFLOWS: Sequence[type] = (OnboardingCaseWorkflow,)
+
+
+def build_activities(settings: Settings, sessions: SessionFactory) -> list[Any]:
+    """Every activity function the workflow may call, bound to its injected clients."""
+    store = CaseStoreActivities(sessions)
+    accounts = AccountActivities(sessions)
+    planning = PlanningActivities(settings.playbook_path)
+    return [store.project, accounts.provision_account, planning.plan_case]
+
+
+# Pydantic imports these lazily while validating payloads; loading them once, outside the
+# sandbox, keeps every workflow run from re-importing them.
+PASSTHROUGH_MODULES = ("pydantic", "pydantic_core", "email_validator", "idna", "dns", "yaml")
+
+
+def build_worker(
+    client: Client, settings: Settings, sessions: SessionFactory, *, task_queue: str | None = None
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue or settings.temporal_task_queue,
+        workflows=list(WORKFLOWS),
+        activities=build_activities(settings, sessions),
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+        ),
+    )
+
+
+async def run_worker(settings: Settings, database_url: str) -> None:
+    """Run until SIGINT/SIGTERM, then finish in-flight tasks and exit."""
+    from core.temporal import connect
+
+    client = await connect(settings)
+    await ensure_search_attributes(client, client.namespace)
+    engine = make_engine(database_url)
+    worker = build_worker(client, settings, make_session_factory(engine))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "worker started task_queue=%s namespace=%s", settings.temporal_task_queue, client.namespace
+    )
+    async with worker:
+        await stop.wait()
+        log.info("worker stopping")
+    await engine.dispose()
