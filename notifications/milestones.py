@@ -1,0 +1,63 @@
+"""The events a case notifies people about.
+
+Client milestones and staff notices are kept in one enum so the outbox can
+store a single ``milestone`` column, but the two sets are exposed separately
+because they differ in audience, channels (staff get no SMS) and templates.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Milestone(StrEnum):
+    """Every notification kind the case orchestrator can send."""
+
+    # The six client milestones, in case order.
+    CASE_CREATED = "case_created"
+    DOCUMENTS_RECEIVED = "documents_received"
+    COMPLIANCE_APPROVED = "compliance_approved"
+    ACCOUNT_PROVISIONING_STARTED = "account_provisioning_started"
+    SETUP_COMPLETED = "setup_completed"
+    WELCOME_PACKAGE = "welcome_package"
+    # Client request for missing or invalid documents (can happen repeatedly).
+    DOCUMENTS_NEEDED = "documents_needed"
+    # Internal notices to operations staff about stage SLAs.
+    SLA_WARNING = "sla_warning"
+    SLA_AT_RISK = "sla_at_risk"
+    SLA_BREACHED = "sla_breached"
+    SLA_ESCALATED = "sla_escalated"
+
+    @property
+    def is_staff_notice(self) -> bool:
+        """Staff notices go to operations, never to the client, and have no SMS."""
+        return self in STAFF_NOTICES
+
+    @property
+    def is_client_message(self) -> bool:
+        """Client messages carry branding, next steps and an SMS variant."""
+        return self not in STAFF_NOTICES
+
+
+CLIENT_MILESTONES: tuple[Milestone, ...] = (
+    Milestone.CASE_CREATED,
+    Milestone.DOCUMENTS_RECEIVED,
+    Milestone.COMPLIANCE_APPROVED,
+    Milestone.ACCOUNT_PROVISIONING_STARTED,
+    Milestone.SETUP_COMPLETED,
+    Milestone.WELCOME_PACKAGE,
+)
+"""The six milestones every onboarding case reaches, in order."""
+
+CLIENT_MESSAGES: tuple[Milestone, ...] = (*CLIENT_MILESTONES, Milestone.DOCUMENTS_NEEDED)
+"""Everything that is sent to the client."""
+
+STAFF_NOTICES: frozenset[Milestone] = frozenset(
+    {
+        Milestone.SLA_WARNING,
+        Milestone.SLA_AT_RISK,
+        Milestone.SLA_BREACHED,
+        Milestone.SLA_ESCALATED,
+    }
+)
+"""Internal SLA notices for operations staff."""

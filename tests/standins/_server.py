@@ -1,0 +1,226 @@
+"""Shared plumbing: threaded HTTP server, request recording, failure injection."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+logger = logging.getLogger(__name__)
+
+Reply = tuple[int, dict[str, str], bytes]
+"""(status, headers, body) returned by a stand-in's handler."""
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the stand-in saw it, parsed for easy assertions."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    json: Any = None
+    form: dict[str, str] = field(default_factory=dict)
+    form_multi: dict[str, list[str]] = field(default_factory=dict)
+    basic_auth: tuple[str, str] | None = None
+    bearer_token: str | None = None
+    response_status: int = 0
+    injected_failure: bool = False
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass
+class _Fault:
+    status: int | None  # None = no error, only a stall
+    stall_seconds: float = 0.0
+    message: str | None = None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        status, headers, payload = self.server.standin._handle(self, body)
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if payload and self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s: " + format, self.server.standin.name, *args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, standin: StandinServer) -> None:
+        self.standin = standin
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that time out on purpose close the socket mid-reply; not a test failure.
+        logger.debug(
+            "%s: connection error from %s", self.standin.name, client_address, exc_info=True
+        )
+
+
+class StandinServer:
+    """Base class; subclasses implement ``handle`` and ``injected_error``."""
+
+    name = "standin"
+
+    def __init__(self) -> None:
+        self.requests: list[RecordedRequest] = []
+        self._faults: deque[_Fault] = deque()
+        self._lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def start(self) -> StandinServer:
+        self._server = _Server(self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{self.name}-standin",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> StandinServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "stand-in not started"
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- test controls ----------------------------------------------------------
+
+    def fail_next(self, count: int = 1, status: int = 500, message: str | None = None) -> None:
+        """Answer the next ``count`` requests with ``status`` in the provider's error shape."""
+        with self._lock:
+            self._faults.extend(_Fault(status, message=message) for _ in range(count))
+
+    def stall_next(self, count: int = 1, seconds: float = 1.0) -> None:
+        """Delay the next ``count`` responses so client timeouts can be tested."""
+        with self._lock:
+            self._faults.extend(_Fault(None, stall_seconds=seconds) for _ in range(count))
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self._faults.clear()
+
+    @property
+    def last(self) -> RecordedRequest:
+        with self._lock:
+            assert self.requests, f"{self.name} stand-in received no requests"
+            return self.requests[-1]
+
+    # -- subclass API -------------------------------------------------------------
+
+    def handle(self, request: RecordedRequest) -> Reply:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def injected_error(self, status: int, message: str | None) -> Reply:  # pragma: no cover
+        raise NotImplementedError
+
+    # -- internals ----------------------------------------------------------------
+
+    def _handle(self, handler: BaseHTTPRequestHandler, body: bytes) -> Reply:
+        request = _parse(handler, body)
+        with self._lock:
+            fault = self._faults.popleft() if self._faults else None
+            self.requests.append(request)
+        if fault is not None and fault.stall_seconds:
+            time.sleep(fault.stall_seconds)
+        if fault is not None and fault.status is not None:
+            request.injected_failure = True
+            reply = self.injected_error(fault.status, fault.message)
+        else:
+            try:
+                reply = self.handle(request)
+            except Exception:  # a stand-in bug must show up as a 500, not a hang
+                logger.exception("%s stand-in crashed", self.name)
+                reply = (500, {"Content-Type": "text/plain"}, b"stand-in error")
+        request.response_status = reply[0]
+        return reply
+
+
+def _parse(handler: BaseHTTPRequestHandler, body: bytes) -> RecordedRequest:
+    split = urlsplit(handler.path)
+    headers = {k.lower(): v for k, v in handler.headers.items()}
+    request = RecordedRequest(
+        method=handler.command,
+        path=split.path,
+        query=parse_qs(split.query, keep_blank_values=True),
+        headers=headers,
+        body=body,
+    )
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json" and body:
+        try:
+            request.json = json.loads(body)
+        except ValueError:
+            request.json = None
+    elif content_type == "application/x-www-form-urlencoded":
+        multi = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        request.form_multi = multi
+        request.form = {k: v[0] for k, v in multi.items()}
+    auth = headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            user, _, password = base64.b64decode(value).decode("utf-8").partition(":")
+            request.basic_auth = (user, password)
+        except ValueError:
+            request.basic_auth = None
+    elif scheme.lower() == "bearer":
+        request.bearer_token = value
+    return request
+
+
+def json_reply(status: int, payload: Any, headers: dict[str, str] | None = None) -> Reply:
+    """Serialize ``payload`` as a JSON response."""
+    all_headers = {"Content-Type": "application/json"}
+    all_headers.update(headers or {})
+    return status, all_headers, json.dumps(payload).encode("utf-8")
