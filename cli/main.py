@@ -5,6 +5,7 @@ onboarding worker    a Temporal worker
 onboarding api       the HTTP API (uvicorn)
 onboarding migrate   Alembic upgrade to head
 onboarding screen    batch sanctions re-screening (JSON lines in, JSON lines out)
+onboarding notify-preview MILESTONE   render a notification with sample data
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from cli import screen
 from core.logging import configure_logging
 from core.settings import get_settings
+from notifications import preview
 
 
 def _worker(_: argparse.Namespace) -> int:
@@ -74,12 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int)
     api.set_defaults(func=_api)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
-    for optional in ("cli.screen", "notifications.preview"):
-        try:  # INTEGRATION-PENDING: both modules land this session; then import them directly
-            module = __import__(optional, fromlist=["add_parser"])
-        except ModuleNotFoundError:
-            continue
-        module.add_parser(sub)
+    screen.add_parser(sub)
+    preview.add_parser(sub)
     return parser
 
 

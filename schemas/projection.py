@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from schemas.case import StageInterval
+from schemas.client import ClientProfile
 from schemas.enums import CaseStatus, SlaState, Stage
 
 
@@ -32,10 +33,18 @@ class AuditEvent(BaseModel):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class CaseSeed(BaseModel):
+    """Enough to create the case row when the workflow was started outside the API (CLI, UI)."""
+
+    client: ClientProfile
+    requested_by: str
+
+
 class Projection(BaseModel):
     """One atomic read-model write for a case."""
 
     case_ref: str
+    seed: CaseSeed | None = None
     version: int = Field(description="Monotonic per case; older projections never win.")
     at: datetime
     case: CasePatch = Field(default_factory=CasePatch)

@@ -282,7 +282,7 @@ def test_app_processes_share_one_environment(compose):
 def test_database_url_points_at_the_postgres_service(compose):
     pg_env = env(service(compose, "postgres"))
     for name in APP_SERVICES:
-        url = make_url(env(service(compose, name))["DATABASE_URL"])
+        url = make_url(str(env(service(compose, name))["DATABASE_URL"]))
         assert url.drivername == "postgresql+asyncpg", url.drivername
         assert url.host == "postgres"
         assert (url.port or 5432) == 5432

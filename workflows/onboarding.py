@@ -28,7 +28,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.enums import CaseStatus, Decision, SlaState, Stage
     from schemas.plan import CasePlan, Gate, StageSpec, TaskKind
-    from schemas.projection import AuditEvent, CasePatch, Projection, ProvisionAccountInput
+    from schemas.projection import (
+        AuditEvent,
+        CasePatch,
+        CaseSeed,
+        Projection,
+        ProvisionAccountInput,
+    )
     from workflows import search_attributes as sa
 
 # Postgres blips must never fail a case: keep retrying, back off to a minute.
@@ -80,6 +86,7 @@ class OnboardingCaseWorkflow:
         )
         self._status = CaseStatus.OPEN
         await self._project(
+            seed=CaseSeed(client=inp.client, requested_by=inp.requested_by),
             case=CasePatch(
                 status=CaseStatus.OPEN,
                 playbook_version=self._plan.playbook_version,
@@ -336,6 +343,7 @@ class OnboardingCaseWorkflow:
     async def _project(
         self,
         *,
+        seed: CaseSeed | None = None,
         case: CasePatch | None = None,
         intervals: list[StageInterval] | None = None,
         events: list[AuditEvent] | None = None,
@@ -346,6 +354,7 @@ class OnboardingCaseWorkflow:
             CaseStoreActivities.project,
             Projection(
                 case_ref=self._ref,
+                seed=seed,
                 version=self._version,
                 at=workflow.now(),
                 case=case or CasePatch(),

@@ -1,0 +1,221 @@
+"""A user's view of the API: a case from POST /cases to completed, and every way to get it wrong."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from store.models import Account, Case, StageIntervalRow
+from tests.conftest import new_ref
+from tests.e2e.conftest import CASE_MANAGER, CLIENT_APP, OPERATOR, LiveStack
+from tests.factories import profile_json
+
+pytestmark = pytest.mark.e2e
+
+
+def new_case_body(ref: str | None = None, **client: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"client": profile_json(**client)}
+    if ref:
+        body["reference"] = ref
+    return body
+
+
+async def poll(http: httpx.AsyncClient, path: str, until, timeout: float = 20) -> dict[str, Any]:
+    """GET ``path`` until ``until(json)`` holds: the read model follows the workflow closely."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    body: dict[str, Any] = {}
+    while asyncio.get_running_loop().time() < deadline:
+        response = await http.get(path, headers=OPERATOR)
+        body = response.json()
+        if response.status_code == 200 and until(body):
+            return body
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{path} never matched; last: {body}")
+
+
+async def visible_workflows(stack: LiveStack, query: str, expect: int) -> list[Any]:
+    """Visibility is eventually consistent: list until the count settles at ``expect``."""
+    found: list[Any] = []
+    for _ in range(50):
+        found = [w async for w in stack.temporal.list_workflows(query)]
+        if len(found) == expect:
+            return found
+        await asyncio.sleep(0.2)
+    return found
+
+
+@pytest.fixture
+async def http(live_stack: LiveStack):
+    async with httpx.AsyncClient(base_url=live_stack.base_url, timeout=30) as client:
+        yield client
+
+
+async def test_case_goes_from_post_to_completed_over_http(http, live_stack, sessions):
+    ref = new_ref("E2E")
+    created = await http.post("/cases", json=new_case_body(ref), headers=CLIENT_APP)
+    assert created.status_code == 201, created.text
+    assert created.headers["location"] == f"/cases/{ref}"
+    assert created.json()["workflow_id"] == f"onboarding-{ref}"
+
+    await poll(http, f"/cases/{ref}", lambda c: c["stage"] == "document_collection")
+    docs = await http.post(
+        f"/cases/{ref}/documents-received", json={"actor": "cm-ann"}, headers=CASE_MANAGER
+    )
+    assert docs.status_code == 202, docs.text
+    await poll(http, f"/cases/{ref}", lambda c: c["stage"] == "compliance_review")
+    approval = await http.post(
+        f"/cases/{ref}/compliance-decision",
+        json={"decision": "approve", "reviewer": "rita"},
+        headers=CASE_MANAGER,
+    )
+    assert approval.status_code == 200, approval.text
+    await poll(http, f"/cases/{ref}", lambda c: c["stage"] == "final_review")
+    sign_off = await http.post(
+        f"/cases/{ref}/final-review", json={"reviewer": "fred"}, headers=CASE_MANAGER
+    )
+    assert sign_off.status_code == 200, sign_off.text
+
+    case = await poll(http, f"/cases/{ref}", lambda c: c["status"] == "completed")
+    assert [s["stage"] for s in case["stages"]] == [
+        "acknowledgement",
+        "document_collection",
+        "compliance_review",
+        "account_setup",
+        "final_review",
+        "welcome",
+    ]
+    assert case["closed_at"] is not None
+    assert all(s["exited_at"] and s["outcome"] == "completed" for s in case["stages"])
+
+    async with sessions() as s:
+        row = await s.get(Case, ref)
+        assert row is not None and row.status == "completed"
+        assert (
+            len(
+                (
+                    await s.scalars(
+                        select(StageIntervalRow).where(StageIntervalRow.case_ref == ref)
+                    )
+                ).all()
+            )
+            == 6
+        )
+        assert await s.scalar(select(Account.status).where(Account.case_ref == ref)) == "open"
+
+    found = await visible_workflows(
+        live_stack,
+        f"CaseRef='{ref}' AND CaseStatus='completed' AND CaseStage='welcome'",
+        expect=1,
+    )
+    assert [w.id for w in found] == [f"onboarding-{ref}"]
+    listing = await http.get(
+        "/cases", params={"status": "completed", "limit": 200}, headers=OPERATOR
+    )
+    assert ref in [c["reference"] for c in listing.json()["items"]]
+
+
+async def test_duplicate_post_returns_the_same_case_and_one_workflow(http, live_stack):
+    ref = new_ref("DUP")
+    body = new_case_body(ref)
+    first, second = await asyncio.gather(
+        http.post("/cases", json=body, headers=CLIENT_APP),
+        http.post("/cases", json=body, headers=CLIENT_APP),
+    )
+    assert sorted([first.status_code, second.status_code]) == [200, 201]
+    assert first.json()["reference"] == second.json()["reference"] == ref
+    third = await http.post("/cases", json=body, headers=CLIENT_APP)
+    assert third.status_code == 200
+    found = await visible_workflows(live_stack, f"CaseRef='{ref}'", expect=1)
+    assert len(found) == 1
+
+
+async def test_idempotency_key_without_reference_returns_the_same_generated_case(http):
+    key = "order-" + new_ref()
+    body = new_case_body(None, name="Grace Hopper", email="grace@example.com")
+    first = await http.post("/cases", json=body, headers={**CLIENT_APP, "Idempotency-Key": key})
+    again = await http.post("/cases", json=body, headers={**CLIENT_APP, "Idempotency-Key": key})
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["reference"] == again.json()["reference"]
+    assert first.json()["reference"].startswith("C-")
+
+
+async def test_same_reference_with_a_different_body_is_a_conflict(http):
+    ref = new_ref("CONF")
+    first = await http.post("/cases", json=new_case_body(ref), headers=CLIENT_APP)
+    assert first.status_code == 201
+    other = await http.post(
+        "/cases", json=new_case_body(ref, name="Someone Else"), headers=CLIENT_APP
+    )
+    assert other.status_code == 409
+    assert "different request" in other.json()["detail"]
+    case = await http.get(f"/cases/{ref}", headers=OPERATOR)
+    assert case.json()["client"]["name"] == "Ada Lovelace"
+
+
+async def test_invalid_body_gets_field_errors_without_echoing_input(http):
+    bad = {
+        "client": {
+            "name": "",
+            "email": "not-an-email",
+            "client_type": "alien",
+            "country": "GBR",
+            "phone": "0770 SECRET",
+        }
+    }
+    response = await http.post("/cases", json=bad, headers=CLIENT_APP)
+    assert response.status_code == 422
+    fields = {tuple(e["loc"][-1:]) for e in response.json()["detail"]}
+    assert {("name",), ("email",), ("client_type",), ("country",), ("phone",)} <= fields
+    assert "SECRET" not in response.text
+    listing = await http.get("/cases", params={"limit": 200}, headers=OPERATOR)
+    assert "" not in [c["client_name"] for c in listing.json()["items"]]
+
+
+async def test_auth_unknown_case_and_wrong_stage(http):
+    assert (await http.get("/cases")).status_code == 401
+    assert (await http.get("/cases", headers={"X-API-Key": "guess"})).status_code == 401
+    assert (
+        await http.get("/cases", headers={"Authorization": "Bearer dev-operator-key"})
+    ).status_code == 200
+    assert (await http.get("/cases/NOPE-404", headers=OPERATOR)).status_code == 404
+    assert (
+        await http.post(
+            "/cases/NOPE-404/final-review", json={"reviewer": "x"}, headers=CASE_MANAGER
+        )
+    ).status_code == 404
+
+    ref = new_ref("STATE")
+    await http.post("/cases", json=new_case_body(ref), headers=CLIENT_APP)
+    await poll(http, f"/cases/{ref}", lambda c: c["stage"] == "document_collection")
+    forbidden = await http.post(
+        f"/cases/{ref}/compliance-decision",
+        json={"decision": "approve", "reviewer": "x"},
+        headers=CLIENT_APP,
+    )
+    assert forbidden.status_code == 403
+    assert (await http.post("/cases", json=new_case_body(), headers=OPERATOR)).status_code == 403
+    early = await http.post(
+        f"/cases/{ref}/compliance-decision",
+        json={"decision": "approve", "reviewer": "rita"},
+        headers=CASE_MANAGER,
+    )
+    assert early.status_code == 409
+    assert "document_collection" in early.json()["detail"]
+    sign_off = await http.post(
+        f"/cases/{ref}/final-review", json={"reviewer": "fred"}, headers=CASE_MANAGER
+    )
+    assert sign_off.status_code == 409
+    live = await http.get(f"/cases/{ref}/state", headers=OPERATOR)
+    assert live.json()["stage"] == "document_collection"
+    assert live.json()["awaiting"] == "client documents"
+
+
+async def test_probes(http):
+    assert (await http.get("/healthz")).json() == {"status": "ok"}
+    ready = await http.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "temporal": "ok"}
