@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
 
-from schemas.projection import AccountRef, ProvisionAccountInput
+from schemas.projection import AccountRef, CloseAccountInput, ProvisionAccountInput
 from store.db import SessionFactory
 from store.models import Account
 
@@ -72,5 +72,26 @@ class AccountActivities:
                 case_ref=inp.case_ref,
                 account_number=existing.account_number,
                 status=existing.status,
+                created=False,
+            )
+
+    @activity.defn(name="close_account")
+    async def close_account(self, inp: CloseAccountInput) -> AccountRef | None:
+        """Compensation: close the case's account when the case is rejected or cancelled after
+        provisioning. Closing a closed account changes nothing; no account, nothing to do."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Account)
+                .where(Account.case_ref == inp.case_ref, Account.status == "open")
+                .values(status="closed", closed_at=inp.at, close_reason=inp.reason)
+            )
+            account = await session.scalar(select(Account).where(Account.case_ref == inp.case_ref))
+            if account is None:
+                return None
+            activity.logger.info("account closed case=%s", inp.case_ref)
+            return AccountRef(
+                case_ref=inp.case_ref,
+                account_number=account.account_number,
+                status=account.status,
                 created=False,
             )

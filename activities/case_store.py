@@ -12,7 +12,7 @@ from schemas.case import workflow_id_for
 from schemas.enums import CaseStatus, Stage
 from schemas.projection import CaseSeed, Projection
 from store.db import SessionFactory
-from store.models import Case, CaseEvent, StageIntervalRow
+from store.models import Case, CaseEvent, CasePauseRow, StageIntervalRow
 
 
 def seed_case_row(case_ref: str, seed: CaseSeed) -> Any:
@@ -69,6 +69,15 @@ class CaseStoreActivities:
                 await session.execute(
                     stmt.on_conflict_do_update(
                         constraint="uq_stage_intervals_case_seq",
+                        set_={k: stmt.excluded[k] for k in values if k != "seq"},
+                    )
+                )
+            for pause in projection.pauses:
+                values = pause.model_dump(mode="python")
+                stmt = insert(CasePauseRow).values(case_ref=projection.case_ref, **values)
+                await session.execute(
+                    stmt.on_conflict_do_update(
+                        constraint="uq_case_pauses_case_seq",
                         set_={k: stmt.excluded[k] for k in values if k != "seq"},
                     )
                 )

@@ -53,6 +53,26 @@ class StageInterval(BaseModel):
     sla_budget_seconds: float | None = None
 
 
+class PauseInterval(BaseModel):
+    """A manual-intervention pause: automation halted and the SLA clock stopped."""
+
+    seq: int
+    stage: Stage
+    paused_at: datetime
+    paused_by: str
+    reason: str
+    resumed_at: datetime | None = None
+    resumed_by: str | None = None
+    resume_reason: str | None = None
+
+
+class Approval(BaseModel):
+    reviewer: str
+    decision: str
+    reason: str | None = None
+    at: datetime
+
+
 class TaskState(BaseModel):
     key: str
     title: str
@@ -91,7 +111,11 @@ class CaseState(BaseModel):
     priority: str = "normal"
     paused_by: str | None = None
     ever_paused: bool = False
+    pauses: list[PauseInterval] = Field(default_factory=list)
+    approvals: list[Approval] = Field(default_factory=list)
+    approvals_required: int = 1
     closure_reason: str | None = None
+    account_number: str | None = None
 
 
 class CaseOutcome(BaseModel):

@@ -59,6 +59,13 @@ class CompleteTask(_Command):
     note: str | None = Field(default=None, max_length=2000)
 
 
+class TaskCompletion(_Command):
+    """Body of ``POST /cases/{ref}/tasks/{key}/complete`` (the key comes from the path)."""
+
+    actor: str = ActorField
+    note: str | None = Field(default=None, max_length=2000)
+
+
 class SendBack(_Command):
     to_stage: Stage
     actor: str = ActorField

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from schemas.case import StageInterval
+from schemas.case import PauseInterval, StageInterval
 from schemas.client import ClientProfile
 from schemas.enums import CaseStatus, SlaState, Stage
 
@@ -49,12 +49,19 @@ class Projection(BaseModel):
     at: datetime
     case: CasePatch = Field(default_factory=CasePatch)
     intervals: list[StageInterval] = Field(default_factory=list)
+    pauses: list[PauseInterval] = Field(default_factory=list)
     events: list[AuditEvent] = Field(default_factory=list)
 
 
 class ProvisionAccountInput(BaseModel):
     case_ref: str
     at: datetime
+
+
+class CloseAccountInput(BaseModel):
+    case_ref: str
+    at: datetime
+    reason: str
 
 
 class AccountRef(BaseModel):

@@ -133,3 +133,21 @@ class Account(Base):
     opened_at: Mapped[datetime] = _ts()
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     close_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class CasePauseRow(Base):
+    """Manual-intervention pauses: who stopped automation, why, and for how long."""
+
+    __tablename__ = "case_pauses"
+    __table_args__ = (UniqueConstraint("case_ref", "seq", name="uq_case_pauses_case_seq"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    case_ref: Mapped[str] = mapped_column(ForeignKey("cases.ref", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(40))
+    paused_at: Mapped[datetime] = _ts()
+    paused_by: Mapped[str] = mapped_column(String(120))
+    reason: Mapped[str] = mapped_column(Text)
+    resumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resumed_by: Mapped[str | None] = mapped_column(String(120))
+    resume_reason: Mapped[str | None] = mapped_column(Text)

@@ -45,3 +45,47 @@ async def wait_for_state(
             return last
         await asyncio.sleep(0.05)
     raise AssertionError(f"state never matched; last seen: {last}")
+
+
+async def start_case(env: Any, worker: Any, **profile_overrides: Any) -> tuple[str, Any]:
+    """Start a case directly on Temporal (as an operator could); returns (ref, handle)."""
+    from schemas.case import CaseInput, workflow_id_for
+    from tests.conftest import new_ref
+
+    ref = new_ref()
+    handle = await env.client.start_workflow(
+        OnboardingCaseWorkflow.run,
+        CaseInput(case_ref=ref, client=profile(**profile_overrides), requested_by="test"),
+        id=workflow_id_for(ref),
+        task_queue=worker.task_queue,
+    )
+    return ref, handle
+
+
+async def audit_kinds(sessions: Any, ref: str) -> list[str]:
+    """The case's audit trail as the read model has it, oldest first."""
+    from sqlalchemy import select
+
+    from store.models import CaseEvent
+
+    async with sessions() as s:
+        rows = await s.scalars(
+            select(CaseEvent).where(CaseEvent.case_ref == ref).order_by(CaseEvent.id)
+        )
+        return [r.kind for r in rows]
+
+
+async def wait_for_event(sessions: Any, ref: str, kind: str, *, timeout: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if kind in await audit_kinds(sessions, ref):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no {kind} event; trail: {await audit_kinds(sessions, ref)}")
+
+
+async def assert_no_event(sessions: Any, ref: str, kind: str, *, settle: float = 0.5) -> None:
+    """Give the worker a moment (time is frozen meanwhile), then check nothing fired."""
+    await asyncio.sleep(settle)
+    kinds = await audit_kinds(sessions, ref)
+    assert kind not in kinds, f"unexpected {kind}; trail: {kinds}"

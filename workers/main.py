@@ -30,7 +30,12 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Any]:
     store = CaseStoreActivities(sessions)
     accounts = AccountActivities(sessions)
     planning = PlanningActivities(settings.playbook_path)
-    return [store.project, accounts.provision_account, planning.plan_case]
+    return [
+        store.project,
+        accounts.provision_account,
+        accounts.close_account,
+        planning.plan_case,
+    ]
 
 
 # Pydantic imports these lazily while validating payloads; loading them once, outside the

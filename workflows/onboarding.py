@@ -1,15 +1,19 @@
 """OnboardingCaseWorkflow: one long-lived workflow per client onboarding case.
 
-Read ``run`` top to bottom: it is the business process. Each stage of the pinned plan is entered,
-its automatic work is done, then the case waits for the stage's human gate and manual tasks.
-Everything else (projection to Postgres, search attributes, the UI summary) is plumbing kept in
-small helpers below.
+Read ``run`` and ``_run_stage`` top to bottom: they are the business process. Each stage of the
+pinned plan is entered, its automatic work done, and then the case waits until the stage's human
+gate is passed and its manual tasks are done. All waiting goes through ``_wait``, which is where
+the SLA clock, pauses and cancellation live. Projection to Postgres, search attributes and the
+Temporal UI summary are plumbing at the bottom of the class.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
+from enum import StrEnum
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -19,12 +23,26 @@ with workflow.unsafe.imports_passed_through():
     from activities.accounts import AccountActivities
     from activities.case_store import CaseStoreActivities
     from activities.planning import PlanCaseInput, PlanningActivities
-    from schemas.case import CaseInput, CaseOutcome, CaseState, StageInterval, TaskState
+    from schemas.case import (
+        Approval,
+        CaseInput,
+        CaseOutcome,
+        CaseState,
+        PauseInterval,
+        SlaView,
+        StageInterval,
+        TaskState,
+    )
     from schemas.commands import (
+        CancelCase,
         CommandAccepted,
+        CompleteTask,
         ComplianceDecision,
         DocumentsReceived,
         FinalSignOff,
+        PauseRequest,
+        ResumeRequest,
+        SendBack,
     )
     from schemas.enums import CaseStatus, Decision, SlaState, Stage
     from schemas.plan import CasePlan, Gate, StageSpec, TaskKind
@@ -32,10 +50,12 @@ with workflow.unsafe.imports_passed_through():
         AuditEvent,
         CasePatch,
         CaseSeed,
+        CloseAccountInput,
         Projection,
         ProvisionAccountInput,
     )
     from workflows import search_attributes as sa
+    from workflows.sla import Milestone, MilestoneKind, SlaClock
 
 # Postgres blips must never fail a case: keep retrying, back off to a minute.
 STORE_RETRY = RetryPolicy(
@@ -47,6 +67,14 @@ EXTERNAL_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
     non_retryable_error_types=["BusinessRejection"],
 )
+PRIORITIES = ("normal", "high", "urgent", "critical")
+DUAL_APPROVAL_FLAGS = frozenset({"dual_approval", "high_risk"})
+
+
+class StageEnd(StrEnum):
+    DONE = "done"
+    SENT_BACK = "sent_back"
+    CLOSED = "closed"
 
 
 class WrongState(ApplicationError):
@@ -66,14 +94,24 @@ class OnboardingCaseWorkflow:
         self._history: list[StageInterval] = []
         self._tasks: dict[str, TaskState] = {}
         self._version = 0
+        self._clock: SlaClock | None = None
+        self._priority = "normal"
+        # human input, per gate
         self._documents: DocumentsReceived | None = None
-        self._compliance: ComplianceDecision | None = None
+        self._approvals: list[Approval] = []
+        self._rejection: ComplianceDecision | None = None
         self._sign_off: FinalSignOff | None = None
+        # manual intervention and lifecycle
+        self._controls: deque[PauseRequest | ResumeRequest] = deque()
+        self._paused: PauseRequest | None = None
+        self._pauses: list[PauseInterval] = []
+        self._send_back: SendBack | None = None
+        self._cancel: CancelCase | None = None
         self._account_number: str | None = None
         self._closure_reason: str | None = None
         self._published: dict[str, str] = {}
 
-    # ------------------------------------------------------------------ the process
+    # ================================================================== the process
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseOutcome:
         self._ref = inp.case_ref
@@ -93,11 +131,11 @@ class OnboardingCaseWorkflow:
                 flags=self._plan.flags,
             ),
             events=[
-                AuditEvent(
-                    key="case-opened",
-                    kind="case_opened",
-                    actor=inp.requested_by,
-                    detail={
+                self._event(
+                    "case-opened",
+                    "case_opened",
+                    inp.requested_by,
+                    {
                         "playbook_version": self._plan.playbook_version,
                         "stages": [s.stage.value for s in self._plan.stages],
                         "rules": self._plan.applied_rules,
@@ -106,13 +144,16 @@ class OnboardingCaseWorkflow:
             ],
         )
 
-        for spec in self._plan.stages:
-            await self._enter_stage(spec)
-            await self._run_automatic_tasks(spec)
-            await self._wait_for_gate(spec)
-            if self._status.is_closed:
+        stages = self._plan.stages
+        index = 0
+        while index < len(stages):
+            end = await self._run_stage(stages[index])
+            if end == StageEnd.CLOSED:
                 break
-            await self._wait_for_manual_tasks(spec)
+            if end == StageEnd.SENT_BACK:
+                index = await self._go_back()
+                continue
+            index += 1
 
         if not self._status.is_closed:
             await self._close(CaseStatus.COMPLETED, reason=None, actor="system")
@@ -124,12 +165,251 @@ class OnboardingCaseWorkflow:
             duration=workflow.now() - started,
         )
 
-    # ------------------------------------------------------------------ stage steps
+    async def _run_stage(self, spec: StageSpec) -> StageEnd:
+        """Enter, automate, then wait for the gate and the manual tasks (racing the SLA)."""
+        await self._enter_stage(spec)
+        for task in spec.tasks:
+            if task.kind == TaskKind.AUTO and not self._tasks[task.key].done:
+                await self._wait(lambda: True)  # honours a pause before any automation
+                if self._interrupted():
+                    break
+                await self._run_automatic_task(task.key)
+        await self._wait(lambda: self._stage_finished(spec))
+
+        if self._cancel is not None:
+            cancel = self._cancel
+            reason = f"{cancel.closure_code}: {cancel.reason}" if cancel.reason else None
+            await self._close(
+                CaseStatus.CANCELLED, reason=reason or cancel.closure_code, actor=cancel.actor
+            )
+            return StageEnd.CLOSED
+        if self._send_back is not None:
+            return StageEnd.SENT_BACK
+        if self._rejection is not None:
+            await self._close(
+                CaseStatus.REJECTED,
+                reason=self._rejection.reason or "rejected in compliance review",
+                actor=self._rejection.reviewer,
+            )
+            return StageEnd.CLOSED
+        return StageEnd.DONE
+
+    def _stage_finished(self, spec: StageSpec) -> bool:
+        return self._gate_passed(spec) and not self._open_manual_tasks(spec.stage)
+
+    def _gate_passed(self, spec: StageSpec) -> bool:
+        if spec.gate == Gate.DOCUMENTS:
+            return self._documents is not None
+        if spec.gate == Gate.APPROVAL:
+            return self._rejection is not None or len(self._approvals) >= self._approvals_needed()
+        if spec.gate == Gate.SIGN_OFF:
+            return self._sign_off is not None
+        return True
+
+    async def _run_automatic_task(self, key: str) -> None:
+        if key == "provision_account":
+            account = await workflow.execute_activity_method(
+                AccountActivities.provision_account,
+                ProvisionAccountInput(case_ref=self._ref, at=workflow.now()),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=EXTERNAL_RETRY,
+            )
+            self._account_number = account.account_number
+        await self._mark_task_done(key, actor="system")
+
+    # ================================================================== waiting
+    async def _wait(self, ready: Callable[[], bool]) -> None:
+        """The one place a case waits. It applies pause/resume, fires SLA milestones on a
+        single durable timer per deadline, and returns when ``ready()`` holds, or at once on
+        cancel or send-back."""
+        while True:
+            await self._apply_controls()
+            await self._fire_due_milestones()
+            if self._cancel is not None:
+                return
+            if self._paused is not None:
+                self._refresh_details()
+                await workflow.wait_condition(
+                    lambda: bool(self._controls) or self._cancel is not None
+                )
+                continue
+            if self._send_back is not None or ready():
+                await self._sync_status()
+                return
+            await self._sync_status()
+            deadline = self._clock.next_deadline(workflow.now()) if self._clock else None
+            self._refresh_details()
+            # a timeout means an SLA milestone fell due: the next turn of the loop fires it
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: (
+                        bool(self._controls)
+                        or self._cancel is not None
+                        or self._send_back is not None
+                        or ready()
+                    ),
+                    timeout=(deadline - workflow.now()) if deadline else None,
+                )
+
+    def _interrupted(self) -> bool:
+        return self._cancel is not None or self._send_back is not None
+
+    async def _apply_controls(self) -> None:
+        """Pause and resume, in the order they arrived. Duplicates are ignored."""
+        while self._controls:
+            command = self._controls.popleft()
+            now = workflow.now()
+            if isinstance(command, PauseRequest):
+                if self._paused is not None or self._status.is_closed:
+                    continue
+                self._paused = command
+                record = PauseInterval(
+                    seq=len(self._pauses) + 1,
+                    stage=self._stage,
+                    paused_at=now,
+                    paused_by=command.actor,
+                    reason=command.reason,
+                )
+                self._pauses.append(record)
+                kind = "paused"
+            else:
+                if self._paused is None:
+                    continue
+                self._paused = None
+                record = self._pauses[-1]
+                record.resumed_at, record.resumed_by = now, command.actor
+                record.resume_reason = command.reason
+                kind = "resumed"
+            await self._sync_status(
+                pauses=[record],
+                events=[
+                    self._event(
+                        f"{kind}-{record.seq}",
+                        kind,
+                        command.actor,
+                        {"reason": command.reason, "stage": self._stage.value},
+                    )
+                ],
+            )
+
+    async def _sync_status(
+        self,
+        *,
+        pauses: list[PauseInterval] | None = None,
+        events: list[AuditEvent] | None = None,
+    ) -> None:
+        """Derive status and clock from the facts; project only when something changed."""
+        if self._status.is_closed:
+            return
+        spec = self._plan.spec(self._stage) if self._plan else None
+        waiting_on_client = (
+            spec is not None and spec.gate == Gate.DOCUMENTS and self._documents is None
+        )
+        if self._paused is not None:
+            status = CaseStatus.PAUSED
+        elif waiting_on_client:
+            status = CaseStatus.WAITING_ON_CLIENT
+        else:
+            status = CaseStatus.OPEN
+        clock_runs = self._paused is None and not (
+            waiting_on_client and spec is not None and spec.sla_pauses_when_waiting_on_client
+        )
+        if self._clock is not None:
+            now = workflow.now()
+            if clock_runs:
+                self._clock.resume(now)
+            else:
+                self._clock.stop(now)
+        if status == self._status and not pauses and not events:
+            return
+        self._status = status
+        await self._project(
+            case=CasePatch(
+                status=status, sla_state=self._sla_state(), ever_paused=bool(self._pauses)
+            ),
+            pauses=pauses,
+            events=events,
+        )
+
+    async def _fire_due_milestones(self) -> None:
+        clock = self._clock
+        if clock is None or self._paused is not None or self._status.is_closed:
+            return
+        due = clock.due(workflow.now())
+        if not due:
+            return
+        events = [e for m in due if (e := self._apply_milestone(clock, m)) is not None]
+        current = self._history[-1]
+        current.escalations = clock.escalations
+        await self._project(
+            case=CasePatch(sla_state=self._sla_state(), priority=self._priority),
+            intervals=[current],
+            events=events,
+        )
+
+    def _apply_milestone(self, clock: SlaClock, m: Milestone) -> AuditEvent | None:
+        """What each SLA milestone does to the case; returns the audit event to record."""
+        spec = self._plan.spec(self._stage) if self._plan else None
+        owner = spec.owner_role if spec else None
+        visit = self._history[-1].seq
+        detail: dict[str, object] = {"stage": self._stage.value, "owner": owner}
+        if m.kind == MilestoneKind.WARNING:
+            if clock.state == SlaState.ON_TRACK:
+                clock.state = SlaState.WARNING
+            return self._event(
+                f"sla-{visit}-{m.key}", "sla_warning", "sla", {**detail, "threshold": m.fraction}
+            )
+        if m.kind == MilestoneKind.PREDICTIVE:
+            done, total = self._progress(self._stage)
+            needed = spec.predictive.min_tasks_done if spec and spec.predictive else 0.0
+            if total == 0 or done / total >= needed:
+                return None  # keeping pace: nothing to raise
+            if clock.state in (SlaState.ON_TRACK, SlaState.WARNING):
+                clock.state = SlaState.AT_RISK
+            clock.escalations += 1
+            self._raise_priority(1)
+            return self._event(
+                f"sla-{visit}-at-risk",
+                "sla_at_risk",
+                "sla",
+                {**detail, "done": done, "total": total},
+            )
+        if m.kind == MilestoneKind.BREACH:
+            clock.state = SlaState.BREACHED
+            return self._event(f"sla-{visit}-breach", "sla_breached", "sla", detail)
+        clock.escalation_level = m.level
+        clock.escalations += 1
+        self._raise_priority(m.level)
+        return self._event(
+            f"sla-{visit}-{m.key}",
+            "sla_escalated",
+            "sla",
+            {**detail, "level": m.level, "target": m.target, "priority": self._priority},
+        )
+
+    def _raise_priority(self, level: int) -> None:
+        wanted = PRIORITIES[min(level, len(PRIORITIES) - 1)]
+        if PRIORITIES.index(wanted) > PRIORITIES.index(self._priority):
+            self._priority = wanted
+
+    def _progress(self, stage: Stage) -> tuple[int, int]:
+        """(done, total) over the stage's tasks plus its gate, for the predictive alert."""
+        tasks = [t for t in self._tasks.values() if t.stage == stage]
+        done = sum(t.done for t in tasks)
+        total = len(tasks)
+        spec = self._plan.spec(stage) if self._plan else None
+        if spec is not None and spec.gate != Gate.NONE:
+            total += 1
+            done += self._gate_passed(spec)
+        return done, total
+
+    # ================================================================== stage bookkeeping
     async def _enter_stage(self, spec: StageSpec) -> None:
-        """Close the previous stage's interval, open this one's, and tell everyone."""
+        """Close the previous stage's interval, open this one's, start its SLA clock."""
         now = workflow.now()
         closing = self._close_current_interval("completed")
         self._stage = spec.stage
+        self._clock = SlaClock.start(spec, now)
         interval = StageInterval(
             seq=len(self._history) + 1,
             stage=spec.stage,
@@ -149,130 +429,187 @@ class OnboardingCaseWorkflow:
                 ),
             )
         await self._project(
-            case=CasePatch(stage=spec.stage, sla_state=SlaState.ON_TRACK),
+            case=CasePatch(stage=spec.stage, sla_state=self._sla_state()),
             intervals=[*closing, interval],
             events=[
-                AuditEvent(
-                    key=f"stage-{interval.seq}",
-                    kind="stage_entered",
-                    detail={"stage": spec.stage.value},
+                self._event(
+                    f"stage-{interval.seq}",
+                    "stage_entered",
+                    "system",
+                    {"stage": spec.stage.value, "sla_seconds": interval.sla_budget_seconds},
                 )
             ],
         )
+        await self._sync_status()
 
-    async def _run_automatic_tasks(self, spec: StageSpec) -> None:
-        for task in spec.tasks:
-            if task.kind != TaskKind.AUTO or self._tasks[task.key].done:
-                continue
-            if task.key == "provision_account":
-                account = await workflow.execute_activity_method(
-                    AccountActivities.provision_account,
-                    ProvisionAccountInput(case_ref=self._ref, at=workflow.now()),
-                    start_to_close_timeout=timedelta(seconds=30),
-                    retry_policy=EXTERNAL_RETRY,
+    async def _go_back(self) -> int:
+        """Send-back: close this visit, forget the gates from the target on, return its index."""
+        assert self._plan is not None and self._send_back is not None
+        command, self._send_back = self._send_back, None
+        target = [s.stage for s in self._plan.stages].index(command.to_stage)
+        redo = {s.stage for s in self._plan.stages[target:]}
+        if Stage.DOCUMENT_COLLECTION in redo:
+            self._documents = None
+        if Stage.COMPLIANCE_REVIEW in redo:
+            self._approvals, self._rejection = [], None
+        if Stage.FINAL_REVIEW in redo:
+            self._sign_off = None
+        await self._project(
+            intervals=self._close_current_interval("sent_back"),
+            events=[
+                self._event(
+                    f"sent-back-{len(self._history)}",
+                    "sent_back",
+                    command.actor,
+                    {
+                        "from": self._stage.value,
+                        "to": command.to_stage.value,
+                        "reason": command.reason,
+                    },
                 )
-                self._account_number = account.account_number
-            await self._mark_task_done(task.key, actor="system")
-
-    async def _wait_for_gate(self, spec: StageSpec) -> None:
-        """Wait for the stage's human gate. Rejection closes the case."""
-        if spec.gate == Gate.DOCUMENTS:
-            await self._wait(lambda: self._documents is not None)
-        elif spec.gate == Gate.APPROVAL:
-            await self._wait(lambda: self._compliance is not None)
-            decision = self._compliance
-            assert decision is not None
-            if decision.decision == Decision.REJECT:
-                await self._close(
-                    CaseStatus.REJECTED,
-                    reason=decision.reason or "rejected in compliance review",
-                    actor=decision.reviewer,
-                )
-        elif spec.gate == Gate.SIGN_OFF:
-            await self._wait(lambda: self._sign_off is not None)
-
-    async def _wait_for_manual_tasks(self, spec: StageSpec) -> None:
-        keys = [t.key for t in spec.tasks if t.kind == TaskKind.MANUAL]
-        if keys:
-            await self._wait(lambda: all(self._tasks[k].done for k in keys))
-
-    async def _wait(self, ready: Callable[[], bool]) -> None:
-        """The one place the case waits for people."""
-        self._refresh_details()
-        await workflow.wait_condition(lambda: bool(ready()) or self._status.is_closed)
+            ],
+        )
+        return target
 
     async def _close(self, status: CaseStatus, *, reason: str | None, actor: str) -> None:
-        self._status = status
-        self._closure_reason = reason
-        outcome = {CaseStatus.COMPLETED: "completed"}.get(status, status.value)
+        outcome = "completed" if status == CaseStatus.COMPLETED else status.value
         closing = self._close_current_interval(outcome)
+        if self._paused is not None and self._pauses and self._pauses[-1].resumed_at is None:
+            self._pauses[-1].resumed_at = workflow.now()
+            self._pauses[-1].resumed_by = actor
+            self._pauses[-1].resume_reason = f"case {status.value}"
+        self._status, self._closure_reason, self._paused = status, reason, None
+        if status != CaseStatus.COMPLETED and self._account_number is not None:
+            await workflow.execute_activity_method(  # saga: undo provisioning
+                AccountActivities.close_account,
+                CloseAccountInput(
+                    case_ref=self._ref,
+                    at=workflow.now(),
+                    reason=f"case {status.value}: {reason or ''}".strip(),
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=EXTERNAL_RETRY,
+            )
         await self._project(
-            case=CasePatch(status=status, closed_at=workflow.now(), closure_reason=reason),
+            case=CasePatch(
+                status=status,
+                closed_at=workflow.now(),
+                closure_reason=reason,
+                sla_state=self._sla_state(),
+                priority=self._priority,
+            ),
             intervals=closing,
+            pauses=self._pauses[-1:] if self._pauses else [],
             events=[
-                AuditEvent(
-                    key=f"closed-{status.value}",
-                    kind=f"case_{status.value}",
-                    actor=actor,
-                    detail={"reason": reason} if reason else {},
+                self._event(
+                    f"closed-{status.value}",
+                    f"case_{status.value}",
+                    actor,
+                    {"reason": reason} if reason else {},
                 )
             ],
         )
 
-    async def _mark_task_done(self, key: str, *, actor: str) -> None:
+    def _close_current_interval(self, outcome: str) -> list[StageInterval]:
+        if not self._history or self._history[-1].exited_at is not None:
+            return []
+        now = workflow.now()
+        current = self._history[-1]
+        current.exited_at, current.outcome = now, outcome
+        if self._clock is not None:
+            current.active_seconds = self._clock.active(now).total_seconds()
+            current.paused_seconds = self._clock.paused(now).total_seconds()
+            current.sla_outcome = self._clock.outcome()
+            current.escalations = self._clock.escalations
+        return [current]
+
+    async def _mark_task_done(self, key: str, *, actor: str, note: str | None = None) -> None:
         task = self._tasks[key]
         task.done, task.done_by, task.done_at = True, actor, workflow.now()
         await self._project(
             events=[
-                AuditEvent(
-                    key=f"task-{key}",
-                    kind="task_completed",
-                    actor=actor,
-                    detail={"task": key, "stage": task.stage.value},
+                self._event(
+                    f"task-{key}-{len(self._history)}",
+                    "task_completed",
+                    actor,
+                    {"task": key, "stage": task.stage.value, "note": note},
                 )
             ]
         )
 
-    # ------------------------------------------------------------------ messages
+    # ================================================================== messages
     @workflow.signal
     def documents_received(self, cmd: DocumentsReceived) -> None:
-        """Signal: documents are in. Ignored (and logged) unless the case waits for them."""
+        """Signal: documents are in. Ignored (and logged) unless the case collects them."""
         if self._stage != Stage.DOCUMENT_COLLECTION or self._status.is_closed:
             workflow.logger.warning("documents_received ignored at stage %s", self._stage)
             return
         self._documents = cmd
 
+    @workflow.signal
+    def pause(self, cmd: PauseRequest) -> None:
+        """Signal: halt automation and stop the SLA clock (manual intervention gate)."""
+        self._controls.append(cmd)
+
+    @workflow.signal
+    def resume(self, cmd: ResumeRequest) -> None:
+        self._controls.append(cmd)
+
     @workflow.update
     async def decide_compliance(self, cmd: ComplianceDecision) -> CommandAccepted:
-        self._compliance = cmd
+        at = workflow.now()
+        if cmd.decision == Decision.REJECT:
+            self._rejection = cmd
+        else:
+            self._approvals.append(
+                Approval(
+                    reviewer=cmd.reviewer, decision=cmd.decision.value, reason=cmd.reason, at=at
+                )
+            )
         await self._project(
             events=[
-                AuditEvent(
-                    key=f"compliance-{cmd.decision.value}",
-                    kind="compliance_decision",
-                    actor=cmd.reviewer,
-                    detail={"decision": cmd.decision.value, "reason": cmd.reason},
+                self._event(
+                    f"compliance-{cmd.decision.value}-{cmd.reviewer}",
+                    "compliance_decision",
+                    cmd.reviewer,
+                    {"decision": cmd.decision.value, "reason": cmd.reason},
                 )
             ]
         )
-        return self._accepted(f"compliance {cmd.decision.value}d by {cmd.reviewer}")
+        if cmd.decision == Decision.REJECT:
+            return self._accepted(f"compliance rejected by {cmd.reviewer}")
+        needed = self._approvals_needed()
+        if len(self._approvals) < needed:
+            return self._accepted(
+                f"approval {len(self._approvals)} of {needed} recorded from {cmd.reviewer}; "
+                "a second, independent reviewer must approve"
+            )
+        return self._accepted(f"compliance approved by {cmd.reviewer}")
 
     @decide_compliance.validator
     def _validate_compliance(self, cmd: ComplianceDecision) -> None:
-        self._require_stage(Stage.COMPLIANCE_REVIEW, "a compliance decision")
-        if self._compliance is not None:
+        self._require_active(Stage.COMPLIANCE_REVIEW, "a compliance decision")
+        if self._rejection is not None or len(self._approvals) >= self._approvals_needed():
             raise WrongState("compliance review is already decided")
+        if any(a.reviewer.casefold() == cmd.reviewer.casefold() for a in self._approvals):
+            raise WrongState(
+                f"{cmd.reviewer} has already approved this case; "
+                "the second approval must come from a different reviewer"
+            )
+        open_tasks = self._open_manual_tasks(Stage.COMPLIANCE_REVIEW)
+        if open_tasks:
+            raise WrongState("finish these tasks before deciding: " + ", ".join(open_tasks))
 
     @workflow.update
     async def sign_off(self, cmd: FinalSignOff) -> CommandAccepted:
         self._sign_off = cmd
         await self._project(
             events=[
-                AuditEvent(
-                    key="final-sign-off",
-                    kind="final_sign_off",
-                    actor=cmd.reviewer,
-                    detail={"note": cmd.note} if cmd.note else {},
+                self._event(
+                    "final-sign-off",
+                    "final_sign_off",
+                    cmd.reviewer,
+                    {"note": cmd.note} if cmd.note else {},
                 )
             ]
         )
@@ -280,11 +617,74 @@ class OnboardingCaseWorkflow:
 
     @sign_off.validator
     def _validate_sign_off(self, cmd: FinalSignOff) -> None:
-        self._require_stage(Stage.FINAL_REVIEW, "a final sign-off")
+        self._require_active(Stage.FINAL_REVIEW, "a final sign-off")
+        if self._sign_off is not None:
+            raise WrongState("final review is already signed off")
+
+    @workflow.update
+    async def complete_task(self, cmd: CompleteTask) -> CommandAccepted:
+        await self._mark_task_done(cmd.task_key, actor=cmd.actor, note=cmd.note)
+        return self._accepted(f"task {cmd.task_key} completed by {cmd.actor}")
+
+    @complete_task.validator
+    def _validate_complete_task(self, cmd: CompleteTask) -> None:
+        task = self._tasks.get(cmd.task_key)
+        if task is None:
+            planned = [t.key for s in self._plan.stages for t in s.tasks] if self._plan else []
+            if cmd.task_key in planned:
+                raise WrongState(f"task {cmd.task_key} belongs to a later stage")
+            raise WrongState(f"case {self._ref} has no task {cmd.task_key}")
+        self._require_active(task.stage, f"task {cmd.task_key}")
+        if task.kind != TaskKind.MANUAL.value:
+            raise WrongState(f"task {cmd.task_key} is automatic; it completes by itself")
+        if task.done:
+            raise WrongState(f"task {cmd.task_key} is already done (by {task.done_by})")
+
+    @workflow.update
+    async def send_back(self, cmd: SendBack) -> CommandAccepted:
+        self._send_back = cmd
+        return self._accepted(f"sent back to {cmd.to_stage.value} by {cmd.actor}")
+
+    @send_back.validator
+    def _validate_send_back(self, cmd: SendBack) -> None:
+        self._require_open("a send-back")
+        if self._paused is not None:
+            raise WrongState("the case is paused; resume it before sending it back")
+        order = [s.stage for s in self._plan.stages] if self._plan else []
+        if cmd.to_stage not in order:
+            raise WrongState(f"{cmd.to_stage.value} is not part of this case's plan")
+        if order.index(cmd.to_stage) >= order.index(self._stage):
+            raise WrongState(f"can only send back to an earlier stage than {self._stage.value}")
+        if self._send_back is not None:
+            raise WrongState("a send-back is already under way")
+
+    @workflow.update
+    async def cancel(self, cmd: CancelCase) -> CommandAccepted:
+        self._cancel = cmd
+        return self._accepted(f"cancelled by {cmd.actor} ({cmd.closure_code})")
+
+    @cancel.validator
+    def _validate_cancel(self, cmd: CancelCase) -> None:
+        self._require_open("a cancellation")
+        if self._cancel is not None:
+            raise WrongState("the case is already being cancelled")
 
     @workflow.query
     def state(self) -> CaseState:
         plan = self._plan
+        now = workflow.now()
+        clock = self._clock
+        sla = None
+        if clock is not None:
+            remaining = clock.remaining(now)
+            sla = SlaView(
+                state=self._sla_state() or SlaState.ON_TRACK,
+                budget_seconds=clock.budget.total_seconds() if clock.budget else None,
+                active_seconds=clock.active(now).total_seconds(),
+                remaining_seconds=remaining.total_seconds() if remaining is not None else None,
+                due_at=(now + remaining) if remaining is not None and clock.running else None,
+                escalation_level=clock.escalation_level,
+            )
         return CaseState(
             case_ref=self._ref,
             status=self._status,
@@ -295,14 +695,42 @@ class OnboardingCaseWorkflow:
             stages_planned=[s.stage for s in plan.stages] if plan else [],
             history=list(self._history),
             tasks=list(self._tasks.values()),
+            sla=sla,
+            priority=self._priority,
+            paused_by=self._paused.actor if self._paused else None,
+            ever_paused=bool(self._pauses),
+            pauses=list(self._pauses),
+            approvals=list(self._approvals),
+            approvals_required=self._approvals_needed(),
             closure_reason=self._closure_reason,
+            account_number=self._account_number,
         )
 
-    # ------------------------------------------------------------------ plumbing
-    def _require_stage(self, stage: Stage, what: str) -> None:
-        if self._status.is_closed:
+    # ================================================================== plumbing
+    def _approvals_needed(self) -> int:
+        """High-risk and enterprise cases need two independent approvals."""
+        flags = set(self._plan.flags) if self._plan else set()
+        return 2 if flags & DUAL_APPROVAL_FLAGS else 1
+
+    def _open_manual_tasks(self, stage: Stage) -> list[str]:
+        return [
+            t.key
+            for t in self._tasks.values()
+            if t.stage == stage and t.kind == TaskKind.MANUAL.value and not t.done
+        ]
+
+    def _require_open(self, what: str) -> None:
+        if self._status.is_closed or self._cancel is not None:
             raise WrongState(f"case {self._ref} is {self._status.value}; it takes no {what}")
-        if self._stage != stage:
+
+    def _require_active(self, stage: Stage, what: str) -> None:
+        """Open, not paused, at ``stage``: the precondition of every human step."""
+        self._require_open(what)
+        if self._paused is not None:
+            raise WrongState(
+                f"case {self._ref} is paused by {self._paused.actor}; resume it before {what}"
+            )
+        if self._stage != stage or self._send_back is not None:
             raise WrongState(
                 f"case {self._ref} is at {self._stage.value}, not {stage.value}; "
                 f"it cannot take {what} now"
@@ -313,32 +741,37 @@ class OnboardingCaseWorkflow:
             case_ref=self._ref, stage=self._stage, status=self._status.value, message=message
         )
 
+    def _sla_state(self) -> SlaState | None:
+        if self._paused is not None:
+            return SlaState.PAUSED
+        return self._clock.state if self._clock and self._clock.budget else None
+
     def _awaiting(self) -> str | None:
         if self._status.is_closed or self._plan is None:
             return None
+        if self._paused is not None:
+            return f"resume (paused by {self._paused.actor}: {self._paused.reason})"
         spec = self._plan.spec(self._stage)
         if spec.gate == Gate.DOCUMENTS and self._documents is None:
             return "client documents"
-        if spec.gate == Gate.APPROVAL and self._compliance is None:
-            return "compliance decision"
-        if spec.gate == Gate.SIGN_OFF and self._sign_off is None:
-            return "final review sign-off"
         open_tasks = [
-            t.title for t in self._tasks.values() if t.stage == self._stage and not t.done
+            t.title
+            for t in self._tasks.values()
+            if t.stage == self._stage and t.kind == TaskKind.MANUAL.value and not t.done
         ]
         if open_tasks:
             return "tasks: " + ", ".join(open_tasks)
+        if spec.gate == Gate.APPROVAL and not self._gate_passed(spec):
+            needed = self._approvals_needed()
+            return f"compliance decision ({len(self._approvals)} of {needed} approvals)"
+        if spec.gate == Gate.SIGN_OFF and self._sign_off is None:
+            return "final review sign-off"
         return "automation"
 
-    def _close_current_interval(self, outcome: str) -> list[StageInterval]:
-        if not self._history or self._history[-1].exited_at is not None:
-            return []
-        current = self._history[-1]
-        current.exited_at = workflow.now()
-        current.outcome = outcome
-        current.active_seconds = (current.exited_at - current.entered_at).total_seconds()
-        current.paused_seconds = 0.0
-        return [current]
+    def _event(
+        self, key: str, kind: str, actor: str, detail: dict[str, object] | None = None
+    ) -> AuditEvent:
+        return AuditEvent(key=key, kind=kind, actor=actor, detail=detail or {})
 
     async def _project(
         self,
@@ -346,6 +779,7 @@ class OnboardingCaseWorkflow:
         seed: CaseSeed | None = None,
         case: CasePatch | None = None,
         intervals: list[StageInterval] | None = None,
+        pauses: list[PauseInterval] | None = None,
         events: list[AuditEvent] | None = None,
     ) -> None:
         """Write the read model (local activity: cheap, idempotent) and refresh operator views."""
@@ -359,6 +793,7 @@ class OnboardingCaseWorkflow:
                 at=workflow.now(),
                 case=case or CasePatch(),
                 intervals=intervals or [],
+                pauses=pauses or [],
                 events=events or [],
             ),
             start_to_close_timeout=STORE_TIMEOUT,
@@ -369,7 +804,12 @@ class OnboardingCaseWorkflow:
 
     def _publish_search_attributes(self) -> None:
         """Upsert only what changed: every upsert is a history event (and a billable action)."""
-        wanted = {sa.CASE_STAGE: self._stage.value, sa.CASE_STATUS: self._status.value}
+        sla_state = self._sla_state()
+        wanted = {
+            sa.CASE_STAGE: self._stage.value,
+            sa.CASE_STATUS: self._status.value,
+            sa.SLA_STATE: sla_state.value if sla_state else SlaState.ON_TRACK.value,
+        }
         changed = [
             key.value_set(value)
             for key, value in wanted.items()
@@ -381,7 +821,23 @@ class OnboardingCaseWorkflow:
 
     def _refresh_details(self) -> None:
         """What an operator sees on the workflow page in the Temporal UI."""
-        workflow.set_current_details(
-            f"**Case** {self._ref}  \n**Stage** {self._stage.value}  \n"
-            f"**Status** {self._status.value}  \n**Waiting for** {self._awaiting() or '-'}"
-        )
+        lines = [
+            f"**Case** {self._ref}",
+            f"**Stage** {self._stage.value}",
+            f"**Status** {self._status.value} · priority {self._priority}",
+        ]
+        clock = self._clock
+        if clock is not None and clock.budget is not None:
+            remaining = clock.remaining(workflow.now()) or timedelta(0)
+            sign = "-" if remaining < timedelta(0) else ""
+            minutes = int(abs(remaining).total_seconds() // 60)
+            lines.append(
+                f"**SLA** {(self._sla_state() or SlaState.ON_TRACK).value}, "
+                f"{sign}{minutes // 60}h{minutes % 60:02d}m left"
+                + ("" if clock.running else " (clock stopped)")
+            )
+        lines.append(f"**Waiting for** {self._awaiting() or '-'}")
+        workflow.set_current_details("  \n".join(lines))
+
+
+__all__ = ["OnboardingCaseWorkflow", "WrongState"]

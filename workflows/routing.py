@@ -60,8 +60,10 @@ def build_plan(playbook: Playbook, profile: ClientProfile) -> CasePlan:
     for spec in stages:
         added = extra_tasks.get(spec.stage, [])
         if added:
-            known = {t.key for t in spec.tasks}
-            tasks = list(spec.tasks) + [t for t in added if t.key not in known]
+            tasks = list(spec.tasks)
+            for task in added:  # two rules may add the same task (EDD): keep it once
+                if task.key not in {t.key for t in tasks}:
+                    tasks.append(task)
             spec = spec.model_copy(update={"tasks": tasks})
         planned.append(spec)
 

@@ -17,7 +17,18 @@ from api.deps import (
 )
 from api.services import cases as svc
 from schemas.case import CASE_REF_PATTERN, CasePage, CaseState, CaseView, StartCaseRequest
-from schemas.commands import CommandAccepted, ComplianceDecision, DocumentsReceived, FinalSignOff
+from schemas.commands import (
+    CancelCase,
+    CommandAccepted,
+    CompleteTask,
+    ComplianceDecision,
+    DocumentsReceived,
+    FinalSignOff,
+    PauseRequest,
+    ResumeRequest,
+    SendBack,
+    TaskCompletion,
+)
 from schemas.enums import CaseStatus, ClientTier, ClientType, Stage
 from workflows.onboarding import OnboardingCaseWorkflow
 
@@ -151,4 +162,83 @@ async def final_review(
     """Sign the case off in final review (409 unless it is in final review)."""
     handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
     result: CommandAccepted = await svc.send_update(handle, OnboardingCaseWorkflow.sign_off, body)
+    return result
+
+
+@router.post("/{ref}/pause", response_model=CommandAccepted, status_code=status.HTTP_202_ACCEPTED)
+async def pause_case(
+    ref: Ref, body: PauseRequest, session: SessionDep, temporal: TemporalDep, _: CaseWorker
+) -> CommandAccepted:
+    """Halt automation and stop the SLA clock (409 if already paused)."""
+    handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
+    state = await svc.live_state(handle)
+    if state.status == CaseStatus.PAUSED:
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT,
+            detail=f"case {ref} is already paused by {state.paused_by}",
+        )
+    await handle.signal(OnboardingCaseWorkflow.pause, body)
+    return CommandAccepted(
+        case_ref=ref,
+        stage=state.stage,
+        status=CaseStatus.PAUSED.value,
+        message=f"paused by {body.actor}; the SLA clock is stopped",
+    )
+
+
+@router.post("/{ref}/resume", response_model=CommandAccepted, status_code=status.HTTP_202_ACCEPTED)
+async def resume_case(
+    ref: Ref, body: ResumeRequest, session: SessionDep, temporal: TemporalDep, _: CaseWorker
+) -> CommandAccepted:
+    """Resume automation; the stage's remaining SLA budget continues (409 unless paused)."""
+    handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
+    state = await svc.live_state(handle)
+    if state.status != CaseStatus.PAUSED:
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT, detail=f"case {ref} is not paused"
+        )
+    await handle.signal(OnboardingCaseWorkflow.resume, body)
+    return CommandAccepted(
+        case_ref=ref,
+        stage=state.stage,
+        status=CaseStatus.OPEN.value,
+        message=f"resumed by {body.actor}",
+    )
+
+
+@router.post("/{ref}/tasks/{task_key}/complete", response_model=CommandAccepted)
+async def complete_task(
+    ref: Ref,
+    task_key: Annotated[str, Path(pattern=r"^[a-z0-9_]+$")],
+    body: TaskCompletion,
+    session: SessionDep,
+    temporal: TemporalDep,
+    _: CaseWorker,
+) -> CommandAccepted:
+    """Mark a manual task of the current stage done (409 if it is not open now)."""
+    handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
+    command = CompleteTask(task_key=task_key, actor=body.actor, note=body.note)
+    result: CommandAccepted = await svc.send_update(
+        handle, OnboardingCaseWorkflow.complete_task, command
+    )
+    return result
+
+
+@router.post("/{ref}/send-back", response_model=CommandAccepted)
+async def send_back(
+    ref: Ref, body: SendBack, session: SessionDep, temporal: TemporalDep, _: CaseWorker
+) -> CommandAccepted:
+    """Return the case to an earlier stage, whose SLA starts afresh."""
+    handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
+    result: CommandAccepted = await svc.send_update(handle, OnboardingCaseWorkflow.send_back, body)
+    return result
+
+
+@router.post("/{ref}/cancel", response_model=CommandAccepted)
+async def cancel_case(
+    ref: Ref, body: CancelCase, session: SessionDep, temporal: TemporalDep, _: CaseWorker
+) -> CommandAccepted:
+    """Cancel at any stage with a closure code; a provisioned account is closed again."""
+    handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
+    result: CommandAccepted = await svc.send_update(handle, OnboardingCaseWorkflow.cancel, body)
     return result

@@ -11,12 +11,11 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from activities.accounts import luhn_check_digit
-from schemas.case import CaseInput, workflow_id_for
 from schemas.commands import ComplianceDecision, DocumentsReceived, FinalSignOff
 from schemas.enums import CaseStatus, Decision, Stage
 from store.models import Account, Case, CaseEvent, StageIntervalRow
-from tests.conftest import new_ref, running_worker
-from tests.factories import profile, wait_for_state
+from tests.conftest import running_worker
+from tests.factories import start_case, wait_for_state
 from workflows.onboarding import OnboardingCaseWorkflow
 
 STANDARD_STAGES = [
@@ -27,17 +26,6 @@ STANDARD_STAGES = [
     "final_review",
     "welcome",
 ]
-
-
-async def start_case(env, worker, **profile_overrides):
-    ref = new_ref()
-    handle = await env.client.start_workflow(
-        OnboardingCaseWorkflow.run,
-        CaseInput(case_ref=ref, client=profile(**profile_overrides), requested_by="test"),
-        id=workflow_id_for(ref),
-        task_queue=worker.task_queue,
-    )
-    return ref, handle
 
 
 async def test_case_completes_through_every_stage_and_is_projected(time_skipping_env, sessions):
