@@ -148,9 +148,11 @@ class CaseView(BaseModel):
     updated_at: datetime
     closed_at: datetime | None = None
     closure_reason: str | None = None
+    ever_paused: bool = False
     workflow_id: str
     temporal_ui_url: str
     stages: list[StageInterval] = Field(default_factory=list)
+    pauses: list[PauseInterval] = Field(default_factory=list)
 
 
 class CaseListItem(BaseModel):

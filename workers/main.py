@@ -43,6 +43,13 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Any]:
 PASSTHROUGH_MODULES = ("pydantic", "pydantic_core", "email_validator", "idna", "dns", "yaml")
 
 
+def sandbox_runner() -> SandboxedWorkflowRunner:
+    """The workflow sandbox with our pass-through modules; replay tests use the same one."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    )
+
+
 def build_worker(
     client: Client, settings: Settings, sessions: SessionFactory, *, task_queue: str | None = None
 ) -> Worker:
@@ -51,9 +58,7 @@ def build_worker(
         task_queue=task_queue or settings.temporal_task_queue,
         workflows=list(WORKFLOWS),
         activities=build_activities(settings, sessions),
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
-        ),
+        workflow_runner=sandbox_runner(),
     )
 
 

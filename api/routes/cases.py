@@ -29,7 +29,7 @@ from schemas.commands import (
     SendBack,
     TaskCompletion,
 )
-from schemas.enums import CaseStatus, ClientTier, ClientType, Stage
+from schemas.enums import CaseStatus, ClientTier, ClientType, SlaState, Stage
 from workflows.onboarding import OnboardingCaseWorkflow
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -80,16 +80,18 @@ async def list_cases(
     stage: Annotated[list[Stage] | None, Query()] = None,
     client_type: ClientType | None = None,
     tier: ClientTier | None = None,
+    sla_state: Annotated[list[SlaState] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> CasePage:
-    """Cases, newest first. Repeat `status`/`stage` to match any of several."""
+    """Cases, newest first. Repeat `status`/`stage`/`sla_state` to match any of several."""
     return await svc.list_cases(
         session=session,
         status_filter=status_,
         stage=stage,
         client_type=client_type,
         tier=tier,
+        sla_state=sla_state,
         limit=limit,
         offset=offset,
     )

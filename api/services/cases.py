@@ -35,12 +35,13 @@ from schemas.case import (
     CaseState,
     CaseView,
     ClientSummary,
+    PauseInterval,
     StageInterval,
     StartCaseRequest,
     workflow_id_for,
 )
 from schemas.enums import CaseStatus, ClientTier, ClientType, SlaState, Stage
-from store.models import Case, StageIntervalRow
+from store.models import Case, CasePauseRow, StageIntervalRow
 from workflows import search_attributes as sa
 from workflows.onboarding import OnboardingCaseWorkflow
 
@@ -182,6 +183,11 @@ async def get_case(*, session: AsyncSession, settings: Settings, ref: str) -> Ca
             .order_by(StageIntervalRow.seq)
         )
     ).all()
+    pauses = (
+        await session.scalars(
+            select(CasePauseRow).where(CasePauseRow.case_ref == ref).order_by(CasePauseRow.seq)
+        )
+    ).all()
     return CaseView(
         reference=case.ref,
         status=CaseStatus(case.status),
@@ -199,6 +205,7 @@ async def get_case(*, session: AsyncSession, settings: Settings, ref: str) -> Ca
         updated_at=case.updated_at,
         closed_at=case.closed_at,
         closure_reason=case.closure_reason,
+        ever_paused=case.ever_paused,
         workflow_id=case.workflow_id,
         temporal_ui_url=(
             f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}"
@@ -219,6 +226,19 @@ async def get_case(*, session: AsyncSession, settings: Settings, ref: str) -> Ca
             )
             for r in rows
         ],
+        pauses=[
+            PauseInterval(
+                seq=p.seq,
+                stage=Stage(p.stage),
+                paused_at=p.paused_at,
+                paused_by=p.paused_by,
+                reason=p.reason,
+                resumed_at=p.resumed_at,
+                resumed_by=p.resumed_by,
+                resume_reason=p.resume_reason,
+            )
+            for p in pauses
+        ],
     )
 
 
@@ -229,6 +249,7 @@ async def list_cases(
     stage: list[Stage] | None,
     client_type: ClientType | None,
     tier: ClientTier | None,
+    sla_state: list[SlaState] | None = None,
     limit: int,
     offset: int,
 ) -> CasePage:
@@ -242,6 +263,8 @@ async def list_cases(
         conditions.append(Case.client_type == client_type.value)
     if tier:
         conditions.append(Case.client_tier == tier.value)
+    if sla_state:
+        conditions.append(Case.sla_state.in_([s.value for s in sla_state]))
     total = await session.scalar(select(func.count()).select_from(Case).where(*conditions)) or 0
     rows = (
         await session.scalars(

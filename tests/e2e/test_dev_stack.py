@@ -100,7 +100,7 @@ def test_run_stops_cleanly_on_ctrl_c_and_keeps_cases(tmp_path):
     try:
         wait_until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200, 90, proc, log)
         case = httpx.get(f"{base}/cases/{ref}", headers=CLIENT_APP).json()
-        assert (case["status"], case["stage"]) == ("open", "document_collection")
+        assert (case["status"], case["stage"]) == ("waiting_on_client", "document_collection")
         moved = httpx.post(
             f"{base}/cases/{ref}/documents-received",
             json={"actor": "cm"},

@@ -1,0 +1,66 @@
+"""Saved histories of representative cases must replay on the current workflow code.
+
+A failure here means a deployed worker would break running cases: put the change behind
+``workflow.patched(...)`` rather than re-recording (see tests/histories/record.py).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+
+from schemas.case import CaseInput, CaseOutcome
+from workers.main import WORKFLOWS, sandbox_runner
+
+HISTORIES = sorted((Path(__file__).resolve().parents[1] / "histories").glob("*.json"))
+
+
+def load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text())
+
+
+def test_the_representative_cases_are_all_saved():
+    assert {p.stem for p in HISTORIES} == {
+        "standard",
+        "enterprise_international_premium",
+        "paused",
+        "breached",
+    }
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_saved_history_replays_on_current_code(path: Path):
+    replayer = Replayer(
+        workflows=list(WORKFLOWS),
+        data_converter=pydantic_data_converter,
+        workflow_runner=sandbox_runner(),
+    )
+    await replayer.replay_workflow(load(path))
+
+
+@workflow.defn(name="OnboardingCaseWorkflow")
+class DriftedWorkflow:
+    """Same name, different commands: what an unpatched change looks like to replay."""
+
+    @workflow.run
+    async def run(self, inp: CaseInput) -> CaseOutcome:
+        await workflow.sleep(timedelta(seconds=1))
+        raise RuntimeError("unreachable in replay")
+
+
+async def test_replay_catches_an_incompatible_change():
+    # unsandboxed: this test module does file I/O at import, which the sandbox rightly refuses
+    replayer = Replayer(
+        workflows=[DriftedWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
+    result = await replayer.replay_workflow(load(HISTORIES[0]), raise_on_replay_failure=False)
+    assert result.replay_failure is not None
+    assert "nondetermin" in str(result.replay_failure).lower()
