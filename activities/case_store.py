@@ -2,45 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
 
-from schemas.case import workflow_id_for
-from schemas.enums import CaseStatus, Stage
-from schemas.projection import CaseSeed, Projection
+from schemas.projection import Projection
+from store.cases import insert_draft_case
 from store.db import SessionFactory
 from store.models import Case, CaseEvent, CasePauseRow, StageIntervalRow
-
-
-def seed_case_row(case_ref: str, seed: CaseSeed) -> Any:
-    """INSERT of a draft case row that does nothing if the API already wrote one."""
-    client = seed.client
-    return (
-        insert(Case)
-        .values(
-            ref=case_ref,
-            workflow_id=workflow_id_for(case_ref),
-            request_hash="",
-            requested_by=seed.requested_by,
-            status=CaseStatus.DRAFT.value,
-            stage=Stage.ACKNOWLEDGEMENT.value,
-            priority="normal",
-            ever_paused=False,
-            flags=[],
-            client_name=client.name,
-            client_email=str(client.email),
-            client_phone=client.phone,
-            client_type=client.client_type.value,
-            client_tier=client.tier.value,
-            country=client.country,
-            profile=client.model_dump(mode="json"),
-            projection_version=0,
-        )
-        .on_conflict_do_nothing(index_elements=["ref"])
-    )
 
 
 class CaseStoreActivities:
@@ -54,7 +23,13 @@ class CaseStoreActivities:
         """Apply one projection in one transaction (case row, stage intervals, audit events)."""
         async with self._sessions.begin() as session:
             if projection.seed is not None:
-                await session.execute(seed_case_row(projection.case_ref, projection.seed))
+                await session.execute(
+                    insert_draft_case(
+                        ref=projection.case_ref,
+                        client=projection.seed.client,
+                        requested_by=projection.seed.requested_by,
+                    )
+                )
             patch = projection.case.model_dump(exclude_none=True)
             await session.execute(
                 update(Case)

@@ -11,7 +11,6 @@ from typing import Any
 
 from fastapi import HTTPException, status
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
     Client,
@@ -38,9 +37,9 @@ from schemas.case import (
     PauseInterval,
     StageInterval,
     StartCaseRequest,
-    workflow_id_for,
 )
 from schemas.enums import CaseStatus, ClientTier, ClientType, SlaState, Stage
+from store.cases import insert_draft_case
 from store.models import Case, CasePauseRow, StageIntervalRow
 from workflows import search_attributes as sa
 from workflows.onboarding import OnboardingCaseWorkflow
@@ -87,31 +86,14 @@ async def start_case(
                 raise _conflict("Idempotency-Key was already used for another case reference")
             ref = known.ref
     ref = ref or new_case_ref()
-    profile = body.client
     inserted = await session.scalar(
-        insert(Case)
-        .values(
+        insert_draft_case(
             ref=ref,
-            workflow_id=workflow_id_for(ref),
-            idempotency_key=idempotency_key,
-            request_hash=fingerprint,
+            client=body.client,
             requested_by=requested_by,
-            status=CaseStatus.DRAFT.value,
-            stage=Stage.ACKNOWLEDGEMENT.value,
-            priority="normal",
-            ever_paused=False,
-            flags=[],
-            client_name=profile.name,
-            client_email=str(profile.email),
-            client_phone=profile.phone,
-            client_type=profile.client_type.value,
-            client_tier=profile.tier.value,
-            country=profile.country,
-            profile=profile.model_dump(mode="json"),
-            projection_version=0,
-        )
-        .on_conflict_do_nothing()
-        .returning(Case.ref)
+            request_hash=fingerprint,
+            idempotency_key=idempotency_key,
+        ).returning(Case.ref)
     )
     await session.commit()
     created = inserted is not None
@@ -211,34 +193,8 @@ async def get_case(*, session: AsyncSession, settings: Settings, ref: str) -> Ca
             f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}"
             f"/workflows/{case.workflow_id}"
         ),
-        stages=[
-            StageInterval(
-                seq=r.seq,
-                stage=Stage(r.stage),
-                entered_at=r.entered_at,
-                exited_at=r.exited_at,
-                outcome=r.outcome,
-                sla_outcome=r.sla_outcome,
-                active_seconds=r.active_seconds,
-                paused_seconds=r.paused_seconds,
-                escalations=r.escalations,
-                sla_budget_seconds=r.sla_budget_seconds,
-            )
-            for r in rows
-        ],
-        pauses=[
-            PauseInterval(
-                seq=p.seq,
-                stage=Stage(p.stage),
-                paused_at=p.paused_at,
-                paused_by=p.paused_by,
-                reason=p.reason,
-                resumed_at=p.resumed_at,
-                resumed_by=p.resumed_by,
-                resume_reason=p.resume_reason,
-            )
-            for p in pauses
-        ],
+        stages=[StageInterval.model_validate(r, from_attributes=True) for r in rows],
+        pauses=[PauseInterval.model_validate(p, from_attributes=True) for p in pauses],
     )
 
 
