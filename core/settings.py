@@ -19,6 +19,40 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 # The seed playbook ships inside the package (playbooks/ is a package), so an installed build
 # finds it as well as a checkout does.
 DEFAULT_PLAYBOOK = Path(__file__).resolve().parent.parent / "playbooks" / "onboarding.yaml"
+BUNDLED_SDN = (
+    Path(__file__).resolve().parent.parent
+    / "integrations"
+    / "sanctions"
+    / "lists"
+    / "ofac_sdn_2021_04"
+)
+# FATF "call for action" plus a sample of "increased monitoring" jurisdictions. Keep current.
+FATF_HIGH_RISK = ["KP", "IR", "MM"]
+FATF_INCREASED_MONITORING = [
+    "DZ",
+    "AO",
+    "BG",
+    "BF",
+    "CM",
+    "CI",
+    "HR",
+    "CD",
+    "HT",
+    "KE",
+    "LA",
+    "LB",
+    "MC",
+    "MZ",
+    "NA",
+    "NP",
+    "NG",
+    "ZA",
+    "SS",
+    "SY",
+    "VE",
+    "VN",
+    "YE",
+]
 
 
 class Role(StrEnum):
@@ -51,9 +85,48 @@ class Settings(BaseSettings):
     )
     playbook_path: Path = DEFAULT_PLAYBOOK
     blob_dir: Path | None = Field(default=None, description="Uploads; default data_dir/blobs")
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+
+    # --- compliance ---------------------------------------------------------------------
+    sanctions_sdn_path: Path | None = BUNDLED_SDN / "sdn.csv"
+    sanctions_alt_path: Path | None = BUNDLED_SDN / "alt.csv"
+    sanctions_opensanctions_path: Path | None = None
+    sanctions_threshold: float = Field(default=85.0, ge=0, le=100)
+    high_risk_countries: list[str] = Field(default_factory=lambda: list(FATF_HIGH_RISK))
+    increased_monitoring_countries: list[str] = Field(
+        default_factory=lambda: list(FATF_INCREASED_MONITORING)
+    )
+
+    # --- outbound webhooks ------------------------------------------------------------------
+    webhook_url: str | None = Field(default=None, description="Unset: webhooks are skipped")
+    webhook_secret: SecretStr = SecretStr("dev-webhook-secret")
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+
+    # --- notifications ----------------------------------------------------------------------
     sendgrid_api_key: SecretStr | None = None
+    sendgrid_host: str | None = Field(default=None, description="Override for tests only")
+    email_from: str = "onboarding@example.com"
+    email_from_name: str = "Client Onboarding"
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = None
+    twilio_base_url: str | None = Field(default=None, description="Override for tests only")
+    staff_directory: dict[str, str] = Field(
+        default_factory=lambda: {
+            "onboarding_team": "onboarding-team@example.com",
+            "onboarding_lead": "onboarding-lead@example.com",
+            "compliance_reviewer": "compliance@example.com",
+            "compliance_lead": "compliance-lead@example.com",
+            "operations": "operations@example.com",
+            "operations_lead": "operations-lead@example.com",
+            "security_reviewer": "security@example.com",
+            "security_lead": "security-lead@example.com",
+            "relationship_manager": "relationship-managers@example.com",
+            "head_of_operations": "head-of-operations@example.com",
+        },
+        description="Role -> address for internal SLA notices (JSON object in env)",
+    )
+    portal_base_url: str = "http://127.0.0.1:8000/portal"
 
     # --- Temporal (address/namespace/TLS/API key are read by temporalio.envconfig) -----
     temporal_address: str = "localhost:7233"

@@ -7,12 +7,13 @@ on (case_ref, event_key), accounts on case_ref, and case rows only move forward 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -151,3 +152,114 @@ class CasePauseRow(Base):
     resumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resumed_by: Mapped[str | None] = mapped_column(String(120))
     resume_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class DocumentRow(Base):
+    """An uploaded client document. The bytes live in the blob store under ``storage_key``."""
+
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("case_ref", "sha256", name="uq_documents_case_sha256"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    case_ref: Mapped[str] = mapped_column(ForeignKey("cases.ref", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(300))
+    issued_on: Mapped[date | None] = mapped_column(Date)
+    expires_on: Mapped[date | None] = mapped_column(Date)
+    uploaded_by: Mapped[str] = mapped_column(String(120))
+    uploaded_at: Mapped[datetime] = _ts()
+    status: Mapped[str] = mapped_column(String(20), default="received")  # received/accepted/…
+    status_detail: Mapped[str | None] = mapped_column(Text)
+
+
+class ScreeningRow(Base):
+    """One sanctions/PEP screening of a case's client, kept for audit with the list version."""
+
+    __tablename__ = "screenings"
+    __table_args__ = (
+        UniqueConstraint("case_ref", "attempt_key", name="uq_screenings_case_attempt"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    case_ref: Mapped[str] = mapped_column(ForeignKey("cases.ref", ondelete="CASCADE"), index=True)
+    attempt_key: Mapped[str] = mapped_column(String(80))
+    decision: Mapped[str] = mapped_column(String(20))
+    score: Mapped[float] = mapped_column(Float)
+    list_version: Mapped[str] = mapped_column(String(300))
+    hits: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    risk_level: Mapped[str] = mapped_column(String(10))
+    risk_score: Mapped[int] = mapped_column(Integer)
+    risk_factors: Mapped[list[str]] = mapped_column(default=list)
+    screened_at: Mapped[datetime] = _ts()
+
+
+class WebhookDeliveryRow(Base):
+    """Delivery log of outbound webhooks; ``dead_letter`` once the retry budget is spent."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(120), unique=True)
+    case_ref: Mapped[str] = mapped_column(ForeignKey("cases.ref", ondelete="CASCADE"), index=True)
+    event_type: Mapped[str] = mapped_column(String(60))
+    url: Mapped[str] = mapped_column(String(500))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(20))  # pending / delivered / dead_letter
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _ts()
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class NotificationRow(Base):
+    """The outbox: one row per (case, milestone, occurrence, channel), so nothing sends twice.
+
+    In-app notifications are rows here too (channel ``in_app``), read by the client portal.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("outbox_key", name="uq_notifications_outbox_key"),
+        Index("ix_notifications_case_created", "case_ref", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    outbox_key: Mapped[str] = mapped_column(String(200))
+    case_ref: Mapped[str] = mapped_column(ForeignKey("cases.ref", ondelete="CASCADE"))
+    milestone: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(10))
+    audience: Mapped[str] = mapped_column(String(20), default="client")  # client / staff
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))  # queued/sent/failed/fallback/local_outbox
+    provider: Mapped[str | None] = mapped_column(String(20))
+    provider_message_id: Mapped[str | None] = mapped_column(String(120))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = _ts()
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CallbackTaskRow(Base):
+    """A phone callback owed to a (premium) client, assigned to the relationship manager."""
+
+    __tablename__ = "callback_tasks"
+    __table_args__ = (UniqueConstraint("case_ref", "stage", name="uq_callback_tasks_case_stage"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    case_ref: Mapped[str] = mapped_column(ForeignKey("cases.ref", ondelete="CASCADE"), index=True)
+    stage: Mapped[str] = mapped_column(String(40))
+    assignee_role: Mapped[str] = mapped_column(String(40), default="relationship_manager")
+    due_at: Mapped[datetime] = _ts()
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open / done
+    created_at: Mapped[datetime] = _ts()
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_by: Mapped[str | None] = mapped_column(String(120))
