@@ -16,7 +16,7 @@ from workflows.routing import build_plan
 # Automatic tasks the workflow knows how to perform. A playbook naming any other automatic task
 # is rejected (retryably: fix the file and waiting cases go on) instead of silently
 # "completing" work nobody did.
-AUTOMATIC_TASKS = frozenset({"provision_account"})
+AUTOMATIC_TASKS = frozenset({"provision_account", "sanctions_screening", "risk_assessment"})
 
 
 class PlanCaseInput(BaseModel):

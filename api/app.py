@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import cases, health
+from api.routes import cases, documents, health, notifications
 from core.database import resolve_database_url
 from core.settings import Settings, get_settings
 from core.temporal import connect_config
@@ -62,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(cases.router)
+    app.include_router(documents.router)
+    app.include_router(notifications.router)
     return app
 
 

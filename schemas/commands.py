@@ -7,7 +7,7 @@ them from the Temporal UI or CLI.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.enums import Decision, Stage
 
@@ -24,6 +24,17 @@ class DocumentsReceived(_Command):
     actor: str = ActorField
     document_ids: list[str] = Field(default_factory=list)
     note: str | None = Field(default=None, max_length=2000)
+    waive_verification: bool = Field(
+        default=False,
+        description="Case manager accepts the documents as seen (e.g. originals at a branch). "
+        "Needs a note; audited.",
+    )
+
+    @model_validator(mode="after")
+    def _waiver_needs_a_note(self) -> DocumentsReceived:
+        if self.waive_verification and not self.note:
+            raise ValueError("a waiver needs a note saying why")
+        return self
 
 
 class ComplianceDecision(_Command):

@@ -1,4 +1,4 @@
-"""Sanctions/PEP screening and risk scoring results, as the workflow and the audit trail see them."""
+"""Sanctions/PEP screening and risk scoring, as the workflow and the audit trail see them."""
 
 from __future__ import annotations
 

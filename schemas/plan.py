@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.documents import DocumentRequirement
 from schemas.enums import ClientTier, ClientType, Stage
 
 _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
@@ -78,6 +79,11 @@ class StageSpec(BaseModel):
     predictive: PredictiveAlert | None = None
     escalations: list[EscalationLevel] = Field(default_factory=list)
     sla_pauses_when_waiting_on_client: bool = True
+    auto_approve_when_clear: bool = Field(
+        default=False,
+        description="Approval gate passes by itself when screening is clear, risk is not high "
+        "and no manual task is open: the straight-through path.",
+    )
     tasks: list[TaskSpec] = Field(default_factory=list)
 
     _parse = field_validator("sla", mode="before")(parse_duration)
@@ -134,6 +140,29 @@ class RoutingRule(BaseModel):
     flags: list[str] = Field(default_factory=list, description="e.g. enhanced_due_diligence")
 
 
+class Resource(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str
+    url: str
+
+
+class Messaging(BaseModel):
+    """What client messages say about the product and who looks after the client."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    product_name: str = "Business Account"
+    relationship_manager_name: str = "Client Services"
+    relationship_manager_email: str = "client-services@example.com"
+    welcome_resources: list[Resource] = Field(
+        default_factory=lambda: [Resource(title="Getting started", url="https://example.com/start")]
+    )
+    callback_due_after: timedelta = Field(default=timedelta(hours=4))
+
+    _parse = field_validator("callback_due_after", mode="before")(parse_duration)
+
+
 class Playbook(BaseModel):
     """The whole playbook file."""
 
@@ -148,6 +177,10 @@ class Playbook(BaseModel):
         description="Regulatory requirement code -> extra tasks in compliance review.",
     )
     requirement_checks_stage: Stage = Stage.COMPLIANCE_REVIEW
+    document_checklists: dict[ClientType, list[DocumentRequirement]] = Field(
+        default_factory=dict, description="What each client type must upload."
+    )
+    messaging: Messaging = Field(default_factory=Messaging)
 
     @model_validator(mode="after")
     def _stages_unique(self) -> Playbook:
@@ -168,6 +201,8 @@ class CasePlan(BaseModel):
     stages: list[StageSpec]
     flags: list[str] = Field(default_factory=list)
     applied_rules: list[str] = Field(default_factory=list)
+    document_checklist: list[DocumentRequirement] = Field(default_factory=list)
+    messaging: Messaging | None = None
 
     def spec(self, stage: Stage) -> StageSpec:
         for item in self.stages:
@@ -187,6 +222,7 @@ __all__ = [
     "CasePlan",
     "EscalationLevel",
     "Gate",
+    "Messaging",
     "Playbook",
     "PredictiveAlert",
     "RoutingCondition",

@@ -109,11 +109,36 @@ async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
+SANCTIONS_FIXTURES = REPO / "tests" / "fixtures" / "sanctions"
+
+
 def test_settings(**overrides: Any) -> Settings:
-    """Settings isolated from the developer's environment and .env file."""
-    base: dict[str, Any] = {"playbook_path": REPO / "playbooks" / "onboarding.yaml"}
+    """Settings isolated from the developer's environment and .env file; screening runs
+    against the small fixture lists so every worker starts fast."""
+    base: dict[str, Any] = {
+        "playbook_path": REPO / "playbooks" / "onboarding.yaml",
+        "sanctions_sdn_path": SANCTIONS_FIXTURES / "sdn.csv",
+        "sanctions_alt_path": SANCTIONS_FIXTURES / "alt.csv",
+        "sanctions_opensanctions_path": SANCTIONS_FIXTURES / "targets.simple.csv",
+    }
     base.update(overrides)
     return Settings(_env_file=None, **base)
+
+
+@pytest.fixture(scope="session")
+def manual_review_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The seed playbook with straight-through approval switched off: every compliance
+    review waits for a person. For tests of the approval gate itself."""
+    import yaml
+
+    data = yaml.safe_load((REPO / "playbooks" / "onboarding.yaml").read_text())
+    for stage in data["stages"]:
+        if stage["stage"] == "compliance_review":
+            stage["auto_approve_when_clear"] = False
+    data["version"] += "-manual-review"
+    path = tmp_path_factory.mktemp("playbooks") / "manual-review.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return test_settings(playbook_path=path)
 
 
 @asynccontextmanager

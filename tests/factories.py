@@ -89,3 +89,27 @@ async def assert_no_event(sessions: Any, ref: str, kind: str, *, settle: float =
     await asyncio.sleep(settle)
     kinds = await audit_kinds(sessions, ref)
     assert kind not in kinds, f"unexpected {kind}; trail: {kinds}"
+
+
+WAIVER = {"waive_verification": True, "note": "originals checked at the branch"}
+
+
+def waived_documents(actor: str = "cm") -> Any:
+    """A case manager's waiver: gets a test past document collection without uploads."""
+    from schemas.commands import DocumentsReceived
+
+    return DocumentsReceived(actor=actor, **WAIVER)
+
+
+async def close_case(handle: WorkflowHandle[Any, Any]) -> None:
+    """End a test's case the way a user would (cancel), and let its side effects finish.
+
+    Terminating instead would strand in-flight activities, and the time-skipping server does
+    not skip time while any activity is outstanding.
+    """
+    from schemas.commands import CancelCase
+
+    await handle.execute_update(
+        OnboardingCaseWorkflow.cancel, CancelCase(closure_code="test_done", actor="test")
+    )
+    await handle.result()

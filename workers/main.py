@@ -14,8 +14,14 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.accounts import AccountActivities
 from activities.case_store import CaseStoreActivities
+from activities.compliance import ComplianceActivities
+from activities.documents import DocumentActivities
+from activities.notifications import NotificationActivities, build_senders
 from activities.planning import PlanningActivities
+from activities.webhooks import WebhookActivities
 from core.settings import Settings
+from integrations.sanctions import ReloadingScreener
+from integrations.webhooks import WebhookSender
 from store.db import SessionFactory, make_engine, make_session_factory
 from workers.search_attributes import ensure_search_attributes
 from workflows.onboarding import OnboardingCaseWorkflow
@@ -25,16 +31,52 @@ log = logging.getLogger(__name__)
 WORKFLOWS: Sequence[type] = (OnboardingCaseWorkflow,)
 
 
+def build_screener(settings: Settings) -> ReloadingScreener:
+    """Loaded lazily on first use and reloaded when a list file changes."""
+    return ReloadingScreener(
+        sdn=settings.sanctions_sdn_path,
+        alt=settings.sanctions_alt_path,
+        opensanctions=settings.sanctions_opensanctions_path,
+        threshold=settings.sanctions_threshold,
+    )
+
+
 def build_activities(settings: Settings, sessions: SessionFactory) -> list[Any]:
-    """Every activity function the workflow may call, bound to its injected clients."""
+    """Every activity function the workflow may call, bound to its injected clients.
+
+    This is the one place the outside world is plugged in: tests swap adapters here (stand-in
+    hosts via settings), never in the workflow.
+    """
     store = CaseStoreActivities(sessions)
     accounts = AccountActivities(sessions)
     planning = PlanningActivities(settings.playbook_path)
+    documents = DocumentActivities(sessions)
+    compliance = ComplianceActivities(
+        sessions,
+        build_screener(settings),
+        high_risk_countries=settings.high_risk_countries,
+        increased_monitoring_countries=settings.increased_monitoring_countries,
+    )
+    sender = (
+        WebhookSender(settings.webhook_url, settings.webhook_secret.get_secret_value())
+        if settings.webhook_url
+        else None
+    )
+    webhooks = WebhookActivities(sessions, sender, max_attempts=settings.webhook_max_attempts)
+    email, sms = build_senders(settings)
+    notifications = NotificationActivities(
+        sessions, email=email, sms=sms, staff_directory=settings.staff_directory
+    )
     return [
         store.project,
         accounts.provision_account,
         accounts.close_account,
         planning.plan_case,
+        documents.verify_documents,
+        compliance.screen_client,
+        webhooks.deliver,
+        notifications.notify,
+        notifications.schedule_callback,
     ]
 
 

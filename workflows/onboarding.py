@@ -12,17 +12,22 @@ from __future__ import annotations
 import contextlib
 from collections import deque
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.accounts import AccountActivities
     from activities.case_store import CaseStoreActivities
+    from activities.compliance import ComplianceActivities
+    from activities.documents import DocumentActivities
+    from activities.notifications import NotificationActivities
     from activities.planning import PlanCaseInput, PlanningActivities
+    from activities.webhooks import WebhookActivities
     from schemas.case import (
         Approval,
         CaseInput,
@@ -33,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         StageInterval,
         TaskState,
     )
+    from schemas.client import ClientProfile, ContactPreferences
     from schemas.commands import (
         CancelCase,
         CommandAccepted,
@@ -44,7 +50,10 @@ with workflow.unsafe.imports_passed_through():
         ResumeRequest,
         SendBack,
     )
+    from schemas.compliance import RiskLevel, ScreenClientInput, ScreeningOutcome
+    from schemas.documents import DocumentRef, VerifyDocumentsInput
     from schemas.enums import CaseStatus, Decision, SlaState, Stage
+    from schemas.notifications import CallbackRequest, NotifyInput
     from schemas.plan import CasePlan, Gate, StageSpec, TaskKind
     from schemas.projection import (
         AuditEvent,
@@ -54,7 +63,10 @@ with workflow.unsafe.imports_passed_through():
         Projection,
         ProvisionAccountInput,
     )
+    from schemas.webhooks import WebhookEvent
+    from workflows import messages
     from workflows import search_attributes as sa
+    from workflows.lanes import Lane
     from workflows.sla import Milestone, MilestoneKind, SlaClock
 
 # Postgres blips must never fail a case: keep retrying, back off to a minute.
@@ -67,6 +79,14 @@ EXTERNAL_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
     non_retryable_error_types=["BusinessRejection"],
 )
+SIDE_EFFECT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    maximum_interval=timedelta(minutes=10),
+    non_retryable_error_types=["InvalidTemplateContext"],
+)
+# Everything since issues #4/#5 (document verification, screening, notifications, webhooks)
+# runs only for cases whose history carries this marker; older cases replay unchanged.
+V2 = "onboarding-v2"
 PRIORITIES = ("normal", "high", "urgent", "critical")
 DUAL_APPROVAL_FLAGS = frozenset({"dual_approval", "high_risk"})
 
@@ -110,11 +130,22 @@ class OnboardingCaseWorkflow:
         self._account_number: str | None = None
         self._closure_reason: str | None = None
         self._published: dict[str, str] = {}
+        # since onboarding-v2
+        self._v2 = False
+        self._client: ClientProfile | None = None
+        self._uploads = 0
+        self._accepted_documents: list[DocumentRef] = []
+        self._screening: ScreeningOutcome | None = None
+        self._messages = Lane()
+        self._webhooks = Lane()
+        self._sent: dict[str, int] = {}
 
     # ================================================================== the process
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseOutcome:
         self._ref = inp.case_ref
+        self._client = inp.client
+        self._v2 = workflow.patched(V2)
         started = workflow.now()
         self._plan = await workflow.execute_local_activity_method(
             PlanningActivities.plan_case,
@@ -144,6 +175,9 @@ class OnboardingCaseWorkflow:
             ],
         )
 
+        if self._v2:
+            self._notify(messages.case_created(self._ref, inp.client, self._plan, self._eta()))
+
         stages = self._plan.stages
         index = 0
         while index < len(stages):
@@ -157,6 +191,8 @@ class OnboardingCaseWorkflow:
 
         if not self._status.is_closed:
             await self._close(CaseStatus.COMPLETED, reason=None, actor="system")
+        await self._messages.drain()
+        await self._webhooks.drain()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return CaseOutcome(
             case_ref=self._ref,
@@ -168,13 +204,20 @@ class OnboardingCaseWorkflow:
     async def _run_stage(self, spec: StageSpec) -> StageEnd:
         """Enter, automate, then wait for the gate and the manual tasks (racing the SLA)."""
         await self._enter_stage(spec)
+        self._announce_stage(spec)
         for task in spec.tasks:
             if task.kind == TaskKind.AUTO and not self._tasks[task.key].done:
                 await self._wait(lambda: True)  # honours a pause before any automation
                 if self._interrupted():
                     break
                 await self._run_automatic_task(task.key)
+        if spec.gate == Gate.DOCUMENTS and self._verifies_documents():
+            await self._collect_documents()
+        if spec.gate == Gate.APPROVAL and spec.auto_approve_when_clear and self._v2:
+            await self._approve_if_straight_through()
         await self._wait(lambda: self._stage_finished(spec))
+        if self._v2 and not self._interrupted() and not self._status.is_closed:
+            self._announce_gate_passed(spec)
 
         if self._cancel is not None:
             cancel = self._cancel
@@ -195,6 +238,8 @@ class OnboardingCaseWorkflow:
         return StageEnd.DONE
 
     def _stage_finished(self, spec: StageSpec) -> bool:
+        if spec.gate == Gate.APPROVAL and self._rejection is not None:
+            return True  # a rejection ends the review, open tasks or not
         return self._gate_passed(spec) and not self._open_manual_tasks(spec.stage)
 
     def _gate_passed(self, spec: StageSpec) -> bool:
@@ -215,7 +260,330 @@ class OnboardingCaseWorkflow:
                 retry_policy=EXTERNAL_RETRY,
             )
             self._account_number = account.account_number
+            if self._v2 and self._plan and self._client:
+                self._webhook("account.provisioned", {"account_number": account.account_number})
+                self._notify(
+                    messages.setup_completed(
+                        self._ref,
+                        self._client,
+                        self._plan,
+                        account.account_number,
+                        workflow.now(),
+                        self._eta(),
+                        self._occurrence("setup_completed"),
+                    )
+                )
+        elif key == "sanctions_screening":
+            await self._screen()
+        elif key == "risk_assessment" and self._screening is None:
+            await self._screen()  # the screening activity scores risk as well
         await self._mark_task_done(key, actor="system")
+
+    async def _screen(self) -> None:
+        """Sanctions/PEP screening plus risk score; a potential match needs a human review."""
+        assert self._client is not None
+        outcome = await workflow.execute_activity_method(
+            ComplianceActivities.screen_client,
+            ScreenClientInput(
+                case_ref=self._ref, client=self._client, attempt_key=f"visit-{len(self._history)}"
+            ),
+            start_to_close_timeout=timedelta(minutes=2),
+            heartbeat_timeout=timedelta(seconds=30),
+            retry_policy=EXTERNAL_RETRY,
+        )
+        self._screening = outcome
+        if outcome.decision == "potential_match":
+            self._add_task(
+                "review_screening_match",
+                f"Review potential match: {outcome.matched_name} ({outcome.score:.0f})",
+            )
+        if outcome.risk_level == RiskLevel.HIGH:
+            self._add_task("enhanced_due_diligence", "Enhanced due diligence")
+        detail = {
+            "decision": outcome.decision,
+            "score": outcome.score,
+            "matched_name": outcome.matched_name,
+            "list_entry_id": outcome.list_entry_id,
+            "list_version": outcome.list_version,
+            "risk_level": outcome.risk_level.value,
+            "risk_factors": outcome.risk_factors,
+        }
+        await self._project(
+            case=CasePatch(flags=self._flags()),
+            events=[
+                self._event(
+                    f"screening-{len(self._history)}", "screening_completed", "system", detail
+                )
+            ],
+        )
+
+    async def _approve_if_straight_through(self) -> None:
+        """No human needed when screening is clear, risk is not high and nothing is open."""
+        screening = self._screening
+        if (
+            screening is None
+            or screening.decision != "clear"
+            or screening.risk_level == RiskLevel.HIGH
+            or self._approvals_needed() > 1
+            or self._open_manual_tasks(self._stage)
+            or self._approvals
+            or self._rejection is not None
+        ):
+            return
+        reason = f"straight-through: screening clear, risk {screening.risk_level.value}"
+        self._approvals.append(
+            Approval(reviewer="system", decision="approve", reason=reason, at=workflow.now())
+        )
+        await self._project(
+            events=[
+                self._event(
+                    f"auto-approved-{len(self._history)}",
+                    "compliance_auto_approved",
+                    "system",
+                    {"reason": reason},
+                )
+            ]
+        )
+
+    def _verifies_documents(self) -> bool:
+        return self._v2 and self._plan is not None and bool(self._plan.document_checklist)
+
+    async def _collect_documents(self) -> None:
+        """Verify uploads against the checklist; ask the client again until they pass."""
+        assert self._plan is not None and self._client is not None
+        checklist = self._plan.document_checklist
+        titles = {r.kind.value: r.title for r in checklist}
+        last_problems: list[str] = []
+        while self._documents is None and not self._interrupted():
+            seen = self._uploads
+            result = await workflow.execute_activity_method(
+                DocumentActivities.verify_documents,
+                VerifyDocumentsInput(
+                    case_ref=self._ref, checklist=checklist, as_of=workflow.now().date()
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=STORE_RETRY,
+            )
+            if self._documents is not None:  # a waiver arrived meanwhile
+                return
+            if result.complete:
+                self._accepted_documents = result.accepted
+                self._documents = DocumentsReceived(
+                    actor="verification", document_ids=[d.document_id for d in result.accepted]
+                )
+                await self._project(
+                    events=[
+                        self._event(
+                            f"documents-verified-{len(self._history)}",
+                            "documents_verified",
+                            "system",
+                            {"documents": [d.document_id for d in result.accepted]},
+                        )
+                    ]
+                )
+                return
+            problems = [f"{p.kind.value}:{p.problem}" for p in result.problems]
+            # Missing items were listed in the acknowledgement; ask again only when something
+            # uploaded cannot be used (expired, too old, undated) and the client must act.
+            invalid = any(p.problem != "missing" for p in result.problems)
+            if problems != last_problems and invalid:
+                clock, now = self._clock, workflow.now()
+                remaining = clock.remaining(now) if clock is not None else None
+                respond_by = now + remaining if remaining is not None else None
+                self._notify(
+                    messages.documents_needed(
+                        self._ref,
+                        self._client,
+                        result.problems,
+                        titles,
+                        self._eta(),
+                        respond_by,
+                        self._occurrence("documents_needed"),
+                    )
+                )
+                await self._project(
+                    events=[
+                        self._event(
+                            f"documents-needed-{len(self._history)}-{seen}",
+                            "documents_needed",
+                            "system",
+                            {"problems": problems},
+                        )
+                    ]
+                )
+            last_problems = problems
+
+            def new_upload(seen: int = seen) -> bool:
+                return self._uploads > seen or self._documents is not None
+
+            await self._wait(new_upload)
+
+    # ================================================================== telling people
+    def _announce_stage(self, spec: StageSpec) -> None:
+        """Milestone messages and callbacks due when a stage starts."""
+        if not self._v2 or self._plan is None or self._client is None:
+            return
+        now, client = workflow.now(), self._client
+        if spec.stage == Stage.ACCOUNT_SETUP:
+            self._notify(
+                messages.provisioning_started(
+                    self._ref,
+                    client,
+                    self._plan,
+                    now,
+                    self._eta(),
+                    self._occurrence("account_provisioning_started"),
+                )
+            )
+        elif spec.stage == Stage.WELCOME:
+            self._notify(messages.welcome_package(self._ref, client, self._plan, now))
+        wants_callback = spec.stage.value in client.contact_preferences.callback_stages
+        important = client.tier.value == "premium" or self._priority in ("urgent", "critical")
+        if wants_callback and important:
+            wait = (
+                self._plan.messaging.callback_due_after
+                if self._plan.messaging
+                else timedelta(hours=4)
+            )
+            request = CallbackRequest(
+                case_ref=self._ref,
+                stage=spec.stage.value,
+                client_name=client.name,
+                phone=client.phone,
+                due_at=now + wait,
+            )
+            self._messages.put(
+                lambda: self._side_effect(
+                    NotificationActivities.schedule_callback, request, "callback"
+                )
+            )
+
+    def _announce_gate_passed(self, spec: StageSpec) -> None:
+        assert self._plan is not None and self._client is not None
+        if spec.gate == Gate.DOCUMENTS:
+            titles = {r.kind.value: r.title for r in self._plan.document_checklist}
+            received = [titles.get(d.kind.value, d.kind.value) for d in self._accepted_documents]
+            self._notify(
+                messages.documents_received(
+                    self._ref,
+                    self._client,
+                    received,
+                    self._eta(after=spec.stage),
+                    self._occurrence("documents_received"),
+                )
+            )
+        elif spec.gate == Gate.APPROVAL and self._rejection is None:
+            checks = [
+                t.title
+                for t in self._tasks.values()
+                if t.stage == Stage.COMPLIANCE_REVIEW and t.done
+            ]
+            self._notify(
+                messages.compliance_approved(
+                    self._ref,
+                    self._client,
+                    checks,
+                    workflow.now(),
+                    self._eta(after=spec.stage),
+                    self._occurrence("compliance_approved"),
+                )
+            )
+
+    def _notify(self, message: NotifyInput) -> None:
+        self._messages.put(
+            lambda: self._side_effect(NotificationActivities.notify, message, message.milestone)
+        )
+
+    def _webhook(self, event_type: str, data: dict[str, object]) -> None:
+        n = self._occurrence(f"webhook:{event_type}")
+        event = WebhookEvent(
+            event_id=f"{self._ref}:{event_type}:{n}",
+            event_type=event_type,
+            case_ref=self._ref,
+            occurred_at=workflow.now(),
+            data=data,
+        )
+        self._webhooks.put(lambda: self._side_effect(WebhookActivities.deliver, event, event_type))
+
+    async def _side_effect(self, fn: Any, arg: Any, label: str) -> None:
+        """Run one queued activity; a failure is recorded, never allowed to fail the case."""
+        try:
+            await workflow.execute_activity_method(
+                fn,
+                arg,
+                start_to_close_timeout=timedelta(minutes=1),
+                heartbeat_timeout=timedelta(seconds=30),
+                retry_policy=SIDE_EFFECT_RETRY,
+            )
+        except ActivityError as e:
+            workflow.logger.warning("side effect %s failed: %s", label, e.cause or e)
+            await self._project(
+                events=[
+                    self._event(
+                        f"side-effect-failed-{label}-{self._occurrence('failure')}",
+                        "side_effect_failed",
+                        "system",
+                        {"what": label, "error": str(e.cause or e)[:500]},
+                    )
+                ]
+            )
+
+    def _occurrence(self, key: str) -> int:
+        """1, 2, 3… per key: stable outbox/event keys that replays and send-backs respect."""
+        self._sent[key] = self._sent.get(key, 0) + 1
+        return self._sent[key]
+
+    def _eta(self, *, after: Stage | None = None) -> datetime:
+        """Estimated completion: the rest of this stage's SLA plus every later stage's."""
+        assert self._plan is not None
+        now = workflow.now()
+        if after is not None:
+            order = [s.stage for s in self._plan.stages]
+            nxt = order[min(order.index(after) + 1, len(order) - 1)]
+            return messages.estimated_completion(self._plan, nxt, self._plan.spec(nxt).sla, now)
+        remaining = self._clock.remaining(now) if self._clock else None
+        return messages.estimated_completion(self._plan, self._stage, remaining, now)
+
+    def _staff_notices(self, clock: SlaClock, fired: list[Milestone]) -> None:
+        """Warnings to the stage owner; escalations to the owner and the escalation target."""
+        if not self._v2 or self._plan is None or self._client is None:
+            return
+        spec = self._plan.spec(self._stage)
+        now = workflow.now()
+        due_at = now + (clock.remaining(now) or timedelta(0))
+        kinds = {
+            MilestoneKind.WARNING: "sla_warning",
+            MilestoneKind.PREDICTIVE: "sla_at_risk",
+            MilestoneKind.BREACH: "sla_breached",
+            MilestoneKind.ESCALATION: "sla_escalated",
+        }
+        for m in fired:
+            if m.kind == MilestoneKind.PREDICTIVE and clock.state != SlaState.AT_RISK:
+                continue
+            roles = [spec.owner_role]
+            extra: dict[str, object] = {}
+            if m.kind == MilestoneKind.PREDICTIVE:
+                done, total = self._progress(self._stage)
+                extra["risk_reason"] = f"only {done} of {total} items done at 60% of the SLA"
+            if m.kind == MilestoneKind.ESCALATION:
+                target = m.target or spec.owner_role
+                roles = [target, spec.owner_role]
+                extra = {"escalated_to": target, "escalation_level": m.level}
+            for role in dict.fromkeys(roles):
+                self._notify(
+                    messages.staff_sla_notice(
+                        ref=self._ref,
+                        client=self._client,
+                        milestone=kinds[m.kind],
+                        role=role,
+                        stage=self._stage,
+                        stage_started_at=self._history[-1].entered_at,
+                        due_at=due_at,
+                        owner=spec.owner_role,
+                        now=now,
+                        extra=extra,
+                    )
+                )
 
     # ================================================================== waiting
     async def _wait(self, ready: Callable[[], bool]) -> None:
@@ -346,6 +714,7 @@ class OnboardingCaseWorkflow:
             intervals=[current],
             events=events,
         )
+        self._staff_notices(clock, due)
 
     def _apply_milestone(self, clock: SlaClock, m: Milestone) -> AuditEvent | None:
         """What each SLA milestone does to the case; returns the audit event to record."""
@@ -393,8 +762,11 @@ class OnboardingCaseWorkflow:
             self._priority = wanted
 
     def _progress(self, stage: Stage) -> tuple[int, int]:
-        """(done, total) over the stage's tasks plus its gate, for the predictive alert."""
-        tasks = [t for t in self._tasks.values() if t.stage == stage]
+        """(done, total) over the stage's human work (manual tasks plus its gate), for the
+        predictive alert. Automatic tasks finish at once and would only flatter the figure."""
+        tasks = [
+            t for t in self._tasks.values() if t.stage == stage and t.kind == TaskKind.MANUAL.value
+        ]
         done = sum(t.done for t in tasks)
         total = len(tasks)
         spec = self._plan.spec(stage) if self._plan else None
@@ -490,6 +862,15 @@ class OnboardingCaseWorkflow:
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=EXTERNAL_RETRY,
             )
+            if self._v2:
+                self._webhook(
+                    "account.closed", {"account_number": self._account_number, "reason": reason}
+                )
+        if self._v2:
+            self._webhook(
+                f"case.{status.value}",
+                {"reason": reason, "account_number": self._account_number},
+            )
         await self._project(
             case=CasePatch(
                 status=status,
@@ -540,11 +921,21 @@ class OnboardingCaseWorkflow:
     # ================================================================== messages
     @workflow.signal
     def documents_received(self, cmd: DocumentsReceived) -> None:
-        """Signal: documents are in. Ignored (and logged) unless the case collects them."""
+        """Signal: documents are in. With a checklist, an upload triggers verification; a case
+        manager's waiver accepts them as seen. Ignored (and logged) outside document collection."""
         if self._stage != Stage.DOCUMENT_COLLECTION or self._status.is_closed:
             workflow.logger.warning("documents_received ignored at stage %s", self._stage)
             return
-        self._documents = cmd
+        if self._verifies_documents() and not cmd.waive_verification:
+            self._uploads += 1
+        else:
+            self._documents = cmd
+
+    @workflow.signal
+    def update_preferences(self, prefs: ContactPreferences) -> None:
+        """Signal: the client changed how they want to hear from us; later messages follow it."""
+        if self._client is not None:
+            self._client = self._client.model_copy(update={"contact_preferences": prefs})
 
     @workflow.signal
     def pause(self, cmd: PauseRequest) -> None:
@@ -597,7 +988,7 @@ class OnboardingCaseWorkflow:
                 "the second approval must come from a different reviewer"
             )
         open_tasks = self._open_manual_tasks(Stage.COMPLIANCE_REVIEW)
-        if open_tasks:
+        if open_tasks and cmd.decision == Decision.APPROVE:  # rejecting needs no more work
             raise WrongState("finish these tasks before deciding: " + ", ".join(open_tasks))
 
     @workflow.update
@@ -691,7 +1082,7 @@ class OnboardingCaseWorkflow:
             stage=self._stage,
             awaiting=self._awaiting(),
             playbook_version=plan.playbook_version if plan else None,
-            flags=list(plan.flags) if plan else [],
+            flags=self._flags(),
             stages_planned=[s.stage for s in plan.stages] if plan else [],
             history=list(self._history),
             tasks=list(self._tasks.values()),
@@ -709,8 +1100,28 @@ class OnboardingCaseWorkflow:
     # ================================================================== plumbing
     def _approvals_needed(self) -> int:
         """High-risk and enterprise cases need two independent approvals."""
-        flags = set(self._plan.flags) if self._plan else set()
-        return 2 if flags & DUAL_APPROVAL_FLAGS else 1
+        return 2 if set(self._flags()) & DUAL_APPROVAL_FLAGS else 1
+
+    def _flags(self) -> list[str]:
+        """The plan's flags plus what screening found at run time."""
+        flags = list(self._plan.flags) if self._plan else []
+        found: list[str] = []
+        if self._screening is not None and self._screening.risk_level == RiskLevel.HIGH:
+            found += ["high_risk", "enhanced_due_diligence"]
+        if self._screening is not None and self._screening.decision == "potential_match":
+            found.append("potential_sanctions_match")
+        return flags + [f for f in found if f not in flags]
+
+    def _add_task(self, key: str, title: str) -> None:
+        """A task the case discovered it needs at run time (e.g. reviewing a screening hit)."""
+        if key not in self._tasks:
+            self._tasks[key] = TaskState(
+                key=key,
+                title=title,
+                stage=self._stage,
+                kind=TaskKind.MANUAL.value,
+                assignee_role="compliance_reviewer",
+            )
 
     def _open_manual_tasks(self, stage: Stage) -> list[str]:
         return [

@@ -68,5 +68,10 @@ def build_plan(playbook: Playbook, profile: ClientProfile) -> CasePlan:
         planned.append(spec)
 
     return CasePlan(
-        playbook_version=playbook.version, stages=planned, flags=flags, applied_rules=applied
+        playbook_version=playbook.version,
+        stages=planned,
+        flags=flags,
+        applied_rules=applied,
+        document_checklist=list(playbook.document_checklists.get(profile.client_type, [])),
+        messaging=playbook.messaging,
     )

@@ -16,6 +16,7 @@ from api.deps import (
     TemporalDep,
 )
 from api.services import cases as svc
+from core.settings import Role
 from schemas.case import CASE_REF_PATTERN, CasePage, CaseState, CaseView, StartCaseRequest
 from schemas.commands import (
     CancelCase,
@@ -122,9 +123,19 @@ async def documents_received(
     body: DocumentsReceived,
     session: SessionDep,
     temporal: TemporalDep,
-    _: DocumentSubmitter,
+    caller: DocumentSubmitter,
 ) -> CommandAccepted:
-    """Tell the case its documents are in (409 unless it is collecting documents)."""
+    """Ask the case to check its documents again, or (case managers) waive verification.
+
+    Uploads through ``POST /cases/{ref}/documents`` notify the case by themselves; this is for
+    a case manager who saw the originals (``waive_verification`` with a ``note``), or to nudge
+    a re-check. 409 unless the case is collecting documents.
+    """
+    if body.waive_verification and caller.role != Role.CASE_MANAGER:
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN,
+            detail="only a case manager may waive document verification",
+        )
     handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
     state = await svc.live_state(handle)
     if state.stage != Stage.DOCUMENT_COLLECTION:
@@ -137,7 +148,11 @@ async def documents_received(
         case_ref=ref,
         stage=state.stage,
         status=state.status.value,
-        message="documents received; the case will move on",
+        message=(
+            "documents accepted by waiver; the case will move on"
+            if body.waive_verification
+            else "documents will be checked again"
+        ),
     )
 
 

@@ -9,9 +9,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from store.models import Account, Case, StageIntervalRow
+from store.models import Account, Case, DocumentRow, ScreeningRow, StageIntervalRow
 from tests.conftest import new_ref
 from tests.e2e.conftest import CASE_MANAGER, CLIENT_APP, OPERATOR, LiveStack
+from tests.e2e.documents import upload_individual_checklist
 from tests.factories import profile_json
 
 pytestmark = pytest.mark.e2e
@@ -61,19 +62,17 @@ async def test_case_goes_from_post_to_completed_over_http(http, live_stack, sess
     assert created.headers["location"] == f"/cases/{ref}"
     assert created.json()["workflow_id"] == f"onboarding-{ref}"
 
-    await poll(http, f"/cases/{ref}", lambda c: c["stage"] == "document_collection")
-    docs = await http.post(
-        f"/cases/{ref}/documents-received", json={"actor": "cm-ann"}, headers=CASE_MANAGER
-    )
-    assert docs.status_code == 202, docs.text
-    await poll(http, f"/cases/{ref}", lambda c: c["stage"] == "compliance_review")
-    approval = await http.post(
+    case = await poll(http, f"/cases/{ref}", lambda c: c["stage"] == "document_collection")
+    assert case["status"] == "waiting_on_client"
+    await upload_individual_checklist(http, ref)
+    # verified documents -> screening clear, risk low -> compliance approves straight through
+    await poll(http, f"/cases/{ref}", lambda c: c["stage"] == "final_review", timeout=30)
+    early = await http.post(
         f"/cases/{ref}/compliance-decision",
         json={"decision": "approve", "reviewer": "rita"},
         headers=CASE_MANAGER,
     )
-    assert approval.status_code == 200, approval.text
-    await poll(http, f"/cases/{ref}", lambda c: c["stage"] == "final_review")
+    assert early.status_code == 409
     sign_off = await http.post(
         f"/cases/{ref}/final-review", json={"reviewer": "fred"}, headers=CASE_MANAGER
     )
@@ -105,6 +104,29 @@ async def test_case_goes_from_post_to_completed_over_http(http, live_stack, sess
             == 6
         )
         assert await s.scalar(select(Account.status).where(Account.case_ref == ref)) == "open"
+        docs = (await s.scalars(select(DocumentRow).where(DocumentRow.case_ref == ref))).all()
+        assert sorted((d.kind, d.status) for d in docs) == [
+            ("government_id", "accepted"),
+            ("proof_of_address", "accepted"),
+        ]
+        screening = await s.scalar(select(ScreeningRow).where(ScreeningRow.case_ref == ref))
+        assert screening is not None and screening.decision == "clear"
+        assert screening.list_version.startswith("ofac-sdn@")
+
+    # issue #5: exactly the six milestones, in order, on the client's channels (email, in-app)
+    sent = await http.get(f"/cases/{ref}/notifications", headers=CASE_MANAGER)
+    rows = sorted(sent.json()["items"], key=lambda n: n["id"])
+    emails = [n["milestone"] for n in rows if n["channel"] == "email"]
+    assert emails == [
+        "case_created",
+        "documents_received",
+        "compliance_approved",
+        "account_provisioning_started",
+        "setup_completed",
+        "welcome_package",
+    ]
+    assert [n["milestone"] for n in rows if n["channel"] == "in_app"] == emails
+    assert {n["status"] for n in rows if n["channel"] == "email"} == {"local_outbox"}
 
     found = await visible_workflows(
         live_stack,

@@ -63,7 +63,12 @@ async def test_pause_and_resume_over_http_with_409_for_the_wrong_state(http):  #
 
 async def test_tasks_dual_approval_send_back_and_cancel_over_http(http):  # noqa: F811
     ref = await start(http, client_type="enterprise", country="US")
-    await http.post(f"/cases/{ref}/documents-received", json={"actor": "cm"}, headers=CASE_MANAGER)
+    waived = await http.post(
+        f"/cases/{ref}/documents-received",
+        json={"actor": "cm", "waive_verification": True, "note": "originals seen at branch"},
+        headers=CASE_MANAGER,
+    )
+    assert waived.status_code == 202, waived.text
     await poll(http, f"/cases/{ref}", lambda c: c["stage"] == "compliance_review")
 
     early = await http.post(

@@ -1,5 +1,8 @@
 """Record the histories that ``tests/workflows/test_replay.py`` replays.
 
+Files are named ``<version>-<scenario>.json``. Older versions stay in the folder for as long as
+cases started under them may still be running, so every test run replays them too.
+
 Run it when the workflow's *current* behaviour should become the new baseline (never to paper
 over a replay failure: that failure means running cases would break, so put the change behind
 ``workflow.patched`` instead):
@@ -25,7 +28,6 @@ from temporalio.testing import WorkflowEnvironment
 from schemas.commands import (
     CompleteTask,
     ComplianceDecision,
-    DocumentsReceived,
     FinalSignOff,
     PauseRequest,
     ResumeRequest,
@@ -34,18 +36,24 @@ from schemas.enums import Decision, Stage
 from store.db import make_engine, make_session_factory
 from store.embedded import start_embedded_postgres
 from store.migrate import upgrade_head
-from tests.conftest import register_search_attributes, running_worker, venv_binary
-from tests.factories import start_case, wait_for_state
+from tests.conftest import (
+    register_search_attributes,
+    running_worker,
+    test_settings,
+    venv_binary,
+)
+from tests.factories import start_case, wait_for_state, waived_documents
 from workflows.onboarding import OnboardingCaseWorkflow as Wf
 
 HERE = Path(__file__).resolve().parent
+VERSION = "v2"  # bump with each workflow.patched(...) generation
 Handle = WorkflowHandle[Any, Any]
 
 
 async def _docs(handle: Handle) -> None:
     await wait_for_state(handle, lambda s: s.stage == Stage.DOCUMENT_COLLECTION)
-    await handle.signal(Wf.documents_received, DocumentsReceived(actor="cm"))
-    await wait_for_state(handle, lambda s: s.stage == Stage.COMPLIANCE_REVIEW)
+    await handle.signal(Wf.documents_received, waived_documents())
+    await wait_for_state(handle, lambda s: s.stage != Stage.DOCUMENT_COLLECTION)
 
 
 async def _approve(handle: Handle, *reviewers: str) -> None:
@@ -62,8 +70,16 @@ async def _finish(handle: Handle) -> None:
 
 
 async def standard(env: WorkflowEnvironment, handle: Handle) -> None:
+    await _docs(handle)  # screening clear, risk low: approved straight through
+    await _finish(handle)
+
+
+async def sanctions_match(env: WorkflowEnvironment, handle: Handle) -> None:
     await _docs(handle)
-    await _approve(handle, "rita")
+    await wait_for_state(handle, lambda s: any(t.key == "review_screening_match" for t in s.tasks))
+    for key in ("review_screening_match", "enhanced_due_diligence"):
+        await handle.execute_update(Wf.complete_task, CompleteTask(task_key=key, actor="sam"))
+    await _approve(handle, "rita", "omar")
     await _finish(handle)
 
 
@@ -92,7 +108,6 @@ async def paused(env: WorkflowEnvironment, handle: Handle) -> None:
     await handle.signal(Wf.resume, ResumeRequest(actor="maria"))
     await env.sleep(timedelta(hours=2))
     await _docs(handle)
-    await _approve(handle, "rita")
     await _finish(handle)
 
 
@@ -101,7 +116,6 @@ async def breached(env: WorkflowEnvironment, handle: Handle) -> None:
     await env.sleep(timedelta(hours=29))  # at-risk, warning, breach, level 1 and 2
     await wait_for_state(handle, lambda s: s.sla is not None and s.sla.escalation_level == 2)
     await _docs(handle)
-    await _approve(handle, "rita")
     await _finish(handle)
 
 
@@ -113,6 +127,10 @@ SCENARIOS: dict[str, tuple[dict[str, Any], Callable[..., Awaitable[None]]]] = {
     ),
     "paused": ({}, paused),
     "breached": ({}, breached),
+    "sanctions_match": (
+        {"name": "Vladimir Putin", "country": "RU", "date_of_birth": "1952-10-07"},
+        sanctions_match,
+    ),
 }
 
 
@@ -127,12 +145,13 @@ async def record() -> None:
         )
         try:
             await register_search_attributes(env.client)
-            async with running_worker(env.client, make_session_factory(engine)) as worker:
+            sessions = make_session_factory(engine)
+            async with running_worker(env.client, sessions, test_settings()) as worker:
                 for name, (client, scenario) in SCENARIOS.items():
                     _, handle = await start_case(env, worker, **client)
                     await scenario(env, handle)
                     history = await handle.fetch_history()
-                    (HERE / f"{name}.json").write_text(history.to_json())
+                    (HERE / f"{VERSION}-{name}.json").write_text(history.to_json())
                     print(f"recorded {name}: {len(history.events)} events")
         finally:
             await env.shutdown()

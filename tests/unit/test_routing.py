@@ -59,7 +59,7 @@ def test_enterprise_international_premium_gets_security_review_edd_and_account_m
 def test_standard_domestic_individual_gets_none_of_those(playbook):
     plan = build_plan(playbook, profile())
     assert Stage.SECURITY_REVIEW not in [s.stage for s in plan.stages]
-    assert task_keys(plan, Stage.COMPLIANCE_REVIEW) == []
+    assert task_keys(plan, Stage.COMPLIANCE_REVIEW) == ["sanctions_screening", "risk_assessment"]
     assert task_keys(plan, Stage.ACCOUNT_SETUP) == ["provision_account"]
     assert plan.flags == []
 

@@ -11,11 +11,11 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from activities.accounts import luhn_check_digit
-from schemas.commands import ComplianceDecision, DocumentsReceived, FinalSignOff
+from schemas.commands import ComplianceDecision, FinalSignOff
 from schemas.enums import CaseStatus, Decision, Stage
 from store.models import Account, Case, CaseEvent, StageIntervalRow
 from tests.conftest import running_worker
-from tests.factories import start_case, wait_for_state
+from tests.factories import close_case, start_case, wait_for_state, waived_documents
 from workflows.onboarding import OnboardingCaseWorkflow
 
 STANDARD_STAGES = [
@@ -35,16 +35,11 @@ async def test_case_completes_through_every_stage_and_is_projected(time_skipping
         assert state.awaiting == "client documents"
         assert state.stages_planned == [Stage(s) for s in STANDARD_STAGES]
 
-        await handle.signal(
-            OnboardingCaseWorkflow.documents_received, DocumentsReceived(actor="cm-1")
-        )
-        await wait_for_state(handle, lambda s: s.stage == Stage.COMPLIANCE_REVIEW)
-        accepted = await handle.execute_update(
-            OnboardingCaseWorkflow.decide_compliance,
-            ComplianceDecision(decision=Decision.APPROVE, reviewer="rita"),
-        )
-        assert accepted.message == "compliance approved by rita"
-        await wait_for_state(handle, lambda s: s.stage == Stage.FINAL_REVIEW)
+        await handle.signal(OnboardingCaseWorkflow.documents_received, waived_documents())
+        # screening is clear and risk low: compliance approves itself (straight-through)
+        state = await wait_for_state(handle, lambda s: s.stage == Stage.FINAL_REVIEW)
+        assert [(a.reviewer, a.decision) for a in state.approvals] == [("system", "approve")]
+        assert state.account_number is not None
         await handle.execute_update(OnboardingCaseWorkflow.sign_off, FinalSignOff(reviewer="fred"))
         outcome = await handle.result()
 
@@ -73,7 +68,8 @@ async def test_case_completes_through_every_stage_and_is_projected(time_skipping
             (e.kind, e.actor)
             for e in (await s.scalars(select(CaseEvent).where(CaseEvent.case_ref == ref))).all()
         }
-        assert ("compliance_decision", "rita") in events
+        assert ("screening_completed", "system") in events
+        assert ("compliance_auto_approved", "system") in events
         assert ("final_sign_off", "fred") in events
         assert ("case_completed", "system") in events
 
@@ -100,16 +96,16 @@ async def test_command_for_another_stage_is_refused_and_leaves_no_trace(
             for e in history.events
             if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
         ]
-        await handle.terminate("test done")
+        await close_case(handle)
 
 
-async def test_rejection_in_compliance_closes_case_without_an_account(time_skipping_env, sessions):
-    async with running_worker(time_skipping_env.client, sessions) as worker:
+async def test_rejection_in_compliance_closes_case_without_an_account(
+    time_skipping_env, sessions, manual_review_settings
+):
+    async with running_worker(time_skipping_env.client, sessions, manual_review_settings) as worker:
         ref, handle = await start_case(time_skipping_env, worker)
         await wait_for_state(handle, lambda s: s.stage == Stage.DOCUMENT_COLLECTION)
-        await handle.signal(
-            OnboardingCaseWorkflow.documents_received, DocumentsReceived(actor="cm-1")
-        )
+        await handle.signal(OnboardingCaseWorkflow.documents_received, waived_documents())
         await wait_for_state(handle, lambda s: s.stage == Stage.COMPLIANCE_REVIEW)
         await handle.execute_update(
             OnboardingCaseWorkflow.decide_compliance,

@@ -6,11 +6,13 @@ A failure here means a deployed worker would break running cases: put the change
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
@@ -26,12 +28,28 @@ def load(path: Path) -> WorkflowHistory:
 
 
 def test_the_representative_cases_are_all_saved():
-    assert {p.stem for p in HISTORIES} == {
-        "standard",
-        "enterprise_international_premium",
-        "paused",
-        "breached",
+    representative = {"standard", "enterprise_international_premium", "paused", "breached"}
+    assert {p.stem for p in HISTORIES} == {f"v1-{n}" for n in representative} | {
+        f"v2-{n}" for n in representative | {"sanctions_match"}
     }
+
+
+def patches_in(history: WorkflowHistory) -> set[str]:
+    """The workflow.patched(...) ids recorded in a history (core_patch markers)."""
+    found = set()
+    for event in history.events:
+        if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+            continue
+        attrs = event.marker_recorded_event_attributes
+        if attrs.marker_name == "core_patch":
+            found |= {json.loads(p.data)["id"] for p in attrs.details["patch-data"].payloads}
+    return found
+
+
+def test_v2_histories_carry_the_patch_marker_and_v1_do_not():
+    for path in HISTORIES:
+        marked = "onboarding-v2" in patches_in(load(path))
+        assert marked == path.stem.startswith("v2-"), path.name
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

@@ -15,7 +15,6 @@ from schemas.commands import (
     CancelCase,
     CompleteTask,
     ComplianceDecision,
-    DocumentsReceived,
     PauseRequest,
     ResumeRequest,
     SendBack,
@@ -26,9 +25,11 @@ from tests.conftest import running_worker
 from tests.factories import (
     assert_no_event,
     audit_kinds,
+    close_case,
     start_case,
     wait_for_event,
     wait_for_state,
+    waived_documents,
 )
 from workflows.onboarding import OnboardingCaseWorkflow as Wf
 
@@ -57,7 +58,7 @@ async def intervals(sessions, ref):
 
 async def to_compliance(handle):
     await wait_for_state(handle, lambda s: s.stage == Stage.DOCUMENT_COLLECTION)
-    await handle.signal(Wf.documents_received, DocumentsReceived(actor="cm"))
+    await handle.signal(Wf.documents_received, waived_documents())
     return await wait_for_state(handle, lambda s: s.stage == Stage.COMPLIANCE_REVIEW)
 
 
@@ -93,14 +94,14 @@ async def test_document_collection_warns_at_19h12_breaches_at_24h_escalates_at_2
         assert (await case_row(sessions, ref)).priority == "urgent"
         assert (await audit_kinds(sessions, ref)).count("sla_escalated") == 2
 
-        await handle.signal(Wf.documents_received, DocumentsReceived(actor="cm"))
-        await wait_for_state(handle, lambda s: s.stage == Stage.COMPLIANCE_REVIEW)
+        await handle.signal(Wf.documents_received, waived_documents())
+        await wait_for_state(handle, lambda s: s.stage != Stage.DOCUMENT_COLLECTION)
         docs = (await intervals(sessions, ref))[1]
         assert docs.stage == "document_collection"
         assert docs.sla_outcome == "breached"
         assert docs.escalations == 3  # at-risk, level 1, level 2
         assert docs.active_seconds == pytest.approx(hm(28, 1).total_seconds(), abs=60)
-        await handle.terminate("test done")
+        await close_case(handle)
 
 
 async def test_pause_stops_the_clock_and_breach_comes_after_24h_of_active_time(
@@ -140,16 +141,18 @@ async def test_pause_stops_the_clock_and_breach_comes_after_24h_of_active_time(
         assert pause.resumed_at - pause.paused_at == pytest.approx(hm(30), abs=MIN)
         assert pause.stage == "document_collection"
 
-        await handle.signal(Wf.documents_received, DocumentsReceived(actor="cm"))
-        await wait_for_state(handle, lambda s: s.stage == Stage.COMPLIANCE_REVIEW)
+        await handle.signal(Wf.documents_received, waived_documents())
+        await wait_for_state(handle, lambda s: s.stage != Stage.DOCUMENT_COLLECTION)
         docs = (await intervals(sessions, ref))[1]
         assert docs.paused_seconds == pytest.approx(hm(30).total_seconds(), abs=60)
-        await handle.terminate("test done")
+        await close_case(handle)
 
 
-async def test_while_paused_the_case_takes_no_decisions(time_skipping_env, sessions):
+async def test_while_paused_the_case_takes_no_decisions(
+    time_skipping_env, sessions, manual_review_settings
+):
     env = time_skipping_env
-    async with running_worker(env.client, sessions) as worker:
+    async with running_worker(env.client, sessions, manual_review_settings) as worker:
         _, handle = await start_case(env, worker)
         await to_compliance(handle)
         await handle.signal(Wf.pause, PauseRequest(actor="maria", reason="check"))
@@ -164,7 +167,7 @@ async def test_while_paused_the_case_takes_no_decisions(time_skipping_env, sessi
             Wf.decide_compliance, ComplianceDecision(decision=Decision.APPROVE, reviewer="r")
         )
         await wait_for_state(handle, lambda s: s.stage == Stage.FINAL_REVIEW)
-        await handle.terminate("test done")
+        await close_case(handle)
 
 
 async def test_predictive_alert_fires_when_tasks_lag(time_skipping_env, sessions):
@@ -179,7 +182,7 @@ async def test_predictive_alert_fires_when_tasks_lag(time_skipping_env, sessions
         state = await handle.query(Wf.state)
         assert state.sla.state == SlaState.AT_RISK
         assert (await case_row(sessions, ref)).sla_state == "at_risk"
-        await handle.terminate("test done")
+        await close_case(handle)
 
 
 async def test_predictive_alert_stays_quiet_when_tasks_keep_pace(time_skipping_env, sessions):
@@ -195,7 +198,7 @@ async def test_predictive_alert_stays_quiet_when_tasks_keep_pace(time_skipping_e
         await assert_no_event(sessions, ref, "sla_at_risk")
         state = await handle.query(Wf.state)
         assert state.sla.state == SlaState.ON_TRACK
-        await handle.terminate("test done")
+        await close_case(handle)
 
 
 async def test_high_risk_case_needs_two_different_reviewers(time_skipping_env, sessions):
@@ -228,21 +231,25 @@ async def test_high_risk_case_needs_two_different_reviewers(time_skipping_env, s
         )
         state = await wait_for_state(handle, lambda s: s.stage == Stage.FINAL_REVIEW)
         assert [a.reviewer for a in state.approvals] == ["rita", "omar"]
-        await handle.terminate("test done")
+        await close_case(handle)
 
 
-async def test_standard_case_needs_one_approval(time_skipping_env, sessions):
+async def test_standard_case_needs_one_approval(
+    time_skipping_env, sessions, manual_review_settings
+):
     env = time_skipping_env
-    async with running_worker(env.client, sessions) as worker:
+    async with running_worker(env.client, sessions, manual_review_settings) as worker:
         _, handle = await start_case(env, worker)
         state = await to_compliance(handle)
         assert state.approvals_required == 1
-        await handle.terminate("test done")
+        await close_case(handle)
 
 
-async def test_send_back_returns_to_documents_with_a_fresh_sla(time_skipping_env, sessions):
+async def test_send_back_returns_to_documents_with_a_fresh_sla(
+    time_skipping_env, sessions, manual_review_settings
+):
     env = time_skipping_env
-    async with running_worker(env.client, sessions) as worker:
+    async with running_worker(env.client, sessions, manual_review_settings) as worker:
         ref, handle = await start_case(env, worker)
         await to_compliance(handle)
         await env.sleep(hm(3))
@@ -269,12 +276,14 @@ async def test_send_back_returns_to_documents_with_a_fresh_sla(time_skipping_env
         assert "sent_back" in await audit_kinds(sessions, ref)
         await env.sleep(hm(19, 13))  # warning counts from the new visit
         await wait_for_event(sessions, ref, "sla_warning")
-        await handle.terminate("test done")
+        await close_case(handle)
 
 
-async def test_cancel_after_provisioning_closes_the_account(time_skipping_env, sessions):
+async def test_cancel_after_provisioning_closes_the_account(
+    time_skipping_env, sessions, manual_review_settings
+):
     env = time_skipping_env
-    async with running_worker(env.client, sessions) as worker:
+    async with running_worker(env.client, sessions, manual_review_settings) as worker:
         ref, handle = await start_case(env, worker)
         await to_compliance(handle)
         await handle.execute_update(
@@ -297,9 +306,11 @@ async def test_cancel_after_provisioning_closes_the_account(time_skipping_env, s
     assert (await intervals(sessions, ref))[-1].outcome == "cancelled"
 
 
-async def test_rejection_after_provisioning_deprovisions(time_skipping_env, sessions):
+async def test_rejection_after_provisioning_deprovisions(
+    time_skipping_env, sessions, manual_review_settings
+):
     env = time_skipping_env
-    async with running_worker(env.client, sessions) as worker:
+    async with running_worker(env.client, sessions, manual_review_settings) as worker:
         ref, handle = await start_case(env, worker)
         await to_compliance(handle)
         await handle.execute_update(

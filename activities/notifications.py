@@ -1,0 +1,543 @@
+"""Notification delivery: render, route by the client's preferences, send each message once.
+
+Every message goes through the ``notifications`` outbox table, one row per
+``outbox_key`` (case, milestone, occurrence, channel). The row is the lock that keeps a
+retried or replayed activity from sending the same message twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from jinja2 import TemplateError
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from core.settings import Settings
+from integrations.delivery import (
+    DeliveryReceipt,
+    EmailMessage,
+    EmailSender,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+    SmsMessage,
+    SmsSender,
+)
+from notifications import Branding, MessageTooLongError, Milestone, RenderedMessage, render
+from schemas.enums import Channel
+from schemas.notifications import CallbackRequest, ChannelResult, NotifyInput, NotifyResult
+from store.db import SessionFactory
+from store.models import CallbackTaskRow, NotificationRow
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+HEARTBEAT_EVERY_SECONDS = 5.0
+"""How often a long provider call heartbeats while it waits on its thread."""
+
+# Row statuses. Terminal ones are never sent again.
+QUEUED = "queued"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"  # a retryable error; the next attempt sends again
+FALLBACK = "fallback"  # permanent error, the next channel was tried
+REJECTED = "rejected"  # permanent error and no channel left to fall back to
+UNCONFIRMED = "unconfirmed"  # an attempt died mid-send; the provider may have it
+LOCAL_OUTBOX = "local_outbox"  # no provider configured: stored, not delivered externally
+TERMINAL = frozenset({SENT, FALLBACK, REJECTED, UNCONFIRMED, LOCAL_OUTBOX})
+
+LOCAL_PROVIDER = "local"
+IN_APP_PROVIDER = "in_app"
+AUDIENCES = ("client", "staff")
+
+UNCONFIRMED_ERROR = (
+    "the hand-over to {provider} ended without an answer ({why}); the message may or may "
+    "not have been delivered. Not re-sent, to avoid a duplicate: staff should confirm with "
+    "the client (or in the provider's activity log) and follow up by hand."
+)
+DIED_MID_SEND = "an earlier attempt died mid-send"
+
+
+def outbox_key(inp: NotifyInput, channel: Channel | str) -> str:
+    """The idempotency key of one message on one channel.
+
+    Client messages: ``{case_ref}:{milestone}:{occurrence}:{channel}``. Staff notices add a
+    short hash of the recipient, so the same notice to two staff roles is two messages.
+    """
+    key = f"{inp.case_ref}:{inp.milestone}:{inp.occurrence}:{Channel(channel).value}"
+    if inp.audience == "staff":
+        who = (inp.recipient.email or "").strip().lower()
+        key += ":staff-" + hashlib.sha256(who.encode()).hexdigest()[:12]
+    return key
+
+
+def route_channels(channels: list[Channel], *, urgent: bool) -> list[Channel]:
+    """External channels in delivery order: the client's order, except for urgency.
+
+    Urgent messages go by SMS first when the client has SMS; everything else goes by email
+    first when the client has email, because detailed updates read better in an inbox.
+    """
+    external: list[Channel] = [c for c in channels if c != Channel.IN_APP]
+    front = Channel.SMS if urgent else Channel.EMAIL
+    if front in external:
+        external.remove(front)
+        external.insert(0, front)
+    return external
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    """What one channel would send: the stored copy and the provider call."""
+
+    channel: Channel
+    recipient: str
+    subject: str | None
+    body_text: str
+    body_html: str | None
+
+
+class NotificationActivities:
+    """Milestone notifications and callback tasks, with injected provider clients.
+
+    A channel whose provider is ``None`` (the ``make run`` default) goes to the local
+    outbox: the row is stored as ``local_outbox`` with provider ``local`` and nothing leaves
+    the process.
+    """
+
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        *,
+        email: EmailSender | None,
+        sms: SmsSender | None,
+        branding: Branding | None = None,
+        staff_directory: dict[str, str] | None = None,
+    ) -> None:
+        self._sessions = session_factory
+        self._email = email
+        self._sms = sms
+        self._branding = branding
+        self._staff = dict(staff_directory or {})
+
+    # ================================================================== notify
+    @activity.defn(name="notify")
+    async def notify(self, inp: NotifyInput) -> NotifyResult:
+        """Deliver one milestone message by the recipient's preferences, at most once.
+
+        Routing: client messages always get an in-app row; then the first external channel
+        (urgent: SMS first, otherwise email first) is tried. A permanent provider error marks
+        that row ``fallback`` and the next channel is tried; a channel without an address is
+        skipped. A retryable error leaves the row ``failed`` and raises a retryable
+        ``ApplicationError`` so Temporal retries with backoff; rows already ``sent``,
+        ``local_outbox``, ``fallback``, ``rejected`` or ``unconfirmed`` are not sent again.
+
+        Exactly once, and its one trade-off: before a provider call the row is committed as
+        ``sending``. Neither SendGrid nor Twilio accepts an idempotency key on a send, so if
+        an attempt dies after that commit (worker killed, activity timed out) nobody knows
+        whether the provider took the message. A retry that finds ``sending`` therefore does
+        NOT send again: it marks the row ``unconfirmed`` with an explanation for staff to
+        follow up. We choose "never twice" and surface the rare unknown case, rather than
+        risk a duplicate message to a client.
+        """
+        inp = self._address_staff(inp)
+        milestone, rendered = self._render(inp)
+        now = datetime.now(UTC)
+        results: list[ChannelResult] = []
+        if inp.audience == "client":
+            results.append(await self._record_in_app(inp, milestone, rendered, now))
+            order = route_channels(list(inp.channels), urgent=inp.urgent)
+        else:
+            order = [Channel.EMAIL]  # staff notices: email only, never SMS or in-app
+
+        candidates: list[_Outgoing] = []
+        for channel in order:
+            outgoing = self._outgoing(inp, channel, rendered)
+            if isinstance(outgoing, str):
+                results.append(ChannelResult(channel=channel, status="skipped", detail=outgoing))
+                activity.logger.info(
+                    "notify skip case=%s milestone=%s channel=%s: %s",
+                    inp.case_ref,
+                    milestone.value,
+                    channel.value,
+                    outgoing,
+                )
+            else:
+                candidates.append(outgoing)
+
+        for i, outgoing in enumerate(candidates):
+            has_next = i + 1 < len(candidates)
+            result = await self._deliver(inp, milestone, outgoing, has_next=has_next)
+            results.append(result)
+            if result.status != FALLBACK:
+                break
+        return NotifyResult(results=results)
+
+    def _address_staff(self, inp: NotifyInput) -> NotifyInput:
+        """Workflows name a role ("compliance_lead"); the directory in settings knows who."""
+        if inp.audience != "staff" or inp.recipient.email:
+            return inp
+        address = self._staff.get(inp.recipient.name)
+        if address is None:
+            raise ApplicationError(
+                f"no address for staff role {inp.recipient.name!r}; add it to STAFF_DIRECTORY",
+                type="InvalidNotification",
+                non_retryable=True,
+            )
+        return inp.model_copy(
+            update={"recipient": inp.recipient.model_copy(update={"email": address})}
+        )
+
+    def _render(self, inp: NotifyInput) -> tuple[Milestone, RenderedMessage]:
+        """Render before touching anything: a bad context must fail in tests, never at a client."""
+        if inp.audience not in AUDIENCES:
+            raise ApplicationError(
+                f"unknown audience {inp.audience!r} (expected client or staff)",
+                type="InvalidNotification",
+                non_retryable=True,
+            )
+        try:
+            milestone = Milestone(inp.milestone)
+        except ValueError:
+            raise ApplicationError(
+                f"unknown milestone {inp.milestone!r}",
+                type="InvalidTemplateContext",
+                non_retryable=True,
+            ) from None
+        if inp.audience == "client" and milestone.is_staff_notice:
+            raise ApplicationError(
+                f"{milestone.value} is a staff notice and is never sent to a client",
+                type="InvalidNotification",
+                non_retryable=True,
+            )
+        try:
+            rendered = render(milestone, inp.context, self._branding)
+        except (ValueError, TypeError, MessageTooLongError, TemplateError) as exc:
+            # pydantic.ValidationError is a ValueError; keep its text short and PII-light
+            detail = " ".join(str(exc).split())[:1000]
+            raise ApplicationError(
+                f"cannot render {milestone.value} for case {inp.case_ref}: {detail}",
+                type="InvalidTemplateContext",
+                non_retryable=True,
+            ) from None
+        return milestone, rendered
+
+    def _outgoing(
+        self, inp: NotifyInput, channel: Channel, rendered: RenderedMessage
+    ) -> _Outgoing | str:
+        """The message for one channel, or why that channel is skipped."""
+        if channel == Channel.EMAIL:
+            if not inp.recipient.email:
+                return "no email address"
+            return _Outgoing(
+                channel, inp.recipient.email, rendered.subject, rendered.text, rendered.html
+            )
+        if channel == Channel.SMS:
+            if not inp.recipient.phone:
+                return "no phone number"
+            if rendered.sms is None:
+                return "this message has no SMS version"
+            return _Outgoing(channel, inp.recipient.phone, None, rendered.sms, None)
+        return f"unsupported channel {channel.value}"  # pragma: no cover - in_app is handled
+
+    async def _record_in_app(
+        self, inp: NotifyInput, milestone: Milestone, rendered: RenderedMessage, now: datetime
+    ) -> ChannelResult:
+        """The client portal's copy: a row is all the delivery there is."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                insert(NotificationRow)
+                .values(
+                    outbox_key=outbox_key(inp, Channel.IN_APP),
+                    case_ref=inp.case_ref,
+                    milestone=milestone.value,
+                    channel=Channel.IN_APP.value,
+                    audience=inp.audience,
+                    recipient=None,
+                    subject=rendered.subject,
+                    body_text=rendered.text,
+                    body_html=rendered.html,
+                    status=SENT,
+                    provider=IN_APP_PROVIDER,
+                    attempts=1,
+                    created_at=now,
+                    sent_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["outbox_key"])
+            )
+        return ChannelResult(channel=Channel.IN_APP, status="recorded")
+
+    async def _deliver(
+        self, inp: NotifyInput, milestone: Milestone, out: _Outgoing, *, has_next: bool
+    ) -> ChannelResult:
+        """Claim the outbox row, call the provider once, record what happened."""
+        key = outbox_key(inp, out.channel)
+        sender = self._email if out.channel == Channel.EMAIL else self._sms
+        provider = _provider_name(sender) if sender is not None else LOCAL_PROVIDER
+        claim = await self._claim(inp, milestone, out, key, provider, local=sender is None)
+        if claim is not None:
+            return claim  # settled earlier, or without a provider call (local, unconfirmed)
+
+        activity.heartbeat(f"sending {key}")
+        try:
+            if out.channel == Channel.EMAIL:
+                assert self._email is not None
+                receipt = await _in_thread(
+                    self._email.send,
+                    EmailMessage(
+                        to_email=out.recipient,
+                        to_name=inp.recipient.name,
+                        subject=out.subject or "",
+                        text=out.body_text,
+                        html=out.body_html or "",
+                        case_ref=inp.case_ref,
+                        categories=("onboarding", milestone.value),
+                        custom_args={"milestone": milestone.value, "audience": inp.audience},
+                    ),
+                    key,
+                )
+            else:
+                assert self._sms is not None
+                receipt = await _in_thread(
+                    self._sms.send,
+                    SmsMessage(to_number=out.recipient, body=out.body_text, case_ref=inp.case_ref),
+                    key,
+                )
+        except PermanentDeliveryError as exc:
+            status = FALLBACK if has_next else REJECTED
+            await self._finish(key, status=status, error=str(exc))
+            activity.logger.warning(
+                "notify %s case=%s key=%s: %s", status, inp.case_ref, key, exc.detail
+            )
+            return ChannelResult(channel=out.channel, status=status, detail=str(exc))
+        except RetryableDeliveryError as exc:
+            await self._finish(key, status=FAILED, error=str(exc))
+            activity.logger.warning("notify retry later case=%s key=%s: %s", inp.case_ref, key, exc)
+            raise ApplicationError(
+                f"{out.channel.value} delivery failed for now: {exc}",
+                type="RetryableDeliveryError",
+            ) from None
+        except Exception as exc:
+            # Not a provider answer we understand: it may or may not have gone out.
+            error = UNCONFIRMED_ERROR.format(provider=provider, why=type(exc).__name__)
+            await self._finish(key, status=UNCONFIRMED, error=error)
+            activity.logger.exception("notify unconfirmed case=%s key=%s", inp.case_ref, key)
+            raise
+        activity.heartbeat(f"sent {key}")
+        await self._finish(
+            key, status=SENT, provider_message_id=receipt.message_id, provider=receipt.provider
+        )
+        activity.logger.info(
+            "notify sent case=%s key=%s provider=%s id=%s",
+            inp.case_ref,
+            key,
+            receipt.provider,
+            receipt.message_id,
+        )
+        return ChannelResult(
+            channel=out.channel, status=SENT, provider_message_id=receipt.message_id
+        )
+
+    async def _claim(
+        self,
+        inp: NotifyInput,
+        milestone: Milestone,
+        out: _Outgoing,
+        key: str,
+        provider: str,
+        *,
+        local: bool,
+    ) -> ChannelResult | None:
+        """Insert-or-lock the row; ``None`` means "committed as sending: call the provider now".
+
+        Otherwise the returned result says what an earlier attempt already settled (or what
+        this one settled without a provider call: local outbox, unconfirmed).
+        """
+        now = datetime.now(UTC)
+        async with self._sessions.begin() as session:
+            await session.execute(
+                insert(NotificationRow)
+                .values(
+                    outbox_key=key,
+                    case_ref=inp.case_ref,
+                    milestone=milestone.value,
+                    channel=out.channel.value,
+                    audience=inp.audience,
+                    recipient=out.recipient,
+                    subject=out.subject,
+                    body_text=out.body_text,
+                    body_html=out.body_html,
+                    status=QUEUED,
+                    provider=provider,
+                    attempts=0,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["outbox_key"])
+            )
+            row = (
+                await session.execute(
+                    select(NotificationRow)
+                    .where(NotificationRow.outbox_key == key)
+                    .with_for_update()
+                )
+            ).scalar_one()
+            if row.status in TERMINAL:
+                return ChannelResult(
+                    channel=out.channel,
+                    status=row.status,
+                    provider_message_id=row.provider_message_id,
+                    detail=row.error,
+                )
+            if row.status == SENDING:
+                row.status = UNCONFIRMED
+                row.error = UNCONFIRMED_ERROR.format(
+                    provider=row.provider or provider, why=DIED_MID_SEND
+                )
+                activity.logger.error(
+                    "notify unconfirmed case=%s key=%s: previous attempt died mid-send; "
+                    "not re-sending, staff must follow up",
+                    inp.case_ref,
+                    key,
+                )
+                return ChannelResult(channel=out.channel, status=UNCONFIRMED, detail=row.error)
+            if local:
+                row.status = LOCAL_OUTBOX
+                row.provider = LOCAL_PROVIDER
+                row.error = (
+                    f"not delivered externally: no {out.channel.value} provider is configured"
+                )
+                activity.logger.warning(
+                    "notify LOCAL OUTBOX (not delivered externally) case=%s key=%s to=%s "
+                    "subject=%r",
+                    inp.case_ref,
+                    key,
+                    _mask(out.recipient),
+                    out.subject,
+                )
+                return ChannelResult(channel=out.channel, status=LOCAL_OUTBOX, detail=row.error)
+            # queued (never tried) or failed (a retryable error): this attempt sends
+            row.status = SENDING
+            row.provider = provider
+            row.attempts = (row.attempts or 0) + 1
+            row.error = None
+        return None
+
+    async def _finish(
+        self,
+        key: str,
+        *,
+        status: str,
+        error: str | None = None,
+        provider_message_id: str | None = None,
+        provider: str | None = None,
+    ) -> None:
+        """Record the provider's answer. A racing retry may have marked the row unconfirmed
+        meanwhile; a definite answer from the provider is better news, so it wins."""
+        values: dict[str, Any] = {"status": status, "error": error}
+        if status == SENT:
+            values.update(provider_message_id=provider_message_id, sent_at=datetime.now(UTC))
+            if provider:
+                values["provider"] = provider
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(NotificationRow)
+                .where(
+                    NotificationRow.outbox_key == key,
+                    NotificationRow.status.in_([SENDING, UNCONFIRMED]),
+                )
+                .values(**values)
+            )
+
+    # ================================================================== callbacks
+    @activity.defn(name="schedule_callback")
+    async def schedule_callback(self, req: CallbackRequest) -> None:
+        """Open the callback task for (case, stage) once; a retry or replay changes nothing."""
+        async with self._sessions.begin() as session:
+            created = await session.scalar(
+                insert(CallbackTaskRow)
+                .values(
+                    case_ref=req.case_ref,
+                    stage=req.stage,
+                    due_at=req.due_at,
+                    status="open",
+                    created_at=datetime.now(UTC),
+                )
+                .on_conflict_do_nothing(index_elements=["case_ref", "stage"])
+                .returning(CallbackTaskRow.id)
+            )
+        if created is not None:
+            activity.logger.info(
+                "callback task opened case=%s stage=%s due=%s",
+                req.case_ref,
+                req.stage,
+                req.due_at.isoformat(),
+            )
+
+
+# ====================================================================== helpers
+def _provider_name(sender: object) -> str:
+    return str(getattr(sender, "provider", type(sender).__name__.lower()))[:20]
+
+
+def _mask(address: str) -> str:
+    """Enough of an address to recognise it in a log, not enough to harvest it."""
+    if "@" in address:
+        name, _, domain = address.partition("@")
+        return f"{name[:1]}***@{domain}"
+    return f"***{address[-4:]}"
+
+
+async def _in_thread(send: Callable[..., DeliveryReceipt], msg: Any, key: str) -> DeliveryReceipt:
+    """Run a blocking provider client in a thread, heartbeating while it works.
+
+    If the activity is cancelled meanwhile, the thread cannot be stopped: the row stays
+    ``sending`` and the next attempt marks it ``unconfirmed`` instead of sending again.
+    """
+    task = asyncio.ensure_future(asyncio.to_thread(lambda: send(msg, idempotency_key=key)))
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS)
+        if done:
+            return task.result()
+        activity.heartbeat(f"waiting on provider for {key}")
+
+
+def build_senders(settings: Settings) -> tuple[EmailSender | None, SmsSender | None]:
+    """Provider clients from settings; ``None`` for a channel means the local outbox.
+
+    SendGrid needs ``SENDGRID_API_KEY``; Twilio needs the account SID, auth token and from
+    number. ``SENDGRID_HOST`` / ``TWILIO_BASE_URL`` point them at stand-ins in tests.
+    """
+    from integrations.sendgrid_email import SendGridEmailSender
+    from integrations.twilio_sms import TwilioSmsSender
+
+    email: EmailSender | None = None
+    sms: SmsSender | None = None
+    if settings.sendgrid_api_key is not None and settings.sendgrid_api_key.get_secret_value():
+        email = SendGridEmailSender(
+            settings.sendgrid_api_key.get_secret_value(),
+            settings.email_from,
+            settings.email_from_name,
+            host=settings.sendgrid_host,
+        )
+    token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else ""
+    if settings.twilio_account_sid and token and settings.twilio_from_number:
+        sms = TwilioSmsSender(
+            settings.twilio_account_sid,
+            token,
+            settings.twilio_from_number,
+            base_url=settings.twilio_base_url,
+        )
+    log.info(
+        "notification channels email=%s sms=%s",
+        repr(email) if email else "local outbox (SENDGRID_API_KEY unset)",
+        repr(sms) if sms else "local outbox (TWILIO_* unset)",
+    )
+    return email, sms

@@ -1,0 +1,71 @@
+"""/cases/{ref}/notifications, inbox, callbacks and contact preferences."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from api.deps import Caller, CaseWorker, SessionDep, TemporalDep, require
+from api.services import notifications as svc
+from core.settings import Role
+from schemas.case import CASE_REF_PATTERN
+from schemas.client import ContactPreferences
+
+router = APIRouter(prefix="/cases", tags=["notifications"])
+
+Ref = Annotated[str, Path(pattern=CASE_REF_PATTERN, description="Case reference")]
+Staff = Annotated[Caller, Depends(require(Role.CASE_MANAGER, Role.OPERATOR))]
+"""Who may see the delivery log and callbacks: internal people only."""
+ClientOrManager = Annotated[Caller, Depends(require(Role.CLIENT_APP, Role.CASE_MANAGER))]
+"""The client's portal (through the client app) and the case manager acting for them."""
+
+
+@router.get("/{ref}/notifications", response_model=svc.NotificationList)
+async def list_notifications(ref: Ref, session: SessionDep, _: Staff) -> svc.NotificationList:
+    """What was sent, when and how (channel, provider, provider id), its status and any
+    fallback or error; newest first."""
+    return await svc.list_notifications(session=session, ref=ref)
+
+
+@router.get("/{ref}/inbox", response_model=svc.Inbox)
+async def get_inbox(ref: Ref, session: SessionDep, _: ClientOrManager) -> svc.Inbox:
+    """The client's in-app notifications, newest first, with the unread count."""
+    return await svc.inbox(session=session, ref=ref)
+
+
+@router.post("/{ref}/inbox/{notification_id}/read", response_model=svc.InboxItem)
+async def mark_read(
+    ref: Ref, notification_id: int, session: SessionDep, _: ClientOrManager
+) -> svc.InboxItem:
+    """Mark one in-app notification read (idempotent; 404 for another case's id)."""
+    return await svc.mark_read(session=session, ref=ref, notification_id=notification_id)
+
+
+@router.get("/{ref}/callbacks", response_model=svc.CallbackList)
+async def list_callbacks(ref: Ref, session: SessionDep, _: Staff) -> svc.CallbackList:
+    """Phone callbacks owed to the client, by due time."""
+    return await svc.list_callbacks(session=session, ref=ref)
+
+
+@router.post("/{ref}/callbacks/{callback_id}/done", response_model=svc.CallbackView)
+async def callback_done(
+    ref: Ref, callback_id: int, body: svc.CallbackDone, session: SessionDep, _: CaseWorker
+) -> svc.CallbackView:
+    """Record that the callback happened (idempotent: the first completion is kept)."""
+    return await svc.complete_callback(
+        session=session, ref=ref, callback_id=callback_id, actor=body.actor
+    )
+
+
+@router.put("/{ref}/preferences", response_model=svc.PreferencesUpdated)
+async def put_preferences(
+    ref: Ref,
+    body: ContactPreferences,
+    session: SessionDep,
+    temporal: TemporalDep,
+    _: ClientOrManager,
+) -> svc.PreferencesUpdated:
+    """Replace the client's contact preferences; the running case uses them from its next
+    message on. 409 for a closed case."""
+    return await svc.update_preferences(session=session, temporal=temporal, ref=ref, prefs=body)

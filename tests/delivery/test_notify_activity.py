@@ -1,0 +1,495 @@
+"""The notify activity against the SendGrid/Twilio stand-ins and real Postgres.
+
+What the stand-ins received and what the outbox holds are both asserted: exactly once,
+retries, a worker dying mid-send, fallback, routing by preference and urgency, local outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.notifications import (
+    NotificationActivities,
+    build_senders,
+    outbox_key,
+    route_channels,
+)
+from integrations.sendgrid_email import SendGridEmailSender
+from integrations.twilio_sms import TwilioSmsSender
+from notifications import Milestone, render, sample_context
+from schemas.enums import Channel
+from schemas.notifications import CallbackRequest, Recipient
+from store.models import CallbackTaskRow, NotificationRow
+from tests.conftest import test_settings as make_settings
+from tests.delivery.conftest import (
+    CLIENT_EMAIL,
+    CLIENT_PHONE,
+    FROM_EMAIL,
+    FROM_NAME,
+    FROM_NUMBER,
+    SG_KEY,
+    TW_SID,
+    TW_TOKEN,
+    context,
+    notify_input,
+    outbox,
+)
+from tests.standins.sendgrid_standin import SendGridStandin
+from tests.standins.twilio_standin import TwilioStandin
+
+SMS_FIRST = [Channel.SMS, Channel.EMAIL, Channel.IN_APP]
+
+
+async def run(acts: NotificationActivities, inp):
+    return await ActivityEnvironment().run(acts.notify, inp)
+
+
+# ------------------------------------------------------------------ exactly once
+async def test_one_email_per_milestone_even_when_run_twice(
+    acts, sendgrid: SendGridStandin, twilio: TwilioStandin, sessions, case_ref
+):
+    inp = notify_input(case_ref, Milestone.CASE_CREATED)
+    first = await run(acts, inp)
+    second = await run(acts, inp)
+
+    assert len(sendgrid.requests) == 1
+    assert len(sendgrid.accepted) == 1
+    assert twilio.requests == []
+    req = sendgrid.last
+    expected = render(Milestone.CASE_CREATED, context(case_ref))
+    assert req.header("Authorization") == f"Bearer {SG_KEY}"
+    body = req.json
+    assert body["personalizations"] == [{"to": [{"email": CLIENT_EMAIL, "name": "Ada Lovelace"}]}]
+    assert body["from"] == {"email": FROM_EMAIL, "name": FROM_NAME}
+    assert body["subject"] == expected.subject
+    assert body["content"] == [
+        {"type": "text/plain", "value": expected.text},
+        {"type": "text/html", "value": expected.html},
+    ]
+    key = f"{case_ref}:case_created:1:email"
+    assert body["custom_args"]["idempotency_key"] == key
+    assert body["custom_args"]["case_ref"] == case_ref
+    assert body["custom_args"]["milestone"] == "case_created"
+
+    message_id = sendgrid.accepted[0].message_id
+    assert [(r.channel, r.status) for r in first.results] == [
+        (Channel.IN_APP, "recorded"),
+        (Channel.EMAIL, "sent"),
+    ]
+    assert first.results[1].provider_message_id == message_id
+    assert second.results[1].status == "sent"
+    assert second.results[1].provider_message_id == message_id
+
+    rows = await outbox(sessions, case_ref)
+    assert set(rows) == {"email", "in_app"}
+    email = rows["email"]
+    assert email.outbox_key == key
+    assert email.status == "sent"
+    assert email.provider == "sendgrid"
+    assert email.provider_message_id == message_id
+    assert email.recipient == CLIENT_EMAIL
+    assert email.subject == expected.subject
+    assert email.body_text == expected.text
+    assert email.body_html == expected.html
+    assert email.attempts == 1
+    assert email.sent_at is not None
+    in_app = rows["in_app"]
+    assert (in_app.status, in_app.provider, in_app.read_at) == ("sent", "in_app", None)
+    assert in_app.subject == expected.subject
+
+
+async def test_each_milestone_and_occurrence_is_its_own_message(
+    acts, sendgrid: SendGridStandin, sessions, case_ref
+):
+    await run(acts, notify_input(case_ref, Milestone.CASE_CREATED))
+    await run(acts, notify_input(case_ref, Milestone.DOCUMENTS_NEEDED))
+    await run(acts, notify_input(case_ref, Milestone.DOCUMENTS_NEEDED))
+    await run(acts, notify_input(case_ref, Milestone.DOCUMENTS_NEEDED, occurrence=2))
+
+    assert len(sendgrid.accepted) == 3
+    keys = [a.body["custom_args"]["idempotency_key"] for a in sendgrid.accepted]
+    assert keys == [
+        f"{case_ref}:case_created:1:email",
+        f"{case_ref}:documents_needed:1:email",
+        f"{case_ref}:documents_needed:2:email",
+    ]
+
+
+async def test_retry_after_provider_500_sends_once(
+    acts, sendgrid: SendGridStandin, sessions, case_ref
+):
+    sendgrid.fail_next(1, status=500)
+    inp = notify_input(case_ref, Milestone.COMPLIANCE_APPROVED)
+
+    with pytest.raises(ApplicationError) as err:
+        await run(acts, inp)
+    assert err.value.type == "RetryableDeliveryError"
+    assert not err.value.non_retryable
+    failed = (await outbox(sessions, case_ref))["email"]
+    assert (failed.status, failed.attempts) == ("failed", 1)
+    assert "500" in (failed.error or "")
+
+    result = await run(acts, inp)  # Temporal's retry
+    assert result.results[-1].status == "sent"
+    assert len(sendgrid.requests) == 2
+    assert len(sendgrid.accepted) == 1
+    row = (await outbox(sessions, case_ref))["email"]
+    assert (row.status, row.attempts, row.error) == ("sent", 2, None)
+    assert row.provider_message_id == sendgrid.accepted[0].message_id
+
+    await run(acts, inp)  # and a later replay sends nothing
+    assert len(sendgrid.requests) == 2
+
+
+async def test_worker_dying_mid_send_is_never_sent_twice(
+    acts, sendgrid: SendGridStandin, sessions, case_ref
+):
+    """The provider got the request, the attempt died before recording the answer."""
+    sendgrid.stall_next(1, seconds=1.0)
+    inp = notify_input(case_ref, Milestone.SETUP_COMPLETED)
+    env = ActivityEnvironment()
+    first = asyncio.ensure_future(env.run(acts.notify, inp))
+    for _ in range(200):
+        if sendgrid.requests:
+            break
+        await asyncio.sleep(0.01)
+    assert len(sendgrid.requests) == 1
+    assert (await outbox(sessions, case_ref))["email"].status == "sending"
+    env.cancel()  # the worker goes away mid-request
+    with contextlib.suppress(asyncio.CancelledError):
+        await first
+    assert first.cancelled()
+    await asyncio.sleep(1.2)  # the stalled request completes at the provider meanwhile
+    assert len(sendgrid.accepted) == 1
+
+    result = await run(acts, inp)  # the retry on another worker
+
+    assert len(sendgrid.requests) == 1, "a second request reached the provider"
+    assert result.results[-1].channel == Channel.EMAIL
+    assert result.results[-1].status == "unconfirmed"
+    row = (await outbox(sessions, case_ref))["email"]
+    assert row.status == "unconfirmed"
+    assert "may or may not have been delivered" in (row.error or "")
+    assert "follow up" in (row.error or "")
+    assert row.attempts == 1
+
+    await run(acts, inp)
+    assert len(sendgrid.requests) == 1
+    assert (await outbox(sessions, case_ref))["email"].status == "unconfirmed"
+
+
+async def test_row_left_sending_by_a_dead_worker_becomes_unconfirmed(
+    acts, sendgrid: SendGridStandin, twilio: TwilioStandin, sessions, case_ref
+):
+    inp = notify_input(case_ref, channels=SMS_FIRST, urgent=True)
+    async with sessions.begin() as s:
+        s.add(
+            NotificationRow(
+                outbox_key=outbox_key(inp, Channel.SMS),
+                case_ref=case_ref,
+                milestone=inp.milestone,
+                channel="sms",
+                recipient=CLIENT_PHONE,
+                body_text="...",
+                status="sending",
+                provider="twilio",
+                attempts=1,
+                created_at=datetime.now(UTC),
+            )
+        )
+    result = await run(acts, inp)
+    assert twilio.requests == [] and sendgrid.requests == []  # no fallback to email either
+    assert [(r.channel, r.status) for r in result.results] == [
+        (Channel.IN_APP, "recorded"),
+        (Channel.SMS, "unconfirmed"),
+    ]
+    assert (await outbox(sessions, case_ref))["sms"].status == "unconfirmed"
+
+
+# ------------------------------------------------------------------ fallback
+async def test_permanent_email_failure_falls_back_to_sms(
+    acts, sendgrid: SendGridStandin, twilio: TwilioStandin, sessions, case_ref
+):
+    sendgrid.fail_next(1, status=400, message="Does not contain a valid address.")
+    inp = notify_input(case_ref, Milestone.DOCUMENTS_NEEDED, channels=SMS_FIRST)
+
+    result = await run(acts, inp)
+
+    assert [(r.channel, r.status) for r in result.results] == [
+        (Channel.IN_APP, "recorded"),
+        (Channel.EMAIL, "fallback"),
+        (Channel.SMS, "sent"),
+    ]
+    assert len(sendgrid.requests) == 1 and sendgrid.accepted == []
+    assert len(twilio.messages) == 1
+    req = twilio.last
+    assert req.basic_auth == (TW_SID, TW_TOKEN)
+    assert req.path == f"/2010-04-01/Accounts/{TW_SID}/Messages.json"
+    expected = render(Milestone.DOCUMENTS_NEEDED, context(case_ref, Milestone.DOCUMENTS_NEEDED))
+    assert req.form == {"To": CLIENT_PHONE, "From": FROM_NUMBER, "Body": expected.sms}
+
+    rows = await outbox(sessions, case_ref)
+    assert rows["email"].status == "fallback"
+    assert "valid address" in (rows["email"].error or "")
+    assert rows["email"].sent_at is None
+    sms = rows["sms"]
+    assert (sms.status, sms.provider, sms.recipient) == ("sent", "twilio", CLIENT_PHONE)
+    assert sms.provider_message_id == twilio.messages[0]["sid"]
+    assert sms.body_text == expected.sms
+
+    await run(acts, inp)  # a replay: the fallback is remembered, nothing is re-sent
+    assert len(sendgrid.requests) == 1 and len(twilio.requests) == 1
+
+
+async def test_permanent_failure_without_a_fallback_is_rejected(
+    acts, sendgrid: SendGridStandin, sessions, case_ref
+):
+    sendgrid.fail_next(1, status=400)
+    result = await run(acts, notify_input(case_ref, phone=None, channels=SMS_FIRST))
+    assert [(r.channel, r.status) for r in result.results] == [
+        (Channel.IN_APP, "recorded"),
+        (Channel.SMS, "skipped"),
+        (Channel.EMAIL, "rejected"),
+    ]
+    assert (await outbox(sessions, case_ref))["email"].status == "rejected"
+
+
+async def test_fallback_then_retryable_sms_failure_resumes_at_sms(
+    acts, sendgrid: SendGridStandin, twilio: TwilioStandin, sessions, case_ref
+):
+    sendgrid.fail_next(1, status=400)
+    twilio.fail_next(1, status=503)
+    inp = notify_input(case_ref, channels=SMS_FIRST)
+    with pytest.raises(ApplicationError):
+        await run(acts, inp)
+    result = await run(acts, inp)
+    assert result.results[-1].status == "sent"
+    assert len(sendgrid.requests) == 1 and len(twilio.requests) == 2
+    assert len(twilio.messages) == 1
+    rows = await outbox(sessions, case_ref)
+    assert (rows["email"].status, rows["sms"].status, rows["sms"].attempts) == (
+        "fallback",
+        "sent",
+        2,
+    )
+
+
+# ------------------------------------------------------------------ routing
+def test_route_channels_orders_by_urgency() -> None:
+    assert route_channels(SMS_FIRST, urgent=False) == [Channel.EMAIL, Channel.SMS]
+    assert route_channels([Channel.EMAIL, Channel.SMS], urgent=True) == [Channel.SMS, Channel.EMAIL]
+    assert route_channels([Channel.IN_APP], urgent=True) == []
+    assert route_channels([Channel.SMS, Channel.IN_APP], urgent=False) == [Channel.SMS]
+
+
+async def test_non_urgent_goes_by_email_first(
+    acts, sendgrid: SendGridStandin, twilio: TwilioStandin, sessions, case_ref
+):
+    await run(acts, notify_input(case_ref, channels=[Channel.SMS, Channel.EMAIL]))
+    assert len(sendgrid.accepted) == 1 and twilio.requests == []
+    assert set(await outbox(sessions, case_ref)) == {"in_app", "email"}
+
+
+async def test_urgent_goes_by_sms_first(
+    acts, sendgrid: SendGridStandin, twilio: TwilioStandin, sessions, case_ref
+):
+    result = await run(
+        acts, notify_input(case_ref, channels=[Channel.EMAIL, Channel.SMS], urgent=True)
+    )
+    assert len(twilio.messages) == 1 and sendgrid.requests == []
+    assert result.results[-1].channel == Channel.SMS
+    assert set(await outbox(sessions, case_ref)) == {"in_app", "sms"}
+
+
+async def test_in_app_only_client_gets_only_an_in_app_row(
+    acts, sendgrid: SendGridStandin, twilio: TwilioStandin, sessions, case_ref
+):
+    result = await run(acts, notify_input(case_ref, channels=[Channel.IN_APP], urgent=True))
+    assert [(r.channel, r.status) for r in result.results] == [(Channel.IN_APP, "recorded")]
+    assert sendgrid.requests == [] and twilio.requests == []
+    rows = await outbox(sessions, case_ref)
+    assert set(rows) == {"in_app"}
+    assert rows["in_app"].status == "sent"
+
+
+async def test_missing_phone_skips_to_email(
+    acts, sendgrid: SendGridStandin, twilio: TwilioStandin, sessions, case_ref
+):
+    result = await run(
+        acts, notify_input(case_ref, channels=[Channel.SMS, Channel.EMAIL], urgent=True, phone=None)
+    )
+    assert [(r.channel, r.status) for r in result.results] == [
+        (Channel.IN_APP, "recorded"),
+        (Channel.SMS, "skipped"),
+        (Channel.EMAIL, "sent"),
+    ]
+    assert result.results[1].detail == "no phone number"
+    assert twilio.requests == [] and len(sendgrid.accepted) == 1
+    assert set(await outbox(sessions, case_ref)) == {"in_app", "email"}
+
+
+# ------------------------------------------------------------------ local outbox
+async def test_local_outbox_without_providers(
+    sessions, case_ref, sendgrid: SendGridStandin, twilio: TwilioStandin, caplog
+):
+    acts = NotificationActivities(sessions, email=None, sms=None)
+    with caplog.at_level("WARNING"):
+        first = await run(acts, notify_input(case_ref, channels=SMS_FIRST))
+        urgent = await run(
+            acts,
+            notify_input(case_ref, Milestone.DOCUMENTS_NEEDED, channels=SMS_FIRST, urgent=True),
+        )
+    assert first.results[-1].status == "local_outbox"
+    assert urgent.results[-1].status == "local_outbox"
+    assert sendgrid.requests == [] and twilio.requests == []
+    email = (await outbox(sessions, case_ref, Milestone.CASE_CREATED))["email"]
+    assert (email.status, email.provider, email.sent_at) == ("local_outbox", "local", None)
+    assert "not delivered externally" in (email.error or "")
+    assert email.body_html and email.subject
+    sms = (await outbox(sessions, case_ref, Milestone.DOCUMENTS_NEEDED))["sms"]
+    assert (sms.status, sms.provider) == ("local_outbox", "local")
+    assert any("not delivered externally" in r.getMessage() for r in caplog.records)
+
+
+def test_build_senders_from_settings() -> None:
+    assert build_senders(make_settings()) == (None, None)
+    email, sms = build_senders(
+        make_settings(
+            sendgrid_api_key=SG_KEY,
+            sendgrid_host="http://127.0.0.1:9",
+            twilio_account_sid=TW_SID,
+            twilio_auth_token=TW_TOKEN,
+            twilio_from_number=FROM_NUMBER,
+            twilio_base_url="http://127.0.0.1:9",
+        )
+    )
+    assert isinstance(email, SendGridEmailSender) and email.host == "http://127.0.0.1:9"
+    assert isinstance(sms, TwilioSmsSender) and sms.base_url == "http://127.0.0.1:9"
+    _, no_sms = build_senders(make_settings(twilio_account_sid=TW_SID))  # token/from missing
+    assert no_sms is None
+
+
+# ------------------------------------------------------------------ staff
+async def test_staff_notice_goes_by_email_only(
+    acts, sendgrid: SendGridStandin, twilio: TwilioStandin, sessions, case_ref
+):
+    ctx = sample_context(Milestone.SLA_BREACHED).model_dump(mode="json")
+    ctx["case_ref"] = case_ref
+    inp = notify_input(
+        case_ref,
+        Milestone.SLA_BREACHED,
+        audience="staff",
+        recipient=Recipient(name="Onboarding lead", email="lead@bank.example", phone="+15550001"),
+        channels=[Channel.SMS, Channel.IN_APP],
+        urgent=True,
+        context=ctx,
+    )
+    result = await run(acts, inp)
+    await run(acts, inp)
+    assert [(r.channel, r.status) for r in result.results] == [(Channel.EMAIL, "sent")]
+    assert twilio.requests == [] and len(sendgrid.accepted) == 1
+    assert sendgrid.last.json["personalizations"][0]["to"][0]["email"] == "lead@bank.example"
+    rows = await outbox(sessions, case_ref)
+    assert set(rows) == {"email"}
+    assert rows["email"].audience == "staff"
+    # the same notice to another role is another message
+    other = inp.model_copy(update={"recipient": Recipient(name="Ops", email="ops@bank.example")})
+    await run(acts, other)
+    assert len(sendgrid.accepted) == 2
+
+
+# ------------------------------------------------------------------ bad input
+async def test_invalid_context_fails_without_rows(
+    acts, sendgrid: SendGridStandin, sessions, case_ref
+):
+    ctx = context(case_ref)
+    del ctx["required_documents"]
+    with pytest.raises(ApplicationError) as err:
+        await run(acts, notify_input(case_ref, context=ctx))
+    assert err.value.type == "InvalidTemplateContext"
+    assert err.value.non_retryable
+    assert "required_documents" in err.value.message
+    assert sendgrid.requests == []
+    assert await outbox(sessions, case_ref) == {}
+
+
+async def test_staff_notice_to_a_client_is_refused(acts, sessions, case_ref):
+    ctx = sample_context(Milestone.SLA_WARNING).model_dump(mode="json")
+    ctx["case_ref"] = case_ref
+    with pytest.raises(ApplicationError) as err:
+        await run(acts, notify_input(case_ref, Milestone.SLA_WARNING, context=ctx))
+    assert err.value.non_retryable
+    assert await outbox(sessions, case_ref) == {}
+
+
+# ------------------------------------------------------------------ callbacks
+async def test_callback_task_created_once(acts, sessions, case_ref):
+    due = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+    req = CallbackRequest(
+        case_ref=case_ref, stage="compliance_review", due_at=due, client_name="Ada Lovelace"
+    )
+    env = ActivityEnvironment()
+    await env.run(acts.schedule_callback, req)
+    await env.run(acts.schedule_callback, req.model_copy(update={"due_at": due + timedelta(1)}))
+    await env.run(acts.schedule_callback, req.model_copy(update={"stage": "final_review"}))
+    async with sessions() as s:
+        rows = (
+            await s.scalars(
+                select(CallbackTaskRow)
+                .where(CallbackTaskRow.case_ref == case_ref)
+                .order_by(CallbackTaskRow.id)
+            )
+        ).all()
+        total = await s.scalar(
+            select(func.count())
+            .select_from(CallbackTaskRow)
+            .where(CallbackTaskRow.case_ref == case_ref)
+        )
+    assert total == 2
+    assert [(r.stage, r.status, r.due_at, r.assignee_role) for r in rows] == [
+        ("compliance_review", "open", due, "relationship_manager"),
+        ("final_review", "open", due, "relationship_manager"),
+    ]
+
+
+# ------------------------------------------------------------------ odd providers
+class _Exploding:
+    """A provider client that fails in a way no adapter maps (a bug, an SDK surprise)."""
+
+    provider = "exploding"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def send(self, msg, *, idempotency_key):
+        self.calls += 1
+        raise RuntimeError("socket closed after the request was written")
+
+
+async def test_unexpected_provider_error_is_unconfirmed_not_resent(sessions, case_ref):
+    sender = _Exploding()
+    acts = NotificationActivities(sessions, email=sender, sms=None)
+    inp = notify_input(case_ref)
+    with pytest.raises(RuntimeError):
+        await run(acts, inp)
+    result = await run(acts, inp)
+    assert sender.calls == 1
+    assert result.results[-1].status == "unconfirmed"
+    row = (await outbox(sessions, case_ref))["email"]
+    assert row.status == "unconfirmed" and "RuntimeError" in (row.error or "")
+
+
+async def test_heartbeats_around_the_send(acts, sendgrid: SendGridStandin, case_ref):
+    beats: list[str] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.extend(str(d) for d in details)
+    await env.run(acts.notify, notify_input(case_ref))
+    key = f"{case_ref}:case_created:1:email"
+    assert beats == [f"sending {key}", f"sent {key}"]
