@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.sessions import SessionMiddleware
 
 from api import errors
 from api.routes import cases, documents, health, notifications
@@ -58,6 +59,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+    )
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.session_secret.get_secret_value(),
+        session_cookie="onboarding_console",
+        max_age=settings.session_max_age_seconds,
+        same_site="lax",
+        https_only=False,  # behind TLS in production: terminate at the proxy
     )
     errors.install(app)
     app.include_router(health.router)

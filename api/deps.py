@@ -33,40 +33,64 @@ def get_temporal(request: Request) -> Client:
     return client
 
 
+SESSION_USER = "user"  # key in the signed session cookie (set by the console's login)
+
+
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling: the role the API key maps to, and a short non-secret key id for audit."""
+    """Who is calling: an API key's role (with a short non-secret key id for audit) or a
+    console user signed in with a session cookie."""
 
     role: Role
     key_id: str
+    username: str | None = None
+    name: str | None = None
 
     @property
     def label(self) -> str:
+        """What the audit trail records as the actor's channel."""
+        if self.username:
+            return self.username
         return f"{self.role.value}:{self.key_id}"
 
 
+def session_caller(request: Request, settings: Settings) -> Caller | None:
+    """The signed-in console user, if the session cookie names one that still exists."""
+    if "session" not in request.scope:
+        return None
+    username = request.session.get(SESSION_USER)
+    user = settings.console_users.get(username) if isinstance(username, str) else None
+    if user is None:
+        return None
+    return Caller(role=user.role, key_id="session", username=username, name=user.name)
+
+
 def get_caller(
+    request: Request,
     settings: Annotated[Settings, Depends(get_settings_dep)],
     api_key: Annotated[str | None, Depends(api_key_header)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
-    """401 for a missing or unknown key (X-API-Key or Authorization: Bearer)."""
+    """401 unless an API key (X-API-Key or Authorization: Bearer) or a console session."""
     key = api_key or (credentials.credentials if credentials else None)
-    role = settings.api_keys.get(key) if key else None
-    if key is None or role is None:
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail="missing or invalid API key (send X-API-Key)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return Caller(role=role, key_id=hashlib.sha256(key.encode()).hexdigest()[:8])
+    if key is not None:
+        role = settings.api_keys.get(key)
+        if role is not None:
+            return Caller(role=role, key_id=hashlib.sha256(key.encode()).hexdigest()[:8])
+    elif (caller := session_caller(request, settings)) is not None:
+        return caller
+    raise HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail="missing or invalid API key (send X-API-Key) or console session",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Caller]]:
     """Dependency factory: 403 unless the caller has one of ``roles``."""
 
     async def check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
-        if caller.role not in roles:
+        if caller.role not in roles and caller.role != Role.ADMIN:
             allowed = ", ".join(r.value for r in roles)
             raise HTTPException(
                 status_code=status.HTTP_403_FORBIDDEN,
@@ -80,7 +104,14 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Caller]]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-AnyRole = Annotated[Caller, Depends(require(Role.CLIENT_APP, Role.CASE_MANAGER, Role.OPERATOR))]
+STAFF = (Role.CASE_MANAGER, Role.COMPLIANCE_REVIEWER, Role.RELATIONSHIP_MANAGER, Role.OPERATOR)
+AnyRole = Annotated[Caller, Depends(require(Role.CLIENT_APP, *STAFF))]
+AnyStaff = Annotated[Caller, Depends(require(*STAFF))]
 CaseCreator = Annotated[Caller, Depends(require(Role.CLIENT_APP, Role.CASE_MANAGER))]
 CaseWorker = Annotated[Caller, Depends(require(Role.CASE_MANAGER))]
+Reviewer = Annotated[Caller, Depends(require(Role.CASE_MANAGER, Role.COMPLIANCE_REVIEWER))]
+TaskDoer = Annotated[
+    Caller,
+    Depends(require(Role.CASE_MANAGER, Role.COMPLIANCE_REVIEWER, Role.RELATIONSHIP_MANAGER)),
+]
 DocumentSubmitter = Annotated[Caller, Depends(require(Role.CLIENT_APP, Role.CASE_MANAGER))]

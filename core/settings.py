@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The seed playbook ships inside the package (playbooks/ is a package), so an installed build
@@ -56,11 +56,34 @@ FATF_INCREASED_MONITORING = [
 
 
 class Role(StrEnum):
-    """Who is calling the API; each API key maps to exactly one role."""
+    """Who is calling. API keys map to a role; console users have one; admin passes every
+    role check."""
 
     CLIENT_APP = "client_app"
     CASE_MANAGER = "case_manager"
+    COMPLIANCE_REVIEWER = "compliance_reviewer"
+    RELATIONSHIP_MANAGER = "relationship_manager"
     OPERATOR = "operator"
+    ADMIN = "admin"
+
+
+class ConsoleUser(BaseModel):
+    """A person who signs in to the console. ``password_hash`` from core.security."""
+
+    name: str
+    role: Role
+    password_hash: SecretStr
+
+
+DEV_CONSOLE_PASSWORD = "onboarding"  # noqa: S105 - dev only; printed by `make run`
+DEV_CONSOLE_USERS: dict[str, tuple[str, Role]] = {
+    "maria": ("Maria Case-Manager", Role.CASE_MANAGER),
+    "rita": ("Rita Reviewer", Role.COMPLIANCE_REVIEWER),
+    "omar": ("Omar Reviewer", Role.COMPLIANCE_REVIEWER),
+    "ravi": ("Ravi Relationship-Manager", Role.RELATIONSHIP_MANAGER),
+    "olga": ("Olga Operator", Role.OPERATOR),
+    "ada": ("Ada Admin", Role.ADMIN),
+}
 
 
 DEV_API_KEYS: dict[str, Role] = {
@@ -128,6 +151,17 @@ class Settings(BaseSettings):
     )
     portal_base_url: str = "http://127.0.0.1:8000/portal"
 
+    # --- console and portal -------------------------------------------------------------
+    console_users: Annotated[dict[str, ConsoleUser], NoDecode] = Field(
+        default_factory=lambda: _dev_console_users(),
+        description='JSON {"<username>": {"name", "role", "password_hash"}}. Dev users only.',
+    )
+    session_secret: SecretStr = SecretStr("dev-session-secret-change-me")
+    session_max_age_seconds: int = 8 * 3600
+    portal_secret: SecretStr = SecretStr("dev-portal-secret-change-me")
+    portal_link_ttl_days: int = Field(default=30, ge=1, le=365)
+    console_base_url: str = "http://127.0.0.1:8000/console"
+
     # --- Temporal (address/namespace/TLS/API key are read by temporalio.envconfig) -----
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
@@ -145,6 +179,13 @@ class Settings(BaseSettings):
     # --- embedded dev stack ports ----------------------------------------------------
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
+
+    @field_validator("console_users", mode="before")
+    @classmethod
+    def _parse_console_users(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value)
+        return value
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -166,6 +207,20 @@ class Settings(BaseSettings):
     def uses_dev_api_keys(self) -> bool:
         """True when any built-in dev key is accepted: fine locally, never in production."""
         return any(key in DEV_API_KEYS for key in self.api_keys)
+
+
+@lru_cache(maxsize=1)
+def _dev_password_hash() -> str:
+    from core.security import hash_password
+
+    return hash_password(DEV_CONSOLE_PASSWORD, salt="dev-console")
+
+
+def _dev_console_users() -> dict[str, ConsoleUser]:
+    return {
+        username: ConsoleUser(name=name, role=role, password_hash=SecretStr(_dev_password_hash()))
+        for username, (name, role) in DEV_CONSOLE_USERS.items()
+    }
 
 
 @lru_cache(maxsize=1)

@@ -11,8 +11,10 @@ from api.deps import (
     CaseCreator,
     CaseWorker,
     DocumentSubmitter,
+    Reviewer,
     SessionDep,
     SettingsDep,
+    TaskDoer,
     TemporalDep,
 )
 from api.services import cases as svc
@@ -162,7 +164,7 @@ async def compliance_decision(
     body: ComplianceDecision,
     session: SessionDep,
     temporal: TemporalDep,
-    _: CaseWorker,
+    _: Reviewer,
 ) -> CommandAccepted:
     """Approve or reject the compliance review (409 unless the case is in compliance review)."""
     handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
@@ -230,7 +232,7 @@ async def complete_task(
     body: TaskCompletion,
     session: SessionDep,
     temporal: TemporalDep,
-    _: CaseWorker,
+    _: TaskDoer,
 ) -> CommandAccepted:
     """Mark a manual task of the current stage done (409 if it is not open now)."""
     handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
