@@ -9,7 +9,7 @@ from temporalio import activity
 from schemas.projection import Projection
 from store.cases import insert_draft_case
 from store.db import SessionFactory
-from store.models import Case, CaseEvent, CasePauseRow, StageIntervalRow
+from store.models import Case, CaseEvent, CasePauseRow, CaseTaskRow, StageIntervalRow
 
 
 class CaseStoreActivities:
@@ -54,6 +54,16 @@ class CaseStoreActivities:
                     stmt.on_conflict_do_update(
                         constraint="uq_case_pauses_case_seq",
                         set_={k: stmt.excluded[k] for k in values if k != "seq"},
+                    )
+                )
+            for task in projection.tasks:
+                values = task.model_dump(mode="python")
+                values["stage"] = task.stage.value
+                stmt = insert(CaseTaskRow).values(case_ref=projection.case_ref, **values)
+                await session.execute(
+                    stmt.on_conflict_do_update(
+                        constraint="uq_case_tasks_case_key",
+                        set_={k: stmt.excluded[k] for k in values if k != "key"},
                     )
                 )
             for event in projection.events:

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from schemas.case import PauseInterval, StageInterval
+from schemas.case import PauseInterval, StageInterval, TaskState
 from schemas.client import ClientProfile
 from schemas.enums import CaseStatus, SlaState, Stage
 
@@ -50,6 +50,7 @@ class Projection(BaseModel):
     case: CasePatch = Field(default_factory=CasePatch)
     intervals: list[StageInterval] = Field(default_factory=list)
     pauses: list[PauseInterval] = Field(default_factory=list)
+    tasks: list[TaskState] = Field(default_factory=list)
     events: list[AuditEvent] = Field(default_factory=list)
 
 

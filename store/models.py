@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Float,
@@ -263,3 +264,39 @@ class CallbackTaskRow(Base):
     created_at: Mapped[datetime] = _ts()
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     done_by: Mapped[str | None] = mapped_column(String(120))
+
+
+class CaseTaskRow(Base):
+    """Tasks of a case as the workflow sees them, for "my tasks" queues. The workflow owns
+    them; this is its projection."""
+
+    __tablename__ = "case_tasks"
+    __table_args__ = (
+        UniqueConstraint("case_ref", "key", name="uq_case_tasks_case_key"),
+        Index("ix_case_tasks_open_by_role", "assignee_role", "done"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    case_ref: Mapped[str] = mapped_column(ForeignKey("cases.ref", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(60))
+    title: Mapped[str] = mapped_column(String(200))
+    stage: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(10))
+    assignee_role: Mapped[str | None] = mapped_column(String(40))
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    done_by: Mapped[str | None] = mapped_column(String(120))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class NpsResponse(Base):
+    """One Net Promoter Score answer per case, given through the portal after welcome."""
+
+    __tablename__ = "nps_responses"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    case_ref: Mapped[str] = mapped_column(ForeignKey("cases.ref", ondelete="CASCADE"), unique=True)
+    score: Mapped[int] = mapped_column(
+        Integer, CheckConstraint("score BETWEEN 0 AND 10", name="score_range")
+    )
+    comment: Mapped[str | None] = mapped_column(Text)
+    submitted_at: Mapped[datetime] = _ts()

@@ -125,6 +125,9 @@ def test_settings(**overrides: Any) -> Settings:
     return Settings(_env_file=None, **base)
 
 
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
 @pytest.fixture(scope="session")
 def manual_review_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The seed playbook with straight-through approval switched off: every compliance

@@ -139,6 +139,7 @@ class OnboardingCaseWorkflow:
         self._messages = Lane()
         self._webhooks = Lane()
         self._sent: dict[str, int] = {}
+        self._documents_reminder_due = False
 
     # ================================================================== the process
     @workflow.run
@@ -217,6 +218,22 @@ class OnboardingCaseWorkflow:
             await self._approve_if_straight_through()
         await self._wait(lambda: self._stage_finished(spec))
         if self._v2 and not self._interrupted() and not self._status.is_closed:
+            if (
+                spec.gate == Gate.DOCUMENTS
+                and self._documents
+                and self._documents.waive_verification
+            ):
+                waiver = self._documents
+                await self._project(
+                    events=[
+                        self._event(
+                            f"documents-waived-{len(self._history)}",
+                            "documents_waived",
+                            waiver.actor,
+                            {"note": waiver.note},
+                        )
+                    ]
+                )
             self._announce_gate_passed(spec)
 
         if self._cancel is not None:
@@ -310,6 +327,7 @@ class OnboardingCaseWorkflow:
         }
         await self._project(
             case=CasePatch(flags=self._flags()),
+            tasks=[t for t in self._tasks.values() if t.stage == self._stage],
             events=[
                 self._event(
                     f"screening-{len(self._history)}", "screening_completed", "system", detail
@@ -343,6 +361,14 @@ class OnboardingCaseWorkflow:
                     {"reason": reason},
                 )
             ]
+        )
+
+    def _documents_due(self) -> bool:
+        """The case is collecting checklist documents and still lacks some."""
+        return (
+            self._stage == Stage.DOCUMENT_COLLECTION
+            and self._verifies_documents()
+            and self._documents is None
         )
 
     def _verifies_documents(self) -> bool:
@@ -386,10 +412,12 @@ class OnboardingCaseWorkflow:
             # Missing items were listed in the acknowledgement; ask again only when something
             # uploaded cannot be used (expired, too old, undated) and the client must act.
             invalid = any(p.problem != "missing" for p in result.problems)
-            if problems != last_problems and invalid:
+            reminder, self._documents_reminder_due = self._documents_reminder_due, False
+            if (problems != last_problems and invalid) or reminder:
                 clock, now = self._clock, workflow.now()
                 remaining = clock.remaining(now) if clock is not None else None
                 respond_by = now + remaining if remaining is not None else None
+                asked = self._occurrence("documents_needed")
                 self._notify(
                     messages.documents_needed(
                         self._ref,
@@ -398,13 +426,13 @@ class OnboardingCaseWorkflow:
                         titles,
                         self._eta(),
                         respond_by,
-                        self._occurrence("documents_needed"),
+                        asked,
                     )
                 )
                 await self._project(
                     events=[
                         self._event(
-                            f"documents-needed-{len(self._history)}-{seen}",
+                            f"documents-needed-{asked}",
                             "documents_needed",
                             "system",
                             {"problems": problems},
@@ -414,7 +442,11 @@ class OnboardingCaseWorkflow:
             last_problems = problems
 
             def new_upload(seen: int = seen) -> bool:
-                return self._uploads > seen or self._documents is not None
+                return (
+                    self._uploads > seen
+                    or self._documents is not None
+                    or self._documents_reminder_due
+                )
 
             await self._wait(new_upload)
 
@@ -560,6 +592,11 @@ class OnboardingCaseWorkflow:
         for m in fired:
             if m.kind == MilestoneKind.PREDICTIVE and clock.state != SlaState.AT_RISK:
                 continue
+            if (
+                m.kind in (MilestoneKind.PREDICTIVE, MilestoneKind.WARNING)
+                and self._documents_due()
+            ):
+                self._documents_reminder_due = True  # remind the client what is still missing
             roles = [spec.owner_role]
             extra: dict[str, object] = {}
             if m.kind == MilestoneKind.PREDICTIVE:
@@ -803,6 +840,7 @@ class OnboardingCaseWorkflow:
         await self._project(
             case=CasePatch(stage=spec.stage, sla_state=self._sla_state()),
             intervals=[*closing, interval],
+            tasks=[self._tasks[t.key] for t in spec.tasks],
             events=[
                 self._event(
                     f"stage-{interval.seq}",
@@ -908,6 +946,7 @@ class OnboardingCaseWorkflow:
         task = self._tasks[key]
         task.done, task.done_by, task.done_at = True, actor, workflow.now()
         await self._project(
+            tasks=[task],
             events=[
                 self._event(
                     f"task-{key}-{len(self._history)}",
@@ -915,7 +954,7 @@ class OnboardingCaseWorkflow:
                     actor,
                     {"task": key, "stage": task.stage.value, "note": note},
                 )
-            ]
+            ],
         )
 
     # ================================================================== messages
@@ -1191,6 +1230,7 @@ class OnboardingCaseWorkflow:
         case: CasePatch | None = None,
         intervals: list[StageInterval] | None = None,
         pauses: list[PauseInterval] | None = None,
+        tasks: list[TaskState] | None = None,
         events: list[AuditEvent] | None = None,
     ) -> None:
         """Write the read model (local activity: cheap, idempotent) and refresh operator views."""
@@ -1205,6 +1245,7 @@ class OnboardingCaseWorkflow:
                 case=case or CasePatch(),
                 intervals=intervals or [],
                 pauses=pauses or [],
+                tasks=tasks or [],
                 events=events or [],
             ),
             start_to_close_timeout=STORE_TIMEOUT,
