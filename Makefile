@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check install clean-data bench
+.PHONY: run test lint typecheck check install clean-data bench browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,16 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/onboarding run
 
-## Run the whole test suite (unit, workflow, activity, end-to-end).
-test: $(STAMP)
+## Headless Chromium for the browser tests (Debian package; Playwright cannot download here).
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "warning: no /usr/bin/chromium and cannot apt-get it; browser tests will fail"; fi
+
+## Run the whole test suite (unit, workflow, activity, end-to-end, browser).
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
