@@ -84,7 +84,7 @@ def case_created(ref: str, client: ClientProfile, plan: CasePlan, eta: datetime)
         milestone="case_created",
         stage=Stage.DOCUMENT_COLLECTION,
         eta=eta,
-        next_steps=["Upload the documents listed below through your secure portal link"],
+        next_steps=["Upload the documents listed in this message through your secure portal link"],
         extra={
             "product_name": _messaging(plan).product_name,
             "required_documents": _titles(plan.document_checklist),
