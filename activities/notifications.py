@@ -121,12 +121,14 @@ class NotificationActivities:
         sms: SmsSender | None,
         branding: Branding | None = None,
         staff_directory: dict[str, str] | None = None,
+        portal_link: Callable[[str], str] | None = None,
     ) -> None:
         self._sessions = session_factory
         self._email = email
         self._sms = sms
         self._branding = branding
         self._staff = dict(staff_directory or {})
+        self._portal_link = portal_link
 
     # ================================================================== notify
     @activity.defn(name="notify")
@@ -149,7 +151,7 @@ class NotificationActivities:
         risk a duplicate message to a client.
         """
         inp = self._address_staff(inp)
-        milestone, rendered = self._render(inp)
+        milestone, rendered = self._render_linked(inp)
         now = datetime.now(UTC)
         results: list[ChannelResult] = []
         if inp.audience == "client":
@@ -195,6 +197,30 @@ class NotificationActivities:
         return inp.model_copy(
             update={"recipient": inp.recipient.model_copy(update={"email": address})}
         )
+
+    def _render_linked(self, inp: NotifyInput) -> tuple[Milestone, RenderedMessage]:
+        """Render with the client's portal link added, when we can mint one.
+
+        Client messages without a ``portal_url`` get one from ``portal_link`` (a fresh,
+        expiring per-case token). The link is a convenience: if it cannot fit (the SMS or the
+        URL length limit), the message goes out without it rather than not at all.
+        """
+        if inp.audience != "client" or self._portal_link is None or inp.context.get("portal_url"):
+            return self._render(inp)
+        linked = inp.model_copy(
+            update={"context": {**inp.context, "portal_url": self._portal_link(inp.case_ref)}}
+        )
+        try:
+            return self._render(linked)
+        except ApplicationError as exc:
+            if exc.type != "InvalidTemplateContext":
+                raise
+            activity.logger.warning(
+                "portal link left out case=%s milestone=%s: it does not fit the message",
+                inp.case_ref,
+                inp.milestone,
+            )
+            return self._render(inp)
 
     def _render(self, inp: NotifyInput) -> tuple[Milestone, RenderedMessage]:
         """Render before touching anything: a bad context must fail in tests, never at a client."""

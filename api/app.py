@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from starlette.middleware.sessions import SessionMiddleware
 
 from api import errors
-from api.routes import cases, documents, health, notifications
+from api.routes import cases, documents, health, notifications, portal
 from core.database import resolve_database_url
 from core.settings import Settings, get_settings
 from core.temporal import connect_config
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cases.router)
     app.include_router(documents.router)
     app.include_router(notifications.router)
+    app.include_router(portal.router)
     return app
 
 

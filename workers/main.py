@@ -19,6 +19,7 @@ from activities.documents import DocumentActivities
 from activities.notifications import NotificationActivities, build_senders
 from activities.planning import PlanningActivities
 from activities.webhooks import WebhookActivities
+from core.portal_links import make_portal_link
 from core.settings import Settings
 from integrations.sanctions import ReloadingScreener
 from integrations.webhooks import WebhookSender
@@ -65,7 +66,11 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Any]:
     webhooks = WebhookActivities(sessions, sender, max_attempts=settings.webhook_max_attempts)
     email, sms = build_senders(settings)
     notifications = NotificationActivities(
-        sessions, email=email, sms=sms, staff_directory=settings.staff_directory
+        sessions,
+        email=email,
+        sms=sms,
+        staff_directory=settings.staff_directory,
+        portal_link=make_portal_link(settings),
     )
     return [
         store.project,

@@ -1,0 +1,385 @@
+"""/portal/{token}: the client's self-service page for their one case (HTML, no API key).
+
+The token in the path is the only credential. A bad, expired or tampered token, or one naming
+a case that does not exist, gets the same friendly 404 page. Every form carries a CSRF token
+bound to the portal token; a POST without it gets 403. Successful POSTs redirect back to the
+page (post/redirect/get) with a fixed notice code; refusals re-render the page with a message.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+from starlette.datastructures import Headers
+from starlette.types import Message, Receive, Scope, Send
+
+from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.web import portal_service as svc
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+FORM_OVERHEAD_BYTES = 64 * 1024
+SMALL_FORM_BYTES = 64 * 1024
+"""Cap of every portal POST except the upload (whose cap is the upload limit + overhead)."""
+
+PORTAL_CSS = (WEB_DIR / "static" / "portal.css").read_text(encoding="utf-8")
+_CSS_HASH = base64.b64encode(hashlib.sha256(PORTAL_CSS.encode()).digest()).decode()
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Content-Security-Policy": (
+        f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; img-src 'self' data:; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+}
+"""No caching (the page is private), no Referer (the URL holds the token), no framing, and a
+CSP that allows only our own inline stylesheet: no scripts at all."""
+
+
+def _portal_date(value: datetime | None) -> str:
+    if value is None:
+        return "to be confirmed"
+    value = value.astimezone(UTC)
+    return f"{value.day} {value:%B %Y}"
+
+
+templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
+templates.env.filters["portal_date"] = _portal_date
+
+
+def _message_page(
+    request: Request, status_code: int, heading: str, message: str, back_url: str | None = None
+) -> Response:
+    return templates.TemplateResponse(
+        request,
+        "portal/message.html",
+        {
+            "heading": heading,
+            "message": message,
+            "back_url": back_url,
+            "portal_css": Markup(PORTAL_CSS),  # noqa: S704 - our own file, hashed in the CSP
+        },
+        status_code=status_code,
+        headers=SECURITY_HEADERS,
+    )
+
+
+def not_found_page(request: Request) -> Response:
+    """The one answer for every link that does not grant a case: it never says why."""
+    return _message_page(
+        request,
+        status.HTTP_404_NOT_FOUND,
+        "This link is not valid",
+        "The link may be incomplete or may have expired. Please use the latest link we sent "
+        "you, or contact your onboarding team for a new one.",
+    )
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class PortalRoute(APIRoute):
+    """Portal routes: a capped request body, and friendly HTML for the portal's refusals.
+
+    FastAPI parses a form before the handler runs, so the body cap sits in front (as in the
+    documents API). Errors raised by the token or CSRF checks become HTML pages here rather
+    than JSON.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            token = str(request.path_params.get("token", ""))
+            try:
+                return await original(request)
+            except svc.PortalLinkInvalid:
+                return not_found_page(request)
+            except svc.CsrfRejected:
+                log.info("portal form refused: missing or wrong csrf token")
+                return _message_page(
+                    request,
+                    status.HTTP_403_FORBIDDEN,
+                    "Please try again",
+                    "This form has expired or was not sent from your case page. Go back to "
+                    "your case, reload the page and try again.",
+                    back_url=_back_url(request, token),
+                )
+            except _BodyTooLarge:
+                return _too_large(request, token)
+            except RequestValidationError:
+                return _message_page(
+                    request,
+                    status.HTTP_422_UNPROCESSABLE_CONTENT,
+                    "Please try again",
+                    "We could not read that form. Go back to your case and try again.",
+                    back_url=_back_url(request, token),
+                )
+
+        return handler
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("method") != "POST":
+            await super().handle(scope, receive, send)
+            return
+        settings: Settings = scope["app"].state.settings
+        is_upload = str(scope.get("path", "")).endswith("/documents")
+        cap = settings.max_upload_bytes + FORM_OVERHEAD_BYTES if is_upload else SMALL_FORM_BYTES
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            token = str(scope.get("path_params", {}).get("token", ""))
+            response = _too_large(Request(scope), token)
+            response.headers["Connection"] = "close"
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def capped_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > cap:
+                    raise _BodyTooLarge
+            return message
+
+        await super().handle(scope, capped_receive, send)
+
+
+def _back_url(request: Request, token: str) -> str | None:
+    """The case page, only for a token that reads as genuine (it never confirms a bad one)."""
+    try:
+        svc.grant_for(token, request.app.state.settings)
+    except svc.PortalLinkInvalid:
+        return None
+    return f"/portal/{token}"
+
+
+def _too_large(request: Request, token: str) -> Response:
+    back = _back_url(request, token)
+    if back is None:
+        return not_found_page(request)
+    return RedirectResponse(
+        f"{back}?notice=too_large#documents",
+        status_code=status.HTTP_303_SEE_OTHER,
+        headers=SECURITY_HEADERS,
+    )
+
+
+router = APIRouter(prefix="/portal", include_in_schema=False, route_class=PortalRoute)
+
+
+async def portal_case(token: str, session: SessionDep, settings: SettingsDep) -> svc.PortalCase:
+    """The case the link grants; any failure is the same 404 page."""
+    return await svc.resolve_portal_case(session=session, settings=settings, token=token)
+
+
+PortalDep = Annotated[svc.PortalCase, Depends(portal_case)]
+FormText = Annotated[str | None, Form()]
+
+
+async def _page(
+    request: Request,
+    *,
+    portal: svc.PortalCase,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: Settings,
+    notice: str | None = None,
+    error: str | None = None,
+    status_code: int = status.HTTP_200_OK,
+) -> Response:
+    page = await svc.build_page(
+        session=session, temporal=temporal, settings=settings, ref=portal.ref
+    )
+    return templates.TemplateResponse(
+        request,
+        "portal/case.html",
+        {
+            "page": page,
+            "notice": notice,
+            "error": error,
+            "csrf": svc.csrf_token(settings, portal.token),
+            "base_url": f"/portal/{portal.token}",
+            "portal_css": Markup(PORTAL_CSS),  # noqa: S704 - our own file, hashed in the CSP
+        },
+        status_code=status_code,
+        headers=SECURITY_HEADERS,
+    )
+
+
+def _done(portal: svc.PortalCase, notice: str, anchor: str) -> Response:
+    return RedirectResponse(
+        f"/portal/{portal.token}?notice={notice}#{anchor}",
+        status_code=status.HTTP_303_SEE_OTHER,
+        headers=SECURITY_HEADERS,
+    )
+
+
+@router.get("/{token}")
+async def portal_page(
+    request: Request,
+    portal: PortalDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    notice: str | None = None,
+) -> Response:
+    """Progress, what is needed, upload, messages, preferences and (after welcome) NPS."""
+    return await _page(
+        request,
+        portal=portal,
+        session=session,
+        temporal=temporal,
+        settings=settings,
+        notice=svc.notice_text(notice),
+    )
+
+
+@router.post("/{token}/documents")
+async def portal_upload(
+    request: Request,
+    portal: PortalDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    csrf: FormText = None,
+    kind: FormText = None,
+    issued_on: FormText = None,
+    expires_on: FormText = None,
+    file: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    svc.check_csrf(settings, portal.token, csrf)
+    try:
+        notice = await svc.upload(
+            session=session,
+            temporal=temporal,
+            settings=settings,
+            ref=portal.ref,
+            file=file,
+            kind=kind,
+            issued_on=issued_on,
+            expires_on=expires_on,
+        )
+    except svc.PortalProblem as problem:
+        return await _page(
+            request,
+            portal=portal,
+            session=session,
+            temporal=temporal,
+            settings=settings,
+            error=problem.message,
+            status_code=problem.status_code,
+        )
+    return _done(portal, notice, "documents")
+
+
+@router.post("/{token}/preferences")
+async def portal_preferences(
+    request: Request,
+    portal: PortalDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    csrf: FormText = None,
+    channels: Annotated[list[str] | None, Form()] = None,
+    language: FormText = None,
+    callback_stages: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    svc.check_csrf(settings, portal.token, csrf)
+    try:
+        notice = await svc.save_preferences(
+            session=session,
+            temporal=temporal,
+            settings=settings,
+            ref=portal.ref,
+            channels=channels or [],
+            language=language,
+            callback_stages=callback_stages or [],
+        )
+    except svc.PortalProblem as problem:
+        return await _page(
+            request,
+            portal=portal,
+            session=session,
+            temporal=temporal,
+            settings=settings,
+            error=problem.message,
+            status_code=problem.status_code,
+        )
+    return _done(portal, notice, "preferences")
+
+
+@router.post("/{token}/inbox/{notification_id}/read")
+async def portal_mark_read(
+    request: Request,
+    portal: PortalDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    notification_id: int,
+    csrf: FormText = None,
+) -> Response:
+    svc.check_csrf(settings, portal.token, csrf)
+    try:
+        notice = await svc.mark_read(
+            session=session, ref=portal.ref, notification_id=notification_id
+        )
+    except svc.PortalProblem as problem:
+        return await _page(
+            request,
+            portal=portal,
+            session=session,
+            temporal=temporal,
+            settings=settings,
+            error=problem.message,
+            status_code=problem.status_code,
+        )
+    return _done(portal, notice, "messages")
+
+
+@router.post("/{token}/nps")
+async def portal_nps(
+    request: Request,
+    portal: PortalDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    csrf: FormText = None,
+    score: FormText = None,
+    comment: FormText = None,
+) -> Response:
+    svc.check_csrf(settings, portal.token, csrf)
+    try:
+        notice = await svc.submit_nps(
+            session=session, ref=portal.ref, score_raw=score, comment_raw=comment
+        )
+    except svc.PortalProblem as problem:
+        return await _page(
+            request,
+            portal=portal,
+            session=session,
+            temporal=temporal,
+            settings=settings,
+            error=problem.message,
+            status_code=problem.status_code,
+        )
+    return _done(portal, notice, "feedback")

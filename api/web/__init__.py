@@ -1,0 +1,1 @@
+"""Server-rendered pages: the staff console, the dashboard and the client portal."""
