@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.settings import DEV_API_KEYS, Settings
+from core.settings import DEV_API_KEYS, DEV_CONSOLE_PASSWORD, DEV_CONSOLE_USERS, Settings
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 log = logging.getLogger("onboarding.run")
@@ -87,6 +87,8 @@ def child_env(settings: Settings, database_url: str) -> dict[str, str]:
         DATABASE_URL=database_url,
         TEMPORAL_ADDRESS=f"127.0.0.1:{settings.temporal_port}",
         TEMPORAL_UI_URL=f"http://localhost:{settings.temporal_ui_port}",
+        PORTAL_BASE_URL=f"http://{settings.api_host}:{settings.api_port}/portal",
+        CONSOLE_BASE_URL=f"http://{settings.api_host}:{settings.api_port}/console",
         DATA_DIR=str(settings.data_dir),
         PLAYBOOK_PATH=str(settings.playbook_path),
     )
@@ -99,6 +101,8 @@ def banner(settings: Settings) -> str:
         "Onboarding case orchestrator is up",
         f"  API            http://{settings.api_host}:{settings.api_port}   "
         f"(OpenAPI: http://{settings.api_host}:{settings.api_port}/docs)",
+        f"  Console        http://{settings.api_host}:{settings.api_port}/console   "
+        f"(dashboard: /console/dashboard)",
         f"  Temporal UI    http://localhost:{settings.temporal_ui_port}",
         f"  Temporal gRPC  127.0.0.1:{settings.temporal_port}",
         f"  Data           {settings.data_dir}",
@@ -111,6 +115,12 @@ def banner(settings: Settings) -> str:
             for key, role in DEV_API_KEYS.items()
             if key in settings.api_keys
         ]
+    dev_users = [u for u in DEV_CONSOLE_USERS if u in settings.console_users]
+    if dev_users:
+        lines.append(
+            f"  Dev console users (password '{DEV_CONSOLE_PASSWORD}'): "
+            + ", ".join(f"{u} ({DEV_CONSOLE_USERS[u][1].value})" for u in dev_users)
+        )
     lines += ["  Ctrl-C stops everything; data stays for the next run.", ""]
     return "\n".join(lines)
 
