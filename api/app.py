@@ -8,18 +8,21 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from api import errors
-from api.routes import cases, documents, health, notifications, portal
+from api.routes import cases, console, dashboard, documents, health, notifications, portal
 from core.database import resolve_database_url
 from core.settings import Settings, get_settings
 from core.temporal import connect_config
 from store.db import make_engine, make_session_factory
 
 log = logging.getLogger(__name__)
+WEB_STATIC = Path(__file__).resolve().parent / "web" / "static"
 
 DESCRIPTION = """
 Client onboarding cases, each a durable Temporal workflow.
@@ -74,6 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(documents.router)
     app.include_router(notifications.router)
     app.include_router(portal.router)
+    app.include_router(console.router)
+    app.include_router(dashboard.router)
+    app.mount("/static", StaticFiles(directory=WEB_STATIC), name="static")
     return app
 
 

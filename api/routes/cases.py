@@ -138,24 +138,7 @@ async def documents_received(
             status_code=status.HTTP_403_FORBIDDEN,
             detail="only a case manager may waive document verification",
         )
-    handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
-    state = await svc.live_state(handle)
-    if state.stage != Stage.DOCUMENT_COLLECTION:
-        raise HTTPException(
-            status_code=status.HTTP_409_CONFLICT,
-            detail=f"case {ref} is at {state.stage.value}, not document_collection",
-        )
-    await handle.signal(OnboardingCaseWorkflow.documents_received, body)
-    return CommandAccepted(
-        case_ref=ref,
-        stage=state.stage,
-        status=state.status.value,
-        message=(
-            "documents accepted by waiver; the case will move on"
-            if body.waive_verification
-            else "documents will be checked again"
-        ),
-    )
+    return await svc.documents_received(session=session, temporal=temporal, ref=ref, body=body)
 
 
 @router.post("/{ref}/compliance-decision", response_model=CommandAccepted)
@@ -189,20 +172,7 @@ async def pause_case(
     ref: Ref, body: PauseRequest, session: SessionDep, temporal: TemporalDep, _: CaseWorker
 ) -> CommandAccepted:
     """Halt automation and stop the SLA clock (409 if already paused)."""
-    handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
-    state = await svc.live_state(handle)
-    if state.status == CaseStatus.PAUSED:
-        raise HTTPException(
-            status_code=status.HTTP_409_CONFLICT,
-            detail=f"case {ref} is already paused by {state.paused_by}",
-        )
-    await handle.signal(OnboardingCaseWorkflow.pause, body)
-    return CommandAccepted(
-        case_ref=ref,
-        stage=state.stage,
-        status=CaseStatus.PAUSED.value,
-        message=f"paused by {body.actor}; the SLA clock is stopped",
-    )
+    return await svc.pause(session=session, temporal=temporal, ref=ref, body=body)
 
 
 @router.post("/{ref}/resume", response_model=CommandAccepted, status_code=status.HTTP_202_ACCEPTED)
@@ -210,19 +180,7 @@ async def resume_case(
     ref: Ref, body: ResumeRequest, session: SessionDep, temporal: TemporalDep, _: CaseWorker
 ) -> CommandAccepted:
     """Resume automation; the stage's remaining SLA budget continues (409 unless paused)."""
-    handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
-    state = await svc.live_state(handle)
-    if state.status != CaseStatus.PAUSED:
-        raise HTTPException(
-            status_code=status.HTTP_409_CONFLICT, detail=f"case {ref} is not paused"
-        )
-    await handle.signal(OnboardingCaseWorkflow.resume, body)
-    return CommandAccepted(
-        case_ref=ref,
-        stage=state.stage,
-        status=CaseStatus.OPEN.value,
-        message=f"resumed by {body.actor}",
-    )
+    return await svc.resume(session=session, temporal=temporal, ref=ref, body=body)
 
 
 @router.post("/{ref}/tasks/{task_key}/complete", response_model=CommandAccepted)

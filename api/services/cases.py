@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException, status
+from sqlalchemy import case as sql_case
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
@@ -38,6 +39,7 @@ from schemas.case import (
     StageInterval,
     StartCaseRequest,
 )
+from schemas.commands import CommandAccepted, DocumentsReceived, PauseRequest, ResumeRequest
 from schemas.enums import CaseStatus, ClientTier, ClientType, SlaState, Stage
 from store.cases import insert_draft_case
 from store.models import Case, CasePauseRow, StageIntervalRow
@@ -309,3 +311,113 @@ def _translate_rpc(e: RPCError) -> Exception:
 
 def _conflict(detail: str) -> HTTPException:
     return HTTPException(status_code=status.HTTP_409_CONFLICT, detail=detail)
+
+
+# ---------------------------------------------------------------- shared commands
+# The JSON API and the console both send these; the pre-checks live here so the two cannot
+# drift apart (a signal has no validator, so the 409s must be decided before sending).
+async def pause(
+    *, session: AsyncSession, temporal: Client, ref: str, body: PauseRequest
+) -> CommandAccepted:
+    """Pause a running case: 409 if it is already paused."""
+    handle = await running_case(session=session, temporal=temporal, ref=ref)
+    state = await live_state(handle)
+    if state.status == CaseStatus.PAUSED:
+        raise _conflict(f"case {ref} is already paused by {state.paused_by}")
+    await handle.signal(OnboardingCaseWorkflow.pause, body)
+    return CommandAccepted(
+        case_ref=ref,
+        stage=state.stage,
+        status=CaseStatus.PAUSED.value,
+        message=f"paused by {body.actor}; the SLA clock is stopped",
+    )
+
+
+async def resume(
+    *, session: AsyncSession, temporal: Client, ref: str, body: ResumeRequest
+) -> CommandAccepted:
+    """Resume a paused case: 409 unless it is paused."""
+    handle = await running_case(session=session, temporal=temporal, ref=ref)
+    state = await live_state(handle)
+    if state.status != CaseStatus.PAUSED:
+        raise _conflict(f"case {ref} is not paused")
+    await handle.signal(OnboardingCaseWorkflow.resume, body)
+    return CommandAccepted(
+        case_ref=ref,
+        stage=state.stage,
+        status=CaseStatus.OPEN.value,
+        message=f"resumed by {body.actor}",
+    )
+
+
+async def documents_received(
+    *, session: AsyncSession, temporal: Client, ref: str, body: DocumentsReceived
+) -> CommandAccepted:
+    """Tell a case its documents are in: 409 unless it is collecting documents."""
+    handle = await running_case(session=session, temporal=temporal, ref=ref)
+    state = await live_state(handle)
+    if state.stage != Stage.DOCUMENT_COLLECTION:
+        raise _conflict(f"case {ref} is at {state.stage.value}, not document_collection")
+    await handle.signal(OnboardingCaseWorkflow.documents_received, body)
+    return CommandAccepted(
+        case_ref=ref,
+        stage=state.stage,
+        status=state.status.value,
+        message=(
+            "documents accepted by waiver; the case will move on"
+            if body.waive_verification
+            else "documents will be checked again"
+        ),
+    )
+
+
+# ---------------------------------------------------------------- sorted queue (console)
+CASE_SORTS = ("created", "updated", "priority", "stage")
+_PRIORITY_RANK = {"normal": 0, "high": 1, "urgent": 2, "critical": 3}
+_STAGE_RANK = {stage.value: i for i, stage in enumerate(Stage)}
+
+
+async def query_cases(
+    *,
+    session: AsyncSession,
+    status_filter: list[CaseStatus] | None = None,
+    stage: list[Stage] | None = None,
+    client_type: ClientType | None = None,
+    tier: ClientTier | None = None,
+    sla_state: list[SlaState] | None = None,
+    sort: str = "created",
+    descending: bool = True,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Case], int]:
+    """Read-model rows for people's queues: like ``list_cases`` but sortable, and the rows
+    themselves (priority included). Ties break on the reference so pages never overlap."""
+    if sort not in CASE_SORTS:
+        raise ValueError(f"unknown sort {sort!r}")
+    conditions: list[Any] = []
+    if status_filter:
+        conditions.append(Case.status.in_([s.value for s in status_filter]))
+    if stage:
+        conditions.append(Case.stage.in_([s.value for s in stage]))
+    if client_type:
+        conditions.append(Case.client_type == client_type.value)
+    if tier:
+        conditions.append(Case.client_tier == tier.value)
+    if sla_state:
+        conditions.append(Case.sla_state.in_([s.value for s in sla_state]))
+    key: Any = {
+        "created": Case.created_at,
+        "updated": Case.updated_at,
+        "priority": sql_case(_PRIORITY_RANK, value=Case.priority, else_=-1),
+        "stage": sql_case(_STAGE_RANK, value=Case.stage, else_=-1),
+    }[sort]
+    order = [key.desc() if descending else key.asc()]
+    if sort in ("priority", "stage"):
+        order.append(Case.updated_at.desc())
+    total = await session.scalar(select(func.count()).select_from(Case).where(*conditions)) or 0
+    rows = (
+        await session.scalars(
+            select(Case).where(*conditions).order_by(*order, Case.ref).limit(limit).offset(offset)
+        )
+    ).all()
+    return list(rows), total

@@ -15,7 +15,6 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.notifications import NotificationActivities
 from api.app import create_app
-from api.routes import notifications as notification_routes
 from notifications import Milestone
 from schemas.case import CaseInput, workflow_id_for
 from schemas.enums import Channel
@@ -38,8 +37,6 @@ async def api(
     sessions: SessionFactory, dev_server_env: WorkflowEnvironment
 ) -> AsyncIterator[httpx.AsyncClient]:
     app: FastAPI = create_app(make_settings())
-    if not any(getattr(r, "path", None) == "/cases/{ref}/inbox" for r in app.routes):
-        app.include_router(notification_routes.router)  # until api/app.py includes it
     app.state.settings = make_settings()
     app.state.sessions = sessions
     app.state.temporal = dev_server_env.client

@@ -7,11 +7,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import update
 
 from api.app import create_app
-from api.routes import documents as documents_routes
 from core.settings import Settings
 from store.cases import insert_draft_case
 from store.db import SessionFactory
@@ -32,23 +30,11 @@ def doc_settings(tmp_path: Path) -> Settings:
     )
 
 
-def _includes_documents(app: FastAPI) -> bool:
-    """True once the lead has wired the router into create_app (then we must not add it)."""
-    for route in app.router.routes:
-        if getattr(route, "original_router", None) is documents_routes.router:
-            return True
-        if getattr(route, "path", None) == "/cases/{ref}/documents":
-            return True
-    return False
-
-
 @pytest.fixture
 async def api(
     doc_settings: Settings, sessions: SessionFactory, dev_server_env
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(doc_settings)
-    if not _includes_documents(app):
-        app.include_router(documents_routes.router)
     # ASGITransport does not run the lifespan: hand the app its state directly
     app.state.settings = doc_settings
     app.state.sessions = sessions

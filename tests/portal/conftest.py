@@ -17,7 +17,6 @@ from sqlalchemy import select, update
 from temporalio.worker import Worker
 
 from api.app import create_app
-from api.routes import portal as portal_routes
 from core.security import mint_portal_token
 from core.settings import Settings
 from store.cases import insert_draft_case
@@ -36,15 +35,8 @@ def portal_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return test_settings(blob_dir=root / "blobs", data_dir=root, max_upload_bytes=UPLOAD_LIMIT)
 
 
-def has_route(app: FastAPI, prefix: str) -> bool:
-    """True once the lead has wired a router into create_app (then we must not add it)."""
-    return any(str(getattr(r, "path", "")).startswith(prefix) for r in app.router.routes)
-
-
 def build_app(settings: Settings, sessions: SessionFactory, temporal: Any) -> FastAPI:
     app = create_app(settings)
-    if not has_route(app, "/portal/"):
-        app.include_router(portal_routes.router)
     # ASGITransport does not run the lifespan: hand the app its state directly
     app.state.settings = settings
     app.state.sessions = sessions

@@ -8,10 +8,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from api.routes import console as console_routes
 from core.settings import Settings
 from store.db import SessionFactory
-from tests.portal.conftest import csrf_of, has_route, make_case, token_for
+from tests.portal.conftest import csrf_of, make_case, token_for
 
 NOT_VALID = "This link is not valid"
 
@@ -130,8 +129,6 @@ async def test_a_portal_token_is_not_an_api_key(
 async def test_a_portal_token_does_not_open_the_console(
     app: FastAPI, api: httpx.AsyncClient, portal_settings: Settings, sessions: SessionFactory
 ):
-    if not has_route(app, "/console"):
-        app.include_router(console_routes.router)
     ref = await make_case(sessions)
     token = token_for(portal_settings, ref)
     attempts = [

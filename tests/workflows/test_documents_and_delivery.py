@@ -214,7 +214,9 @@ async def test_premium_client_gets_a_callback_task_at_the_chosen_stage(time_skip
             await wait_for_state(handle, lambda s: s.stage == Stage.DOCUMENT_COLLECTION)
             await handle.signal(Wf.documents_received, waived_documents())
         # the premium plan adds "assign account manager" (relationship manager) to account setup
-        await wait_for_state(h1, lambda s: s.stage == Stage.ACCOUNT_SETUP and s.account_number)
+        await wait_for_state(
+            h1, lambda s: s.stage == Stage.ACCOUNT_SETUP and bool(s.account_number)
+        )
         await wait_for_state(h2, lambda s: s.stage == Stage.FINAL_REVIEW)
         async with sessions() as s:
             callbacks = (

@@ -1,0 +1,384 @@
+"""/console: the case manager console (server-rendered HTML for people, not part of the API).
+
+Pages need a signed-in console user (session cookie); anyone else is sent to the sign-in page
+with a 303, never a JSON 401. API keys do not open console pages. Every form posts a CSRF token
+and every command is role-checked here, on the server, before it reaches the workflow.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from temporalio.service import RPCError
+
+from api.deps import Caller, SessionDep, SettingsDep, TemporalDep, session_caller
+from api.web import console_service as console
+from core.settings import Role
+from schemas.case import CASE_REF_PATTERN
+from schemas.enums import CaseStatus, ClientTier, ClientType, SlaState, Stage
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "web" / "templates"
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.filters["stage_title"] = console.stage_title
+templates.env.filters["status_title"] = console.status_title
+templates.env.filters["duration"] = console.duration
+templates.env.filters["when"] = lambda dt: dt.strftime("%Y-%m-%d %H:%M UTC") if dt else "—"
+templates.env.filters["iso"] = lambda dt: dt.isoformat() if dt else ""
+templates.env.globals["may"] = console.may
+
+_REF = re.compile(CASE_REF_PATTERN)
+_TASK_KEY = re.compile(r"^[a-z0-9_]{1,60}$")
+# No inline script or style anywhere in the console, so the policy can be strict.
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+CONSOLE_ROLES = frozenset(Role) - {Role.CLIENT_APP}
+
+
+def signed_in(request: Request, settings: SettingsDep) -> Caller:
+    """The console user from the session cookie; otherwise a 303 to the sign-in page (which
+    brings a GET back here afterwards)."""
+    caller = session_caller(request, settings)
+    if caller is None:
+        back = None
+        if request.method == "GET":
+            back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise HTTPException(
+            status_code=status.HTTP_303_SEE_OTHER,
+            detail="sign in to the console first",
+            headers={"Location": console.login_url(back)},
+        )
+    if caller.role not in CONSOLE_ROLES:
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="not a console role")
+    return caller
+
+
+SignedIn = Annotated[Caller, Depends(signed_in)]
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    *,
+    user: Caller | None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """A console page with the layout's common context (user, CSRF token, flash messages)."""
+    base = {
+        "user": user,
+        "csrf_token": console.csrf_token(request),
+        "flashes": console.pop_flashes(request),
+    }
+    return templates.TemplateResponse(
+        request,
+        f"console/{name}",
+        {**base, **context},
+        status_code=status_code,
+        headers=SECURITY_HEADERS,
+    )
+
+
+def error_page(request: Request, user: Caller | None, code: int, message: str) -> HTMLResponse:
+    return render(
+        request,
+        "error.html",
+        {"code": code, "message": message, "nav": None},
+        user=user,
+        status_code=code,
+    )
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
+
+
+# ------------------------------------------------------------------ sign-in
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, settings: SettingsDep, next: str | None = None) -> Response:
+    """The sign-in form (already signed in: straight on to ``next``)."""
+    if session_caller(request, settings) is not None:
+        return see_other(console.safe_next(next))
+    return render(
+        request,
+        "login.html",
+        {"next": console.safe_next(next), "error": None, "username": ""},
+        user=None,
+    )
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request, settings: SettingsDep) -> Response:
+    """Check the form's CSRF token, then the password; one generic error for any failure."""
+    form = await request.form()
+    target = console.safe_next(str(form.get("next") or ""))
+    username = str(form.get("username") or "").strip()[:120]
+    password = str(form.get("password") or "")
+    if not console.csrf_ok(request, form.get("csrf_token")):
+        return render(
+            request,
+            "login.html",
+            {
+                "next": target,
+                "username": username,
+                "error": "The sign-in form expired. Please try again.",
+            },
+            user=None,
+            status_code=status.HTTP_400_BAD_REQUEST,
+        )
+    user = console.authenticate(settings, username, password) if username and password else None
+    if user is None or user.role not in CONSOLE_ROLES:
+        log.warning("console sign-in refused user=%r", username[:60])
+        return render(
+            request,
+            "login.html",
+            {"next": target, "username": username, "error": "Unknown username or password."},
+            user=None,
+            status_code=status.HTTP_401_UNAUTHORIZED,
+        )
+    console.sign_in(request, username)
+    log.info("console sign-in user=%s role=%s", username, user.role.value)
+    return see_other(target)
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    """Sign out (CSRF-checked, so another site cannot sign people out)."""
+    form = await request.form()
+    if not console.csrf_ok(request, form.get("csrf_token")):
+        return see_other(console.HOME)
+    console.sign_out(request)
+    console.flash(request, "You are signed out.")
+    return see_other(console.LOGIN)
+
+
+# ------------------------------------------------------------------ pages
+@router.get("", response_class=HTMLResponse)
+async def queue(request: Request, session: SessionDep, user: SignedIn) -> Response:
+    """The case queue from the read model: filter, sort, page."""
+    query = console.parse_queue_query(request.query_params)
+    page = await console.load_queue(session, query)
+    return render(
+        request,
+        "queue.html",
+        {
+            "nav": "queue",
+            "query": query,
+            "page": page,
+            "statuses": list(CaseStatus),
+            "stages": list(Stage),
+            "sla_states": list(SlaState),
+            "client_types": list(ClientType),
+            "tiers": list(ClientTier),
+            "sorts": console.SORT_TITLES,
+            "sla_titles": console.SLA_TITLES,
+        },
+        user=user,
+    )
+
+
+@router.get("/tasks", response_class=HTMLResponse)
+async def my_tasks(request: Request, session: SessionDep, user: SignedIn) -> Response:
+    """Open tasks for my role on open cases (plus callbacks for relationship managers)."""
+    tasks, callbacks = await console.load_my_tasks(session, user.role)
+    return render(
+        request,
+        "tasks.html",
+        {"nav": "tasks", "tasks": tasks, "callbacks": callbacks},
+        user=user,
+    )
+
+
+@router.get("/cases/{ref}", response_class=HTMLResponse)
+async def case_page(
+    ref: str,
+    request: Request,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    user: SignedIn,
+) -> Response:
+    """One case: header, SLA, actions, tasks, timeline, documents, screening, messages."""
+    if not _REF.match(ref):
+        return error_page(request, user, 404, f"There is no case {ref[:64]}.")
+    try:
+        detail = await console.load_case(
+            session=session, temporal=temporal, settings=settings, ref=ref
+        )
+    except HTTPException as e:
+        if e.status_code == status.HTTP_404_NOT_FOUND:
+            return error_page(request, user, 404, f"There is no case {ref}.")
+        raise
+    return render(
+        request,
+        "case.html",
+        {
+            "nav": "queue",
+            "d": detail,
+            "closure_codes": console.CLOSURE_CODES,
+            "paused": bool(detail.live and detail.live.status == CaseStatus.PAUSED),
+        },
+        user=user,
+    )
+
+
+# ------------------------------------------------------------------ commands
+async def _act(
+    request: Request,
+    *,
+    action: str,
+    ref: str,
+    user: Caller,
+    session: SessionDep,
+    temporal: TemporalDep,
+    task_key: str | None = None,
+) -> Response:
+    """Role check, CSRF check, run the command, flash the outcome, back to the case page.
+
+    Refusals from the workflow (409/422 with its own words), a case that closed meanwhile and
+    an unreachable Temporal all become a flash message, never an error page.
+    """
+    if not _REF.match(ref) or (task_key is not None and not _TASK_KEY.match(task_key)):
+        return error_page(request, user, 404, "There is no such case or task.")
+    if not console.may(user.role, action):
+        return error_page(
+            request, user, 403, f"Your role ({user.role.value}) may not do this on a case."
+        )
+    form = await request.form()
+    if not console.csrf_ok(request, form.get("csrf_token")):
+        return error_page(
+            request, user, 400, "The form expired. Go back, reload the page and try again."
+        )
+    actor = user.username or user.label
+    try:
+        message = await console.perform(
+            action,
+            session=session,
+            temporal=temporal,
+            ref=ref,
+            actor=actor,
+            form=form,
+            task_key=task_key,
+        )
+        console.flash(request, message, "success")
+        log.info("console action=%s case=%s actor=%s", action, ref, actor)
+    except console.ActionRefused as e:
+        console.flash(request, str(e), "error")
+    except HTTPException as e:
+        console.flash(request, f"Not done: {e.detail}", "error")
+    except ValidationError as e:
+        problems = "; ".join(str(err.get("msg", "")) for err in e.errors()[:3])
+        console.flash(request, f"Not done: {problems}", "error")
+    except (RPCError, TimeoutError) as e:
+        log.warning("console action=%s case=%s temporal_error=%s", action, ref, e)
+        console.flash(
+            request,
+            "Not done: the workflow service is unavailable; nothing was changed. "
+            "Try again shortly.",
+            "error",
+        )
+    except Exception:
+        log.exception("console action=%s case=%s failed", action, ref)
+        console.flash(request, "Not done: an unexpected error occurred (it was logged).", "error")
+    return see_other(f"/console/cases/{ref}")
+
+
+@router.post("/cases/{ref}/pause")
+async def pause(
+    ref: str, request: Request, session: SessionDep, temporal: TemporalDep, user: SignedIn
+) -> Response:
+    return await _act(
+        request, action="pause", ref=ref, user=user, session=session, temporal=temporal
+    )
+
+
+@router.post("/cases/{ref}/resume")
+async def resume(
+    ref: str, request: Request, session: SessionDep, temporal: TemporalDep, user: SignedIn
+) -> Response:
+    return await _act(
+        request, action="resume", ref=ref, user=user, session=session, temporal=temporal
+    )
+
+
+@router.post("/cases/{ref}/documents-received")
+async def documents_received(
+    ref: str, request: Request, session: SessionDep, temporal: TemporalDep, user: SignedIn
+) -> Response:
+    return await _act(
+        request, action="documents", ref=ref, user=user, session=session, temporal=temporal
+    )
+
+
+@router.post("/cases/{ref}/compliance-decision")
+async def compliance_decision(
+    ref: str, request: Request, session: SessionDep, temporal: TemporalDep, user: SignedIn
+) -> Response:
+    return await _act(
+        request, action="compliance", ref=ref, user=user, session=session, temporal=temporal
+    )
+
+
+@router.post("/cases/{ref}/tasks/{task_key}/complete")
+async def complete_task(
+    ref: str,
+    task_key: str,
+    request: Request,
+    session: SessionDep,
+    temporal: TemporalDep,
+    user: SignedIn,
+) -> Response:
+    return await _act(
+        request,
+        action="task",
+        ref=ref,
+        user=user,
+        session=session,
+        temporal=temporal,
+        task_key=task_key,
+    )
+
+
+@router.post("/cases/{ref}/send-back")
+async def send_back(
+    ref: str, request: Request, session: SessionDep, temporal: TemporalDep, user: SignedIn
+) -> Response:
+    return await _act(
+        request, action="send_back", ref=ref, user=user, session=session, temporal=temporal
+    )
+
+
+@router.post("/cases/{ref}/cancel")
+async def cancel(
+    ref: str, request: Request, session: SessionDep, temporal: TemporalDep, user: SignedIn
+) -> Response:
+    return await _act(
+        request, action="cancel", ref=ref, user=user, session=session, temporal=temporal
+    )
+
+
+@router.post("/cases/{ref}/final-review")
+async def final_review(
+    ref: str, request: Request, session: SessionDep, temporal: TemporalDep, user: SignedIn
+) -> Response:
+    return await _act(
+        request, action="sign_off", ref=ref, user=user, session=session, temporal=temporal
+    )
