@@ -79,6 +79,7 @@ CONSOLE_ROLES = tuple(STAFF)
 EXPECTED: dict[tuple[str, str], Rule] = {
     # --- open on purpose: probes, API docs, static assets, the sign-in form itself
     ("GET", "/healthz"): PUBLIC,
+    ("GET", "/favicon.ico"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
