@@ -21,23 +21,14 @@ from temporalio.worker import Worker
 
 from core.settings import Settings
 from store.db import SessionFactory
-from tests.conftest import REPO, new_ref, running_worker, test_settings
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import SHOTS as SCREENSHOTS
+from tests.conftest import new_ref, running_worker, test_settings
 from tests.documents import samples
 from tests.portal.conftest import build_app, token_for
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-SCREENSHOTS = REPO / ".data" / "screenshots"
 CLIENT_APP = {"X-API-Key": "dev-client-app-key"}
 CASE_MANAGER = {"X-API-Key": "dev-case-manager-key"}
 STEP = re.compile(r"Step (\d+) of (\d+)")

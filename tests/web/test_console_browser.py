@@ -19,22 +19,11 @@ from api.app import create_app
 from core.settings import DEV_CONSOLE_PASSWORD
 from schemas.enums import Stage
 from store.db import SessionFactory
-from tests.conftest import REPO, running_worker, test_settings
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, SHOTS
+from tests.conftest import running_worker, test_settings
 from tests.factories import start_case, wait_for_state
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-SHOTS = REPO / ".data" / "screenshots"
 
 
 def _free_port() -> int:
