@@ -8,9 +8,9 @@ from pydantic import BaseModel, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from playbooks.loader import load_playbook
 from schemas.client import ClientProfile
 from schemas.plan import CasePlan, Playbook, TaskKind
-from workflows.playbook_loader import load_playbook
 from workflows.routing import build_plan
 
 # Automatic tasks the workflow knows how to perform. A playbook naming any other automatic task

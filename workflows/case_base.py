@@ -218,13 +218,13 @@ class CaseBase:
             if t.stage == stage and t.kind == TaskKind.MANUAL.value and not t.done
         ]
 
-    def _require_open(self, what: str) -> None:
+    def _require_not_closed(self, what: str) -> None:
         if self._status.is_closed or self._cancel is not None:
             raise WrongState(f"case {self._ref} is {self._status.value}; it takes no {what}")
 
     def _require_active(self, stage: Stage, what: str) -> None:
         """Open, not paused, at ``stage``: the precondition of every human step."""
-        self._require_open(what)
+        self._require_not_closed(what)
         if self._paused is not None:
             raise WrongState(
                 f"case {self._ref} is paused by {self._paused.actor}; resume it before {what}"

@@ -412,7 +412,7 @@ class OnboardingCaseWorkflow(AutomationMixin):
 
     @send_back.validator
     def _validate_send_back(self, cmd: SendBack) -> None:
-        self._require_open("a send-back")
+        self._require_not_closed("a send-back")
         if self._paused is not None:
             raise WrongState("the case is paused; resume it before sending it back")
         order = [s.stage for s in self._plan.stages] if self._plan else []
@@ -430,7 +430,7 @@ class OnboardingCaseWorkflow(AutomationMixin):
 
     @cancel.validator
     def _validate_cancel(self, cmd: CancelCase) -> None:
-        self._require_open("a cancellation")
+        self._require_not_closed("a cancellation")
         if self._cancel is not None:
             raise WrongState("the case is already being cancelled")
 

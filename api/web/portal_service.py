@@ -38,13 +38,13 @@ from api.services.cases import live_state, running_case
 from core.portal_links import make_portal_link  # noqa: F401 - re-exported
 from core.security import InvalidPortalToken, read_portal_token
 from core.settings import Settings
+from playbooks.loader import load_playbook
 from schemas.case import CaseState
 from schemas.client import ClientProfile, ContactPreferences
 from schemas.documents import DocumentKind, DocumentRequirement
 from schemas.enums import CaseStatus, Channel, Stage
 from schemas.plan import CasePlan, Playbook
 from store.models import CallbackTaskRow, Case, DocumentRow, NpsResponse
-from workflows.playbook_loader import load_playbook
 from workflows.routing import build_plan
 
 log = logging.getLogger(__name__)

@@ -7,6 +7,7 @@ import json
 import logging
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -84,7 +85,7 @@ class _Server(ThreadingHTTPServer):
         )
 
 
-class StandinServer:
+class StandinServer(ABC):
     """Base class; subclasses implement ``handle`` and ``injected_error``."""
 
     name = "standin"
@@ -158,11 +159,13 @@ class StandinServer:
 
     # -- subclass API -------------------------------------------------------------
 
-    def handle(self, request: RecordedRequest) -> Reply:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def handle(self, request: RecordedRequest) -> Reply:
+        """Answer one request the way the real API would."""
 
-    def injected_error(self, status: int, message: str | None) -> Reply:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def injected_error(self, status: int, message: str | None) -> Reply:
+        """The real API's error body for an injected failure."""
 
     # -- internals ----------------------------------------------------------------
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from notifications.render import render
+from playbooks.loader import load_playbook
 from schemas.documents import DocumentKind, DocumentProblem
 from schemas.enums import Stage
 from tests.factories import profile
 from workflows import messages
-from workflows.playbook_loader import load_playbook
 from workflows.routing import build_plan
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)

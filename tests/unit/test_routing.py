@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from playbooks.loader import load_playbook
 from schemas.enums import Stage
 from schemas.plan import Playbook
 from tests.factories import profile
-from workflows.playbook_loader import load_playbook
 from workflows.routing import build_plan
 
 SEED = Path(__file__).resolve().parents[2] / "playbooks" / "onboarding.yaml"

@@ -1,4 +1,5 @@
-"""Read and validate a playbook file. Not workflow code (it does I/O): activities call it."""
+"""Read and validate a playbook file (I/O, so never called from workflow code: the
+plan_case activity and the portal call it)."""
 
 from __future__ import annotations
 
