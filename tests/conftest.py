@@ -6,6 +6,8 @@ never see each other's work.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import uuid
@@ -148,15 +150,40 @@ def manual_review_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings
 async def running_worker(
     client: Client, sessions: SessionFactory, settings: Settings | None = None
 ) -> AsyncIterator[Worker]:
-    """A worker on a fresh task queue; the queue name is ``worker.task_queue``."""
+    """A worker on a fresh task queue; the queue name is ``worker.task_queue``.
+
+    Cases a test started here (``tests.factories.start_case`` records them) and left running
+    are closed before the worker stops, even when the test failed: a running case with SLA
+    timers on a queue nobody polls would stall time-skipping for every later test.
+    """
     worker = build_worker(
         client,
         settings or test_settings(),
         sessions,
         task_queue=f"tq-{uuid.uuid4().hex[:10]}",
     )
+    started: list[Any] = []
+    worker.started_cases = started  # type: ignore[attr-defined]
     async with worker:
-        yield worker
+        try:
+            yield worker
+        finally:
+            await close_leftovers(started)
+
+
+async def close_leftovers(handles: list[Any]) -> None:
+    from temporalio.client import WorkflowExecutionStatus
+
+    from tests.factories import close_case
+
+    for handle in handles:
+        try:
+            if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+                continue
+            await asyncio.wait_for(close_case(handle), timeout=20)
+        except Exception:
+            with contextlib.suppress(Exception):
+                await handle.terminate("test cleanup")
 
 
 def new_ref(prefix: str = "T") -> str:

@@ -59,6 +59,8 @@ async def start_case(env: Any, worker: Any, **profile_overrides: Any) -> tuple[s
         id=workflow_id_for(ref),
         task_queue=worker.task_queue,
     )
+    if hasattr(worker, "started_cases"):
+        worker.started_cases.append(handle)  # closed by running_worker if the test doesn't
     return ref, handle
 
 

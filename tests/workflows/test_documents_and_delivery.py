@@ -218,12 +218,21 @@ async def test_premium_client_gets_a_callback_task_at_the_chosen_stage(time_skip
             h1, lambda s: s.stage == Stage.ACCOUNT_SETUP and bool(s.account_number)
         )
         await wait_for_state(h2, lambda s: s.stage == Stage.FINAL_REVIEW)
-        async with sessions() as s:
-            callbacks = (
-                await s.scalars(
-                    select(CallbackTaskRow).where(CallbackTaskRow.case_ref.in_([premium, standard]))
+        # the callback is scheduled on the case's background lane, just after the stage began
+        callbacks: list[CallbackTaskRow] = []
+        for _ in range(100):
+            async with sessions() as s:
+                callbacks = list(
+                    await s.scalars(
+                        select(CallbackTaskRow).where(
+                            CallbackTaskRow.case_ref.in_([premium, standard])
+                        )
+                    )
                 )
-            ).all()
+            if callbacks:
+                break
+            await asyncio.sleep(0.05)
+        async with sessions() as s:
             tasks = (
                 await s.scalars(select(CaseTaskRow).where(CaseTaskRow.case_ref == premium))
             ).all()
