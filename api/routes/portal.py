@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -226,6 +226,33 @@ async def _page(
     )
 
 
+async def _act(
+    request: Request,
+    action: Awaitable[str],
+    *,
+    portal: svc.PortalCase,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: Settings,
+    anchor: str,
+) -> Response:
+    """Run a form's action: success redirects back to the page with a thank-you; a refusal
+    (PortalProblem) shows the page again with the reason and its status code."""
+    try:
+        notice = await action
+    except svc.PortalProblem as problem:
+        return await _page(
+            request,
+            portal=portal,
+            session=session,
+            temporal=temporal,
+            settings=settings,
+            error=problem.message,
+            status_code=problem.status_code,
+        )
+    return _done(portal, notice, anchor)
+
+
 def _done(portal: svc.PortalCase, notice: str, anchor: str) -> Response:
     return RedirectResponse(
         f"/portal/{portal.token}?notice={notice}#{anchor}",
@@ -268,8 +295,9 @@ async def portal_upload(
     file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     svc.check_csrf(settings, portal.token, csrf)
-    try:
-        notice = await svc.upload(
+    return await _act(
+        request,
+        svc.upload(
             session=session,
             temporal=temporal,
             settings=settings,
@@ -278,18 +306,13 @@ async def portal_upload(
             kind=kind,
             issued_on=issued_on,
             expires_on=expires_on,
-        )
-    except svc.PortalProblem as problem:
-        return await _page(
-            request,
-            portal=portal,
-            session=session,
-            temporal=temporal,
-            settings=settings,
-            error=problem.message,
-            status_code=problem.status_code,
-        )
-    return _done(portal, notice, "documents")
+        ),
+        portal=portal,
+        session=session,
+        temporal=temporal,
+        settings=settings,
+        anchor="documents",
+    )
 
 
 @router.post("/{token}/preferences")
@@ -305,8 +328,9 @@ async def portal_preferences(
     callback_stages: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     svc.check_csrf(settings, portal.token, csrf)
-    try:
-        notice = await svc.save_preferences(
+    return await _act(
+        request,
+        svc.save_preferences(
             session=session,
             temporal=temporal,
             settings=settings,
@@ -314,18 +338,13 @@ async def portal_preferences(
             channels=channels or [],
             language=language,
             callback_stages=callback_stages or [],
-        )
-    except svc.PortalProblem as problem:
-        return await _page(
-            request,
-            portal=portal,
-            session=session,
-            temporal=temporal,
-            settings=settings,
-            error=problem.message,
-            status_code=problem.status_code,
-        )
-    return _done(portal, notice, "preferences")
+        ),
+        portal=portal,
+        session=session,
+        temporal=temporal,
+        settings=settings,
+        anchor="preferences",
+    )
 
 
 @router.post("/{token}/inbox/{notification_id}/read")
@@ -339,21 +358,15 @@ async def portal_mark_read(
     csrf: FormText = None,
 ) -> Response:
     svc.check_csrf(settings, portal.token, csrf)
-    try:
-        notice = await svc.mark_read(
-            session=session, ref=portal.ref, notification_id=notification_id
-        )
-    except svc.PortalProblem as problem:
-        return await _page(
-            request,
-            portal=portal,
-            session=session,
-            temporal=temporal,
-            settings=settings,
-            error=problem.message,
-            status_code=problem.status_code,
-        )
-    return _done(portal, notice, "messages")
+    return await _act(
+        request,
+        svc.mark_read(session=session, ref=portal.ref, notification_id=notification_id),
+        portal=portal,
+        session=session,
+        temporal=temporal,
+        settings=settings,
+        anchor="messages",
+    )
 
 
 @router.post("/{token}/nps")
@@ -368,18 +381,12 @@ async def portal_nps(
     comment: FormText = None,
 ) -> Response:
     svc.check_csrf(settings, portal.token, csrf)
-    try:
-        notice = await svc.submit_nps(
-            session=session, ref=portal.ref, score_raw=score, comment_raw=comment
-        )
-    except svc.PortalProblem as problem:
-        return await _page(
-            request,
-            portal=portal,
-            session=session,
-            temporal=temporal,
-            settings=settings,
-            error=problem.message,
-            status_code=problem.status_code,
-        )
-    return _done(portal, notice, "feedback")
+    return await _act(
+        request,
+        svc.submit_nps(session=session, ref=portal.ref, score_raw=score, comment_raw=comment),
+        portal=portal,
+        session=session,
+        temporal=temporal,
+        settings=settings,
+        anchor="feedback",
+    )
