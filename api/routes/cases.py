@@ -150,11 +150,13 @@ async def compliance_decision(
     _: Reviewer,
 ) -> CommandAccepted:
     """Approve or reject the compliance review (409 unless the case is in compliance review)."""
-    handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
-    result: CommandAccepted = await svc.send_update(
-        handle, OnboardingCaseWorkflow.decide_compliance, body
+    return await svc.update_case(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        update=OnboardingCaseWorkflow.decide_compliance,
+        arg=body,
     )
-    return result
 
 
 @router.post("/{ref}/final-review", response_model=CommandAccepted)
@@ -162,9 +164,13 @@ async def final_review(
     ref: Ref, body: FinalSignOff, session: SessionDep, temporal: TemporalDep, _: CaseWorker
 ) -> CommandAccepted:
     """Sign the case off in final review (409 unless it is in final review)."""
-    handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
-    result: CommandAccepted = await svc.send_update(handle, OnboardingCaseWorkflow.sign_off, body)
-    return result
+    return await svc.update_case(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        update=OnboardingCaseWorkflow.sign_off,
+        arg=body,
+    )
 
 
 @router.post("/{ref}/pause", response_model=CommandAccepted, status_code=status.HTTP_202_ACCEPTED)
@@ -193,12 +199,14 @@ async def complete_task(
     _: TaskDoer,
 ) -> CommandAccepted:
     """Mark a manual task of the current stage done (409 if it is not open now)."""
-    handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
     command = CompleteTask(task_key=task_key, actor=body.actor, note=body.note)
-    result: CommandAccepted = await svc.send_update(
-        handle, OnboardingCaseWorkflow.complete_task, command
+    return await svc.update_case(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        update=OnboardingCaseWorkflow.complete_task,
+        arg=command,
     )
-    return result
 
 
 @router.post("/{ref}/send-back", response_model=CommandAccepted)
@@ -206,9 +214,13 @@ async def send_back(
     ref: Ref, body: SendBack, session: SessionDep, temporal: TemporalDep, _: CaseWorker
 ) -> CommandAccepted:
     """Return the case to an earlier stage, whose SLA starts afresh."""
-    handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
-    result: CommandAccepted = await svc.send_update(handle, OnboardingCaseWorkflow.send_back, body)
-    return result
+    return await svc.update_case(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        update=OnboardingCaseWorkflow.send_back,
+        arg=body,
+    )
 
 
 @router.post("/{ref}/cancel", response_model=CommandAccepted)
@@ -216,6 +228,10 @@ async def cancel_case(
     ref: Ref, body: CancelCase, session: SessionDep, temporal: TemporalDep, _: CaseWorker
 ) -> CommandAccepted:
     """Cancel at any stage with a closure code; a provisioned account is closed again."""
-    handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
-    result: CommandAccepted = await svc.send_update(handle, OnboardingCaseWorkflow.cancel, body)
-    return result
+    return await svc.update_case(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        update=OnboardingCaseWorkflow.cancel,
+        arg=body,
+    )

@@ -277,10 +277,15 @@ async def live_state(handle: WorkflowHandle[Any, Any]) -> CaseState:
         raise _translate_rpc(e) from e
 
 
-async def send_update(handle: WorkflowHandle[Any, Any], update_fn: Any, arg: Any) -> Any:
-    """Run a workflow update; its validator's refusal becomes 409 with the workflow's words."""
+async def update_case(
+    *, session: AsyncSession, temporal: Client, ref: str, update: Any, arg: Any
+) -> CommandAccepted:
+    """Send a human step to a running case as a workflow update (404/409 as ``running_case``);
+    the validator's refusal becomes 409 with the workflow's own words."""
+    handle = await running_case(session=session, temporal=temporal, ref=ref)
     try:
-        return await handle.execute_update(update_fn, arg)
+        result: CommandAccepted = await handle.execute_update(update, arg)
+        return result
     except WorkflowUpdateFailedError as e:
         cause = e.cause
         if isinstance(cause, ApplicationError) and cause.type == "WrongState":

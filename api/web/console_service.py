@@ -663,21 +663,23 @@ async def perform(
             raise ActionRefused("Choose approve or reject.")
         decision = Decision(raw)
         reason = _text(form, "reason", required=decision == Decision.REJECT)
-        handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
-        await svc.send_update(
-            handle,
-            OnboardingCaseWorkflow.decide_compliance,
-            ComplianceDecision(decision=decision, reviewer=actor, reason=reason),
+        await svc.update_case(
+            session=session,
+            temporal=temporal,
+            ref=ref,
+            update=OnboardingCaseWorkflow.decide_compliance,
+            arg=ComplianceDecision(decision=decision, reviewer=actor, reason=reason),
         )
         return "Compliance review approved." if decision == Decision.APPROVE else "Case rejected."
     if action == "task":
         if not task_key:
             raise ActionRefused("No task given.")
-        handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
-        await svc.send_update(
-            handle,
-            OnboardingCaseWorkflow.complete_task,
-            CompleteTask(task_key=task_key, actor=actor, note=_text(form, "note")),
+        await svc.update_case(
+            session=session,
+            temporal=temporal,
+            ref=ref,
+            update=OnboardingCaseWorkflow.complete_task,
+            arg=CompleteTask(task_key=task_key, actor=actor, note=_text(form, "note")),
         )
         return f"Task {task_key} completed."
     if action == "send_back":
@@ -687,11 +689,12 @@ async def perform(
             raise ActionRefused("Choose the stage to send the case back to.") from None
         reason = _text(form, "reason", required=True)
         assert reason is not None
-        handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
-        await svc.send_update(
-            handle,
-            OnboardingCaseWorkflow.send_back,
-            SendBack(to_stage=to_stage, actor=actor, reason=reason),
+        await svc.update_case(
+            session=session,
+            temporal=temporal,
+            ref=ref,
+            update=OnboardingCaseWorkflow.send_back,
+            arg=SendBack(to_stage=to_stage, actor=actor, reason=reason),
         )
         return f"Case sent back to {stage_title(to_stage)}."
     if action == "cancel":
@@ -699,19 +702,21 @@ async def perform(
         if code not in CLOSURE_CODES:
             raise ActionRefused("Choose a closure code.")
         reason = _text(form, "reason", required=code == "other")
-        handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
-        await svc.send_update(
-            handle,
-            OnboardingCaseWorkflow.cancel,
-            CancelCase(closure_code=code, actor=actor, reason=reason),
+        await svc.update_case(
+            session=session,
+            temporal=temporal,
+            ref=ref,
+            update=OnboardingCaseWorkflow.cancel,
+            arg=CancelCase(closure_code=code, actor=actor, reason=reason),
         )
         return f"Case cancelled ({CLOSURE_CODES[code].lower()})."
     if action == "sign_off":
-        handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
-        await svc.send_update(
-            handle,
-            OnboardingCaseWorkflow.sign_off,
-            FinalSignOff(reviewer=actor, note=_text(form, "note")),
+        await svc.update_case(
+            session=session,
+            temporal=temporal,
+            ref=ref,
+            update=OnboardingCaseWorkflow.sign_off,
+            arg=FinalSignOff(reviewer=actor, note=_text(form, "note")),
         )
         return "Final review signed off."
     raise ActionRefused(f"Unknown action {action}.")
