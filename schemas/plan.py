@@ -210,9 +210,6 @@ class CasePlan(BaseModel):
                 return item
         raise KeyError(stage)
 
-    def has_stage(self, stage: Stage) -> bool:
-        return any(item.stage == stage for item in self.stages)
-
 
 StageSpec.model_rebuild()
 

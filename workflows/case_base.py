@@ -54,10 +54,9 @@ STORE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
 )
 STORE_TIMEOUT = timedelta(seconds=30)
+# Activities mark business rejections non-retryable themselves (ApplicationError with a type).
 EXTERNAL_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    maximum_interval=timedelta(minutes=5),
-    non_retryable_error_types=["BusinessRejection"],
+    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5)
 )
 SIDE_EFFECT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),

@@ -291,8 +291,3 @@ def place_to_iso2(place: str | None) -> str | None:
             if found:
                 return found
     return None
-
-
-def is_iso2(code: str) -> bool:
-    """True when ``code`` is an ISO2 code this module knows about."""
-    return code.upper() in _ISO2
