@@ -110,8 +110,8 @@ async def get_case(ref: Ref, session: SessionDep, settings: SettingsDep, _: AnyR
 async def get_live_state(
     ref: Ref, session: SessionDep, temporal: TemporalDep, _: AnyRole
 ) -> CaseState:
-    """The running workflow's own view: tasks, what it waits for, the plan."""
-    handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
+    """The workflow's own view (running or closed): tasks, what it waits for, the plan."""
+    handle = await svc.running_case(session=session, temporal=temporal, ref=ref, closed_ok=True)
     return await svc.live_state(handle)
 
 

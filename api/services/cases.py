@@ -256,13 +256,14 @@ async def list_cases(
 
 # ---------------------------------------------------------------------- commands
 async def running_case(
-    *, session: AsyncSession, temporal: Client, ref: str
+    *, session: AsyncSession, temporal: Client, ref: str, closed_ok: bool = False
 ) -> WorkflowHandle[Any, Any]:
-    """Handle of a case's workflow: 404 if unknown, 409 if it is closed or not started."""
+    """Handle of a case's workflow: 404 if unknown, 409 if not started, and 409 if closed
+    unless ``closed_ok`` (a closed workflow still answers queries, it takes no commands)."""
     case = await session.get(Case, ref)
     if case is None:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=f"no case {ref}")
-    if CaseStatus(case.status).is_closed:
+    if CaseStatus(case.status).is_closed and not closed_ok:
         raise _conflict(f"case {ref} is {case.status}; it takes no more commands")
     if case.status == CaseStatus.DRAFT.value:
         raise _conflict(f"case {ref} has not started yet; retry POST /cases to start it")

@@ -88,6 +88,10 @@ async def test_case_goes_from_post_to_completed_over_http(http, live_stack, sess
         "welcome",
     ]
     assert case["closed_at"] is not None
+    closed_state = await http.get(f"/cases/{ref}/state", headers=OPERATOR)
+    assert closed_state.status_code == 200  # a closed case still answers queries
+    assert closed_state.json()["status"] == "completed"
+    assert closed_state.json()["account_number"] is not None
     assert all(s["exited_at"] and s["outcome"] == "completed" for s in case["stages"])
 
     async with sessions() as s:
