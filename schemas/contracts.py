@@ -1,0 +1,157 @@
+"""The engine's contract with its activities: names plus one input and one output model each.
+
+Workflows and the API import this module (and ``schemas``), never an activity implementation:
+the worker binds these names to code (``workers/main.py``). A new field with a default is a
+compatible change; renaming an activity is not.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from schemas.case_state import ElementState, PauseRecord, StageVisit
+from schemas.casetype import CaseType
+from schemas.client import ClientProfile
+from schemas.documents import DocumentRequirement, VerificationResult
+from schemas.notifications import NotifyInput
+from schemas.projection import AuditEvent
+from schemas.webhooks import WebhookEvent
+
+# ------------------------------------------------------------------ workflow types and queues
+CASE_WORKFLOW = "CaseWorkflow"  # the engine
+FROZEN_ONBOARDING_WORKFLOW = "OnboardingCaseWorkflow"  # pre-engine cases, kept for replay
+
+# ------------------------------------------------------------------ activity names
+PROJECT_CASE = "engine_project_case"  # local activity: read-model write, dead-letters data errors
+SYNC_CASE = "engine_sync_case"  # projection (optional) + outbox messages + webhooks
+RUN_AUTOMATION = "engine_run_automation"  # a named automation from the worker's registry
+VERIFY_DOCUMENTS = "verify_documents"  # shared with the frozen workflow
+
+# Automations a case type may name. The worker registers a handler for each; a case type that
+# names any other fails validation at load, not mid-case.
+AUTOMATIONS: dict[str, str] = {
+    "screening": "Sanctions/PEP screening plus risk score (writes decision, risk_level, score)",
+    "provision_account": "Open the account (writes account_number)",
+    "close_account": "Close a provisioned account (compensation)",
+    "check_stock": "Check an order's items are available (writes available)",
+    "issue_refund": "Refund a return (writes refund_id, amount)",
+    "create_exchange": "Create an exchange order (writes exchange_order_ref)",
+    "record": "Record the input in the audit trail and succeed (demos, tests)",
+}
+
+
+class EngineCaseInput(BaseModel):
+    """Input of ``CaseWorkflow``: the case type is pinned here, so edits change new cases only."""
+
+    case_ref: str
+    workflow_id: str
+    case_type: CaseType
+    client: ClientProfile
+    data: dict[str, Any] = Field(default_factory=dict)
+    requested_by: str = "api"
+    parent_workflow_id: str | None = None
+
+
+class EngineCaseOutcome(BaseModel):
+    case_ref: str
+    status: str
+    resolution: str | None = None
+    closure_code: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class CasePatchV2(BaseModel):
+    """Absolute values for the case row (never deltas), so a replayed write is harmless."""
+
+    status: str | None = None
+    stage: str | None = None
+    sla_state: str | None = None
+    priority: str | None = None
+    flags: list[str] | None = None
+    ever_paused: bool | None = None
+    access_roles: list[str] | None = None
+    resolution: str | None = None
+    closed_at: datetime | None = None
+    closure_reason: str | None = None
+
+
+class EngineProjection(BaseModel):
+    """One atomic read-model write: everything that changed since the last one."""
+
+    case_ref: str
+    version: int = Field(description="Monotonic per case; an older write never wins")
+    at: datetime
+    case: CasePatchV2 = Field(default_factory=CasePatchV2)
+    visits: list[StageVisit] = Field(default_factory=list)
+    pauses: list[PauseRecord] = Field(default_factory=list)
+    elements: list[ElementState] = Field(default_factory=list)
+    events: list[AuditEvent] = Field(default_factory=list)
+
+
+class ProjectResult(BaseModel):
+    written: bool
+    dead_lettered: bool = False
+
+
+class SyncCaseInput(BaseModel):
+    """Outbox flush: an optional projection rides along (written first), then messages."""
+
+    case_ref: str
+    projection: EngineProjection | None = None
+    messages: list[NotifyInput] = Field(default_factory=list)
+    webhooks: list[WebhookEvent] = Field(default_factory=list)
+
+
+class SyncCaseResult(BaseModel):
+    dead_lettered: bool = False
+    delivered: int = 0
+    failed: list[str] = Field(default_factory=list)
+
+
+class AutomationInput(BaseModel):
+    case_ref: str
+    action: str
+    element_key: str
+    attempt_key: str = Field(description="Idempotency key: case + element + visit")
+    args: dict[str, Any] = Field(default_factory=dict)
+    client: ClientProfile | None = None
+    at: datetime
+
+
+class AutomationResult(BaseModel):
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    summary: str = ""
+    flags: list[str] = Field(default_factory=list)
+
+
+class VerifyDocumentsInputV2(BaseModel):
+    """Same shape as the frozen workflow's input (one activity serves both)."""
+
+    case_ref: str
+    checklist: list[DocumentRequirement]
+    as_of: date
+
+
+__all__ = [
+    "AUTOMATIONS",
+    "CASE_WORKFLOW",
+    "FROZEN_ONBOARDING_WORKFLOW",
+    "PROJECT_CASE",
+    "RUN_AUTOMATION",
+    "SYNC_CASE",
+    "VERIFY_DOCUMENTS",
+    "AutomationInput",
+    "AutomationResult",
+    "CasePatchV2",
+    "EngineCaseInput",
+    "EngineCaseOutcome",
+    "EngineProjection",
+    "ProjectResult",
+    "SyncCaseInput",
+    "SyncCaseResult",
+    "VerificationResult",
+    "VerifyDocumentsInputV2",
+]
