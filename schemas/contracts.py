@@ -44,7 +44,10 @@ AUTOMATIONS: dict[str, str] = {
 
 
 class EngineCaseInput(BaseModel):
-    """Input of ``CaseWorkflow``: the case type is pinned here, so edits change new cases only."""
+    """Input of ``CaseWorkflow``: the case type is pinned here, so edits change new cases only.
+
+    ``subprocess_types`` pins the case types its subprocess elements start, for the same reason.
+    """
 
     case_ref: str
     workflow_id: str
@@ -53,6 +56,21 @@ class EngineCaseInput(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
     requested_by: str = "api"
     parent_workflow_id: str | None = None
+    subprocess_types: dict[str, CaseType] = Field(default_factory=dict)
+
+
+class EngineSeed(BaseModel):
+    """Enough to create the case row when nobody inserted it first (a subprocess child, or a
+    case started from the Temporal CLI). Sent with a case's first projection."""
+
+    client: ClientProfile
+    case_type: str
+    case_type_version: str
+    workflow_id: str
+    requested_by: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    first_stage: str
+    access_roles: list[str] = Field(default_factory=list)
 
 
 class EngineCaseOutcome(BaseModel):
@@ -82,6 +100,7 @@ class EngineProjection(BaseModel):
     """One atomic read-model write: everything that changed since the last one."""
 
     case_ref: str
+    seed: EngineSeed | None = None
     version: int = Field(description="Monotonic per case; an older write never wins")
     at: datetime
     case: CasePatchV2 = Field(default_factory=CasePatchV2)
@@ -149,6 +168,7 @@ __all__ = [
     "EngineCaseInput",
     "EngineCaseOutcome",
     "EngineProjection",
+    "EngineSeed",
     "ProjectResult",
     "SyncCaseInput",
     "SyncCaseResult",
