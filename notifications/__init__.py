@@ -4,8 +4,19 @@ The outbox and delivery activities build on these; nothing in this package
 talks to the network.
 """
 
-from notifications.contexts import CONTEXT_MODELS, NotificationContext, context_model
-from notifications.milestones import CLIENT_MESSAGES, CLIENT_MILESTONES, STAFF_NOTICES, Milestone
+from notifications.contexts import (
+    CONTEXT_MODELS,
+    MessageContext,
+    NotificationContext,
+    context_model,
+)
+from notifications.milestones import (
+    CLIENT_MESSAGES,
+    CLIENT_MILESTONES,
+    GENERIC_MILESTONES,
+    STAFF_NOTICES,
+    Milestone,
+)
 from notifications.render import (
     SMS_MAX_CHARS,
     Branding,
@@ -19,9 +30,11 @@ __all__ = [
     "CLIENT_MESSAGES",
     "CLIENT_MILESTONES",
     "CONTEXT_MODELS",
+    "GENERIC_MILESTONES",
     "SMS_MAX_CHARS",
     "STAFF_NOTICES",
     "Branding",
+    "MessageContext",
     "MessageTooLongError",
     "Milestone",
     "NotificationContext",

@@ -23,6 +23,21 @@ CaseRef = Annotated[
 ]
 """Case reference as shown to humans, e.g. ``ONB-2025-000123``."""
 
+OneLine = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[^\r\n]+$")]
+"""A headline: one line, short enough for a subject and an SMS."""
+
+CaseTitle = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[^\r\n]+$")]
+"""The case type as people call it, e.g. ``Order approval``."""
+
+Paragraph = Annotated[str, Field(min_length=1, max_length=2000)]
+"""A paragraph of human text; line breaks are kept (``<br>`` in HTML)."""
+
+LongText = Annotated[str, Field(min_length=1, max_length=4000)]
+"""Several paragraphs separated by blank lines (a proposal, say)."""
+
+Role = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[^\r\n]+$")]
+"""A staff role as named in a playbook and in ``STAFF_DIRECTORY`` (``compliance_lead``)."""
+
 
 class _Strict(BaseModel):
     """Base config: reject unknown fields, strip stray whitespace, immutable."""
@@ -30,10 +45,26 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
-class NotificationContext(_Strict):
-    """Fields every notification (client or staff) needs."""
+def _check_portal_url(value: HttpUrl | None) -> HttpUrl | None:
+    """Keep links short enough to fit an SMS next to the case reference."""
+    if value is not None and len(str(value)) > 200:
+        raise ValueError("portal_url must be at most 200 characters")
+    return value
+
+
+class MessageContext(_Strict):
+    """What every notification context has: the case it is about.
+
+    The onboarding milestones build on ``NotificationContext``; the generic staff
+    notices and the proposal carry only the fields their templates show.
+    """
 
     case_ref: CaseRef
+
+
+class NotificationContext(MessageContext):
+    """Fields every onboarding notification (client or staff) needs."""
+
     client_name: ShortText
     status: ShortText = Field(description="Where the case stands, in plain words.")
     next_steps: list[ShortText] = Field(min_length=1, max_length=10)
@@ -44,9 +75,7 @@ class NotificationContext(_Strict):
     @classmethod
     def _bounded_url(cls, value: HttpUrl | None) -> HttpUrl | None:
         """Keep links short enough to fit an SMS next to the case reference."""
-        if value is not None and len(str(value)) > 200:
-            raise ValueError("portal_url must be at most 200 characters")
-        return value
+        return _check_portal_url(value)
 
 
 # --------------------------------------------------------------------------- client
@@ -159,7 +188,75 @@ class SlaEscalatedContext(SlaNoticeContext):
     escalation_level: int = Field(ge=1, le=5)
 
 
-CONTEXT_MODELS: dict[Milestone, type[NotificationContext]] = {
+# --------------------------------------------------------------------------- generic
+# Milestones any case type can send. ``case_ref`` is the case's own reference
+# (``ORD-2025-000042``); ``case_title`` is the case type's name for people.
+
+
+class CaseUpdateContext(NotificationContext):
+    """A milestone of any case type, told in the case type's own words.
+
+    ``next_steps`` may be empty here (nothing is needed from the client); the
+    message then has no next-steps section.
+    """
+
+    case_title: CaseTitle
+    heading: OneLine = Field(description="One line: the news, e.g. 'Your order was approved'.")
+    lines: list[Paragraph] = Field(min_length=1, max_length=20)
+    next_steps: list[ShortText] = Field(max_length=10)
+
+
+class ProposalContext(MessageContext):
+    """We propose an outcome; the client accepts or rejects it in the portal.
+
+    The notify activity adds ``portal_url`` (a fresh portal link) when it can;
+    without one the message tells the client to sign in to the portal.
+    """
+
+    client_name: ShortText
+    case_title: CaseTitle
+    proposal: LongText
+    respond_by: AwareDatetime | None
+    portal_url: HttpUrl | None = Field(default=None, description="Deep link to the case.")
+
+    @field_validator("portal_url")
+    @classmethod
+    def _bounded_url(cls, value: HttpUrl | None) -> HttpUrl | None:
+        return _check_portal_url(value)
+
+
+class TaskNoticeContext(MessageContext):
+    """Common facts of the staff notices about one task of one case."""
+
+    task_title: ShortText
+    stage: ShortText
+    assignee_role: Role
+    due_at: AwareDatetime
+    case_url: HttpUrl | None = Field(default=None, description="Link to the case for staff.")
+
+
+class TaskReminderContext(TaskNoticeContext):
+    """Part of a task's time has passed (``fraction`` 0.5: half of it)."""
+
+    fraction: float = Field(gt=0, lt=1)
+
+
+class TaskOverdueContext(TaskNoticeContext):
+    """A task is past due; ``escalated_to`` names the role it went to, if any."""
+
+    escalated_to: Role | None
+
+
+class CaseReopenedContext(MessageContext):
+    """Someone sent a case back to an earlier stage (or reopened a closed one)."""
+
+    stage: ShortText = Field(description="The stage the case is back in.")
+    reason: Paragraph
+    by: ShortText = Field(description="Who reopened it (a person or a role).")
+    case_url: HttpUrl | None = Field(default=None, description="Link to the case for staff.")
+
+
+CONTEXT_MODELS: dict[Milestone, type[MessageContext]] = {
     Milestone.CASE_CREATED: CaseCreatedContext,
     Milestone.DOCUMENTS_RECEIVED: DocumentsReceivedContext,
     Milestone.COMPLIANCE_APPROVED: ComplianceApprovedContext,
@@ -171,10 +268,15 @@ CONTEXT_MODELS: dict[Milestone, type[NotificationContext]] = {
     Milestone.SLA_AT_RISK: SlaAtRiskContext,
     Milestone.SLA_BREACHED: SlaBreachedContext,
     Milestone.SLA_ESCALATED: SlaEscalatedContext,
+    Milestone.CASE_UPDATE: CaseUpdateContext,
+    Milestone.PROPOSAL: ProposalContext,
+    Milestone.TASK_REMINDER: TaskReminderContext,
+    Milestone.TASK_OVERDUE: TaskOverdueContext,
+    Milestone.CASE_REOPENED: CaseReopenedContext,
 }
 """Which context model validates which milestone's template."""
 
 
-def context_model(milestone: Milestone | str) -> type[NotificationContext]:
+def context_model(milestone: Milestone | str) -> type[MessageContext]:
     """Look up the context model, accepting the stored string form too."""
     return CONTEXT_MODELS[Milestone(milestone)]

@@ -3,6 +3,10 @@
 Client milestones and staff notices are kept in one enum so the outbox can
 store a single ``milestone`` column, but the two sets are exposed separately
 because they differ in audience, channels (staff get no SMS) and templates.
+
+Most milestones belong to client onboarding. ``GENERIC_MILESTONES`` are the
+ones any case type (order approval, return request, ...) can send: their
+contexts carry the case type's own title and words instead of onboarding's.
 """
 
 from __future__ import annotations
@@ -27,6 +31,14 @@ class Milestone(StrEnum):
     SLA_AT_RISK = "sla_at_risk"
     SLA_BREACHED = "sla_breached"
     SLA_ESCALATED = "sla_escalated"
+    # Generic milestones any case type can use.
+    # Client: an update in the case type's own words, and a proposal to accept or reject.
+    CASE_UPDATE = "case_update"
+    PROPOSAL = "proposal"
+    # Staff: a task is due soon or overdue; a closed or later-stage case was reopened.
+    TASK_REMINDER = "task_reminder"
+    TASK_OVERDUE = "task_overdue"
+    CASE_REOPENED = "case_reopened"
 
     @property
     def is_staff_notice(self) -> bool:
@@ -49,8 +61,22 @@ CLIENT_MILESTONES: tuple[Milestone, ...] = (
 )
 """The six milestones every onboarding case reaches, in order."""
 
-CLIENT_MESSAGES: tuple[Milestone, ...] = (*CLIENT_MILESTONES, Milestone.DOCUMENTS_NEEDED)
+CLIENT_MESSAGES: tuple[Milestone, ...] = (
+    *CLIENT_MILESTONES,
+    Milestone.DOCUMENTS_NEEDED,
+    Milestone.CASE_UPDATE,
+    Milestone.PROPOSAL,
+)
 """Everything that is sent to the client."""
+
+GENERIC_MILESTONES: tuple[Milestone, ...] = (
+    Milestone.CASE_UPDATE,
+    Milestone.PROPOSAL,
+    Milestone.TASK_REMINDER,
+    Milestone.TASK_OVERDUE,
+    Milestone.CASE_REOPENED,
+)
+"""Milestones for any case type; the rest are client onboarding's own."""
 
 STAFF_NOTICES: frozenset[Milestone] = frozenset(
     {
@@ -58,6 +84,9 @@ STAFF_NOTICES: frozenset[Milestone] = frozenset(
         Milestone.SLA_AT_RISK,
         Milestone.SLA_BREACHED,
         Milestone.SLA_ESCALATED,
+        Milestone.TASK_REMINDER,
+        Milestone.TASK_OVERDUE,
+        Milestone.CASE_REOPENED,
     }
 )
-"""Internal SLA notices for operations staff."""
+"""Internal notices for operations staff (SLA, tasks, reopened cases)."""

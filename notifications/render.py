@@ -20,16 +20,22 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from notifications.contexts import (
     AccountProvisioningStartedContext,
     CaseCreatedContext,
+    CaseReopenedContext,
+    CaseUpdateContext,
     ComplianceApprovedContext,
     DocumentsNeededContext,
     DocumentsReceivedContext,
+    MessageContext,
     NeededDocument,
     NotificationContext,
+    ProposalContext,
     SetupCompletedContext,
     SlaAtRiskContext,
     SlaBreachedContext,
     SlaEscalatedContext,
     SlaWarningContext,
+    TaskOverdueContext,
+    TaskReminderContext,
     WelcomePackageContext,
     WelcomeResource,
     context_model,
@@ -104,6 +110,43 @@ def _fmt_duration(value: timedelta) -> str:
     return f"{mins} min"
 
 
+_PORTIONS: tuple[tuple[float, str], ...] = (
+    (1 / 4, "a quarter"),
+    (1 / 3, "a third"),
+    (1 / 2, "half"),
+    (2 / 3, "two thirds"),
+    (3 / 4, "three quarters"),
+)
+
+
+def _fmt_portion(value: float) -> str:
+    """A share of a time budget in words (``half``, ``two thirds``, ``80%``)."""
+    for share, words in _PORTIONS:
+        if abs(value - share) < 0.005:
+            return words
+    return f"{round(value * 100)}%"
+
+
+def _paragraphs(value: str) -> list[list[str]]:
+    """Split text into paragraphs (at blank lines), each a list of its lines.
+
+    Templates print each line on its own so HTML autoescaping still applies to
+    every piece of client-supplied text; only the ``<p>``/``<br>`` come from us.
+    """
+    paragraphs: list[list[str]] = []
+    current: list[str] = []
+    for line in value.splitlines():
+        line = line.strip()
+        if line:
+            current.append(line)
+        elif current:
+            paragraphs.append(current)
+            current = []
+    if current:
+        paragraphs.append(current)
+    return paragraphs
+
+
 @lru_cache(maxsize=1)
 def template_environment() -> Environment:
     """One shared environment; StrictUndefined turns template typos into errors."""
@@ -119,15 +162,15 @@ def template_environment() -> Environment:
     env.filters["date"] = _fmt_date
     env.filters["datetime"] = _fmt_datetime
     env.filters["duration"] = _fmt_duration
+    env.filters["portion"] = _fmt_portion
+    env.filters["paragraphs"] = _paragraphs
     return env
 
 
 # --------------------------------------------------------------------------- render
 
 
-def _coerce(
-    milestone: Milestone, context: NotificationContext | Mapping[str, Any]
-) -> NotificationContext:
+def _coerce(milestone: Milestone, context: MessageContext | Mapping[str, Any]) -> MessageContext:
     """Accept a model or a plain mapping (e.g. JSON from an outbox row)."""
     model = context_model(milestone)
     if isinstance(context, BaseModel):
@@ -139,27 +182,43 @@ def _coerce(
     return model.model_validate(dict(context))
 
 
-def _render_sms(milestone: Milestone, variables: dict[str, Any]) -> str:
-    """Render the SMS, shortening only the next-steps part if it is too long.
+def _sms_flex(ctx: MessageContext) -> tuple[str, str]:
+    """The part of an SMS that may be shortened to fit: its template variable and text.
 
-    The case reference and link must survive, so the next steps absorb any
-    overflow; if even that is not enough the message is refused.
+    Usually the next steps (``sms_next_steps``, empty if there are none); for a
+    proposal, the proposal itself (``sms_proposal``), since the link says the rest.
+    """
+    if isinstance(ctx, ProposalContext):
+        name, text = "sms_proposal", " ".join(ctx.proposal.split())
+    elif isinstance(ctx, NotificationContext):
+        name, text = "sms_next_steps", "; ".join(ctx.next_steps)
+    else:  # pragma: no cover - every client message has one of the above
+        raise TypeError(f"{type(ctx).__name__} has no SMS variant")
+    if text and not text.endswith((".", "!", "?")):
+        text += "."
+    return name, text
+
+
+def _render_sms(milestone: Milestone, variables: dict[str, Any]) -> str:
+    """Render the SMS, shortening only the flexible part if it is too long.
+
+    The case reference and link must survive, so the next steps (or the
+    proposal text) absorb any overflow; if even that is not enough the message
+    is refused.
     """
     template = template_environment().get_template(f"{milestone.value}/sms.txt.j2")
-    steps = "; ".join(variables["ctx"].next_steps)
-    if not steps.endswith((".", "!", "?")):
-        steps += "."
-    sms = " ".join(template.render(**variables, sms_next_steps=steps).split())
+    name, flex = _sms_flex(variables["ctx"])
+    sms = " ".join(template.render(**variables, **{name: flex}).split())
     overflow = len(sms) - SMS_MAX_CHARS
     if overflow <= 0:
         return sms
-    keep = len(steps) - overflow - len(_ELLIPSIS)
+    keep = len(flex) - overflow - len(_ELLIPSIS)
     if keep < 20:
         raise MessageTooLongError(
             f"{milestone.value} SMS is {len(sms)} chars; cannot fit {SMS_MAX_CHARS}"
         )
-    short = steps[:keep].rstrip(" ;,.") + _ELLIPSIS
-    sms = " ".join(template.render(**variables, sms_next_steps=short).split())
+    short = flex[:keep].rstrip(" ;,.") + _ELLIPSIS
+    sms = " ".join(template.render(**variables, **{name: short}).split())
     if len(sms) > SMS_MAX_CHARS:  # pragma: no cover - whitespace collapse only shrinks
         raise MessageTooLongError(f"{milestone.value} SMS is {len(sms)} chars")
     logger.debug("shortened %s SMS next steps by %d chars", milestone.value, overflow)
@@ -168,7 +227,7 @@ def _render_sms(milestone: Milestone, variables: dict[str, Any]) -> str:
 
 def render(
     milestone: Milestone | str,
-    context: NotificationContext | Mapping[str, Any],
+    context: MessageContext | Mapping[str, Any],
     branding: Branding | None = None,
 ) -> RenderedMessage:
     """Render every format of one notification.
@@ -224,7 +283,7 @@ def _sla_common(status: str) -> dict[str, Any]:
     }
 
 
-def sample_context(milestone: Milestone | str) -> NotificationContext:
+def sample_context(milestone: Milestone | str) -> MessageContext:
     """Realistic sample data for previews and template smoke tests."""
     milestone = Milestone(milestone)
     match milestone:
@@ -341,5 +400,58 @@ def sample_context(milestone: Milestone | str) -> NotificationContext:
                 overdue_by=timedelta(days=1, hours=3),
                 escalated_to="Head of Onboarding Operations",
                 escalation_level=2,
+            )
+        case Milestone.CASE_UPDATE:
+            return CaseUpdateContext(
+                **_common(
+                    "Approved, preparing dispatch",
+                    ["Check the delivery address in the client portal"],
+                ),
+                case_title="Order approval",
+                heading="Your order has been approved",
+                lines=[
+                    "Our credit team approved your order of 40 pallets of A4 copy paper.",
+                    "The warehouse will confirm the dispatch date within 2 business days.",
+                ],
+            )
+        case Milestone.PROPOSAL:
+            return ProposalContext(
+                case_ref="ONB-2025-000123",
+                client_name="Acme Logistics GmbH",
+                case_title="Return request",
+                proposal=(
+                    "We offer a refund of EUR 420.00 for the 3 damaged pallets.\n\n"
+                    "You keep the goods; no return shipment is needed."
+                ),
+                respond_by=_NOW + timedelta(days=7),
+                portal_url=_PORTAL,
+            )
+        case Milestone.TASK_REMINDER:
+            return TaskReminderContext(
+                case_ref="ONB-2025-000123",
+                task_title="Check the credit limit",
+                stage="Credit review",
+                assignee_role="credit_analyst",
+                due_at=_NOW + timedelta(hours=4),
+                fraction=0.5,
+                case_url=_CASE_URL,
+            )
+        case Milestone.TASK_OVERDUE:
+            return TaskOverdueContext(
+                case_ref="ONB-2025-000123",
+                task_title="Check the credit limit",
+                stage="Credit review",
+                assignee_role="credit_analyst",
+                due_at=_NOW - timedelta(hours=2),
+                escalated_to="operations_lead",
+                case_url=_CASE_URL,
+            )
+        case Milestone.CASE_REOPENED:
+            return CaseReopenedContext(
+                case_ref="ONB-2025-000123",
+                stage="Compliance review",
+                reason="The client sent a new register of beneficial owners after approval.",
+                by="Priya Raman (compliance_lead)",
+                case_url=_CASE_URL,
             )
     raise ValueError(f"no sample for {milestone}")  # pragma: no cover - match is exhaustive
