@@ -213,6 +213,10 @@ def _check_one(case_type: CaseType) -> list[str]:
     problems: list[str] = []
     outputs: dict[str, str] = {}  # output name -> element key that writes it
     for si, stage in enumerate(case_type.stages):
+        for p in _conditions(stage.when):
+            problem = _path_problem(p, case_type, outputs)
+            if problem:
+                problems.append(f"stages[{si}] (stage {stage.key!r}).when: {problem}")
         for ei, element in enumerate(stage.elements):
             where = f"stages[{si}].elements[{ei}] (element {element.key!r})"
 

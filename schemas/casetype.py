@@ -284,6 +284,9 @@ class StageDef(_Strict):
     escalations: list[EscalationLevel] = Field(default_factory=list)
     sla_pauses_when_waiting_on_client: bool = True
     client_status: str | None = Field(default=None, description="What the portal calls it")
+    when: Condition | None = Field(
+        default=None, description="The stage runs only when this holds as the case reaches it"
+    )
     elements: list[Element] = Field(default_factory=list)
 
     _parse = field_validator("sla", mode="before")(parse_duration)

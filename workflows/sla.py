@@ -11,9 +11,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 from schemas.enums import SlaState
-from schemas.plan import StageSpec
+from schemas.plan import EscalationLevel, PredictiveAlert
+
+
+class StageSlaSpec(Protocol):
+    """What the clock needs of a stage: the frozen playbook's StageSpec and the engine's
+    StageDef both have it."""
+
+    @property
+    def sla(self) -> timedelta | None: ...
+    @property
+    def warn_at(self) -> list[float]: ...
+    @property
+    def predictive(self) -> PredictiveAlert | None: ...
+    @property
+    def escalations(self) -> list[EscalationLevel]: ...
 
 
 class MilestoneKind(StrEnum):
@@ -33,7 +48,7 @@ class Milestone:
     fraction: float | None = None  # warning threshold / predictive checkpoint
 
 
-def milestones_for(spec: StageSpec) -> list[Milestone]:
+def milestones_for(spec: StageSlaSpec) -> list[Milestone]:
     """Everything the stage's SLA will ever fire, in the order it falls due."""
     if spec.sla is None:
         return []
@@ -88,7 +103,7 @@ class SlaClock:
     escalations: int = 0
 
     @classmethod
-    def start(cls, spec: StageSpec, now: datetime, *, running: bool = True) -> SlaClock:
+    def start(cls, spec: StageSlaSpec, now: datetime, *, running: bool = True) -> SlaClock:
         clock = cls(started_at=now, budget=spec.sla, milestones=milestones_for(spec))
         if running:
             clock.running_since = now

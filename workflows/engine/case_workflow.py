@@ -1,0 +1,565 @@
+"""CaseWorkflow: one engine for every case type.
+
+Read ``run`` top to bottom: open the case, run each stage of the pinned case type (each stage
+runs its elements in order), resolve, wait for a reopen or the closing timer, close. Human steps
+are updates with validators: a command that does not fit is refused before it reaches history.
+Handlers only change state and record what to project; the waiting loop writes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from schemas.case_state import (
+        ElementState,
+        ElementStatus,
+        EngineStatus,
+        PauseRecord,
+        StageVisit,
+    )
+    from schemas.casetype import StageDef
+    from schemas.contracts import CASE_WORKFLOW, EngineCaseInput, EngineCaseOutcome
+    from schemas.engine_commands import (
+        CancelCaseCmd,
+        ClientMessage,
+        CommandResult,
+        CompleteTaskCmd,
+        Decide,
+        DocumentsUploaded,
+        Feedback,
+        PauseCase,
+        ProposalResponse,
+        ReopenCase,
+        ResumeCase,
+        SendBackCmd,
+        SkipElement,
+        TickItem,
+        WaiveDocuments,
+    )
+    from schemas.snapshot import CaseSnapshot
+    from workflows.engine import clock, snapshot
+    from workflows.engine.conditions import holds
+    from workflows.engine.elements import (
+        approval,
+        automation,
+        checklist,
+        client_acceptance,
+        documents,
+        notification,
+        subprocess,
+        task,
+    )
+    from workflows.engine.elements.base import Forbidden, Invalid, WrongState, finish
+    from workflows.engine.runtime import CaseRuntime
+
+RUNNERS = {
+    "task": task.run,
+    "approval": approval.run,
+    "documents": documents.run,
+    "automation": automation.run,
+    "client_acceptance": client_acceptance.run,
+    "notification": notification.run,
+    "subprocess": subprocess.run,
+    "checklist": checklist.run,
+}
+
+
+@dataclass(frozen=True)
+class StageEnd:
+    """How a stage visit ended: next stage, jump to another, resolve, or cancel."""
+
+    kind: str  # next | jump | resolve | cancel
+    index: int = 0
+    resolution: str = ""
+
+
+@workflow.defn(name=CASE_WORKFLOW)
+class CaseWorkflow:
+    @workflow.init
+    def __init__(self, inp: EngineCaseInput) -> None:
+        self.case = CaseRuntime(inp)
+        self.case.state.status = EngineStatus.OPEN
+
+    @workflow.run
+    async def run(self, inp: EngineCaseInput) -> EngineCaseOutcome:
+        case = self.case
+        try:
+            await self._lifecycle()
+        except asyncio.CancelledError:  # the parent case (or an operator) cancelled the run
+            if not case.state.status.is_final:
+                case.cancel_requested = ("system", "cancelled_by_parent", "parent case ended")
+                await self._cancel()
+        await case.flush()
+        await case.outbox.drain()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        state = case.state
+        return EngineCaseOutcome(
+            case_ref=state.case_ref,
+            status=state.status.value,
+            resolution=state.resolution,
+            closure_code=state.closure_code,
+            fields={k: v for k, v in state.fields.items() if not k.startswith("_")},
+        )
+
+    async def _lifecycle(self) -> None:
+        case = self.case
+        stages = case.case_type.stages
+        case.event(
+            "case_opened",
+            case.input.requested_by,
+            {"case_type": case.case_type.name, "version": case.case_type.version},
+        )
+        index = 0
+        while True:
+            if index < len(stages) and not holds(stages[index].when, case.state.fields):
+                index += 1  # routing: this case does not go through that stage
+                continue
+            if index < len(stages):
+                end = await self._run_stage(stages[index])
+            else:
+                end = StageEnd("resolve", resolution="completed")
+            if end.kind == "next":
+                index += 1
+            elif end.kind == "jump":
+                index = end.index
+            elif end.kind == "cancel":
+                await self._cancel()
+                return
+            else:
+                reopened_at = await self._resolve_and_wait(end.resolution)
+                if reopened_at is None:
+                    return
+                index = reopened_at
+
+    # ---------------------------------------------------------------- stages
+    async def _run_stage(self, stage: StageDef) -> StageEnd:
+        case = self.case
+        self._enter(stage)
+        for spec in stage.elements:
+            element = case.state.element(spec.key)
+            assert element is not None
+            await case.wait_until(lambda: True)  # a pause holds the case before each step
+            if case.interrupted():
+                break
+            if element.finished:  # skipped before it was reached
+                continue
+            if not holds(spec.when, case.state.fields):
+                element.status = ElementStatus.NOT_APPLICABLE
+                case.projector.element(element)
+                continue
+            await RUNNERS[spec.kind](case, spec, element)  # type: ignore[operator]
+            if case.interrupted():
+                break
+            if approval.rejected(element):
+                assert isinstance(spec, approval.ApprovalElement)
+                vote = element.votes[-1]
+                if spec.on_reject == "send_back" and spec.send_back_to:
+                    reason = f"{vote.reason_code}: {vote.note}"
+                    case.jump = (spec.send_back_to, "sent_back", vote.actor, reason)
+                    break
+                self._close_visit(spec.rejected_resolution)
+                return StageEnd("resolve", resolution=spec.rejected_resolution)
+        if case.cancel_requested is not None:
+            return StageEnd("cancel")
+        if case.jump is not None:
+            return self._take_jump()
+        self._close_visit("completed")
+        return StageEnd("next")
+
+    def _enter(self, stage: StageDef) -> None:
+        """Open a visit of ``stage``: fresh SLA clock and elements, priority back to normal."""
+        case, state = self.case, self.case.state
+        now = case.now()
+        if state.history and state.history[-1].exited_at is None:
+            self._close_visit("completed")
+        state.fields["_previous_stage_done"] = [
+            e.title
+            for e in state.elements
+            if e.status == ElementStatus.DONE and e.kind in ("task", "automation", "checklist")
+        ]
+        state.stage = stage.key
+        state.sla = clock.start(stage, now)
+        state.priority = "normal"
+        visit = StageVisit(
+            seq=len(state.history) + 1,
+            stage=stage.key,
+            entered_at=now,
+            sla_budget_seconds=stage.sla.total_seconds() if stage.sla else None,
+        )
+        state.history.append(visit)
+        state.elements = [
+            ElementState(key=e.key, kind=e.kind, stage=stage.key, title=e.title)
+            for e in stage.elements
+        ]
+        case.projector.case(stage=stage.key, access_roles=list(stage.access))
+        case.projector.visit(visit)
+        for element in state.elements:
+            case.projector.element(element)
+        case.event(
+            "stage_entered",
+            "system",
+            {"stage": stage.key, "visit": visit.seq, "sla_seconds": visit.sla_budget_seconds},
+        )
+
+    def _close_visit(self, outcome: str) -> None:
+        case, state = self.case, self.case.state
+        if not state.history or state.history[-1].exited_at is not None:
+            return
+        now = case.now()
+        visit = state.history[-1]
+        visit.exited_at, visit.outcome = now, outcome
+        if state.sla is not None:
+            visit.active_seconds = clock.active(state.sla, now).total_seconds()
+            visit.paused_seconds = clock.paused(state.sla, now).total_seconds()
+            visit.sla_outcome = clock.outcome(state.sla)
+            visit.escalations = state.sla.escalations
+        case.projector.visit(visit)
+
+    def _take_jump(self) -> StageEnd:
+        case = self.case
+        assert case.jump is not None
+        target, outcome, actor, reason = case.jump
+        case.jump = None
+        self._close_visit(outcome)
+        case.event(outcome, actor, {"from": case.state.stage, "to": target, "reason": reason})
+        return StageEnd("jump", index=case.case_type.stage_index(target))
+
+    # ---------------------------------------------------------------- lifecycle
+    async def _resolve_and_wait(self, resolution: str) -> int | None:
+        """Resolved: wait for the closing timer, or a reopen (returns the stage index)."""
+        case, state = self.case, self.case.state
+        now = case.now()
+        state.status, state.resolution, state.resolved_at = EngineStatus.RESOLVED, resolution, now
+        state.sla = None
+        case.projector.case(status=state.status.value, resolution=resolution)
+        case.event("case_resolved", "system", {"resolution": resolution})
+        case.webhook("case.resolved", {"resolution": resolution})
+        if state.parent_workflow_id is None:  # a child case's lifecycle is its parent's
+            closes_at = now + case.case_type.lifecycle.close_after
+            await case.wait_until(lambda: workflow.now() >= closes_at, timers=lambda: [closes_at])
+            if case.jump is not None:
+                target, _, actor, reason = case.jump
+                case.jump = None
+                state.status, state.resolution, state.resolved_at = EngineStatus.OPEN, None, None
+                state.reopened += 1
+                case.projector.case(status=state.status.value, resolution=None)
+                case.event("case_reopened", actor, {"to": target, "reason": reason})
+                case.tell_staff(
+                    "case_reopened",
+                    [case.case_type.stage(target).owner_role],
+                    {"stage": case.case_type.stage(target).title, "reason": reason, "by": actor},
+                )
+                return case.case_type.stage_index(target)
+        state.status, state.closed_at = EngineStatus.CLOSED, case.now()
+        case.projector.case(status=state.status.value, closed_at=state.closed_at)
+        case.event("case_closed", "system", {"resolution": resolution})
+        return None
+
+    async def _cancel(self) -> None:
+        case, state = self.case, self.case.state
+        assert case.cancel_requested is not None
+        actor, code, reason = case.cancel_requested
+        self._close_visit("cancelled")
+        for element in state.elements:
+            if element.status == ElementStatus.ACTIVE:
+                finish(case, element, by=actor, status=ElementStatus.SKIPPED, outcome="cancelled")
+        if state.pauses and state.pauses[-1].resumed_at is None:
+            self._end_pause(actor, f"case cancelled ({code})")
+        await automation.compensate(case, f"case cancelled: {code}")
+        state.status, state.closure_code, state.closure_reason = (
+            EngineStatus.CANCELLED,
+            code,
+            reason,
+        )
+        state.closed_at = case.now()
+        state.sla = None
+        case.projector.case(
+            status=state.status.value,
+            closed_at=state.closed_at,
+            closure_reason=f"{code}: {reason}" if reason else code,
+        )
+        case.event("case_cancelled", actor, {"closure_code": code, "reason": reason})
+        case.webhook("case.cancelled", {"closure_code": code})
+
+    def _end_pause(self, actor: str, reason: str) -> PauseRecord:
+        state = self.case.state
+        record = state.pauses[-1]
+        record.resumed_at, record.resumed_by, record.resume_reason = self.case.now(), actor, reason
+        state.paused_by = None
+        self.case.projector.pause(record)
+        return record
+
+    # ---------------------------------------------------------------- command checks
+    def _require(
+        self,
+        cmd: object,
+        what: str,
+        *,
+        paused_ok: bool = False,
+        resolved_ok: bool = False,
+        resolved_only: bool = False,
+    ) -> None:
+        """The preconditions every human step shares; refusals never reach history."""
+        case, state = self.case, self.case.state
+        ref = state.case_ref
+        if state.status.is_final:
+            raise WrongState(f"case {ref} is {state.status.value}; it takes no {what}")
+        if case.cancel_requested is not None:
+            raise WrongState(f"case {ref} is being cancelled")
+        if resolved_only and state.status != EngineStatus.RESOLVED:
+            raise WrongState(f"case {ref} is {state.status.value}, not resolved; no {what}")
+        if state.status == EngineStatus.RESOLVED and not (resolved_ok or resolved_only):
+            raise WrongState(f"case {ref} is resolved; reopen it before {what}")
+        if state.status == EngineStatus.PAUSED and not paused_ok:
+            raise WrongState(f"case {ref} is paused by {state.paused_by}; resume it before {what}")
+        if case.jump is not None and not resolved_only:
+            raise WrongState(f"case {ref} is moving to {case.jump[0]}; try again in a moment")
+        role = getattr(cmd, "role", "admin")
+        access = case.stage_def.access
+        if access and role not in access and role not in ("admin", "client", "client_app"):
+            raise Forbidden(f"stage {case.stage_def.key} is restricted to: {', '.join(access)}")
+
+    def _result(self, message: str) -> CommandResult:
+        state = self.case.state
+        return CommandResult(
+            case_ref=state.case_ref, stage=state.stage, status=state.status.value, message=message
+        )
+
+    # ---------------------------------------------------------------- pause / resume
+    @workflow.update
+    def pause(self, cmd: PauseCase) -> CommandResult:
+        case, state = self.case, self.case.state
+        now = case.now()
+        record = PauseRecord(
+            seq=len(state.pauses) + 1,
+            stage=state.stage,
+            paused_at=now,
+            paused_by=cmd.actor,
+            reason=cmd.reason,
+        )
+        state.pauses.append(record)
+        state.status, state.paused_by = EngineStatus.PAUSED, cmd.actor
+        if state.sla is not None:
+            clock.stop(state.sla, now)
+        case.projector.pause(record)
+        case.projector.case(status=state.status.value, ever_paused=True)
+        case.event("paused", cmd.actor, {"reason": cmd.reason, "stage": state.stage})
+        case.touch()
+        return self._result(f"paused by {cmd.actor}; the SLA clock is stopped")
+
+    @pause.validator
+    def _check_pause(self, cmd: PauseCase) -> None:
+        self._require(cmd, "pause")
+
+    @workflow.update
+    def resume(self, cmd: ResumeCase) -> CommandResult:
+        case, state = self.case, self.case.state
+        self._end_pause(cmd.actor, cmd.reason)
+        state.status = EngineStatus.OPEN
+        if state.sla is not None:
+            clock.resume(state.sla, case.now())
+        case.derive_status()
+        case.projector.case(status=state.status.value)
+        case.event("resumed", cmd.actor, {"reason": cmd.reason, "stage": state.stage})
+        case.touch()
+        return self._result(f"resumed by {cmd.actor}")
+
+    @resume.validator
+    def _check_resume(self, cmd: ResumeCase) -> None:
+        self._require(cmd, "resume", paused_ok=True)
+        if self.case.state.status != EngineStatus.PAUSED:
+            raise WrongState(f"case {self.case.state.case_ref} is not paused")
+
+    # ---------------------------------------------------------------- elements
+    @workflow.update
+    def decide(self, cmd: Decide) -> CommandResult:
+        return self._result(approval.decide(self.case, cmd))
+
+    @decide.validator
+    def _check_decide(self, cmd: Decide) -> None:
+        self._require(cmd, "a decision")
+        approval.validate(self.case, cmd)
+
+    @workflow.update
+    def complete_task(self, cmd: CompleteTaskCmd) -> CommandResult:
+        return self._result(task.complete(self.case, cmd))
+
+    @complete_task.validator
+    def _check_complete_task(self, cmd: CompleteTaskCmd) -> None:
+        self._require(cmd, f"task {cmd.task_key}")
+        task.validate_complete(self.case, cmd)
+
+    @workflow.update
+    def tick(self, cmd: TickItem) -> CommandResult:
+        return self._result(checklist.tick(self.case, cmd, apply=True))
+
+    @tick.validator
+    def _check_tick(self, cmd: TickItem) -> None:
+        self._require(cmd, "a checklist tick")
+        checklist.tick(self.case, cmd, apply=False)
+
+    @workflow.update
+    def waive_documents(self, cmd: WaiveDocuments) -> CommandResult:
+        return self._result(documents.waive(self.case, cmd, apply=True))
+
+    @waive_documents.validator
+    def _check_waive(self, cmd: WaiveDocuments) -> None:
+        self._require(cmd, "a document waiver")
+        documents.waive(self.case, cmd, apply=False)
+
+    @workflow.update
+    def respond_to_proposal(self, cmd: ProposalResponse) -> CommandResult:
+        return self._result(client_acceptance.respond(self.case, cmd, apply=True))
+
+    @respond_to_proposal.validator
+    def _check_proposal(self, cmd: ProposalResponse) -> None:
+        self._require(cmd, "an answer to a proposal")
+        client_acceptance.respond(self.case, cmd, apply=False)
+
+    @workflow.update
+    def skip(self, cmd: SkipElement) -> CommandResult:
+        case = self.case
+        element = case.state.element(cmd.element)
+        assert element is not None
+        finish(case, element, by=cmd.actor, status=ElementStatus.SKIPPED, outcome="skipped")
+        element.note = cmd.reason
+        case.event(
+            "element_skipped",
+            cmd.actor,
+            {"element": cmd.element, "kind": element.kind, "reason": cmd.reason},
+        )
+        return self._result(f"{element.title} skipped by {cmd.actor}")
+
+    @skip.validator
+    def _check_skip(self, cmd: SkipElement) -> None:
+        self._require(cmd, "a skip")
+        if cmd.role not in ("case_manager", "admin"):
+            raise Forbidden("only a case manager may skip a step")
+        case = self.case
+        element = case.state.element(cmd.element)
+        if element is None:
+            known = [e.key for s in case.case_type.stages for e in s.elements]
+            if cmd.element in known:
+                raise WrongState(f"{cmd.element} is not part of the current stage")
+            raise Invalid(f"case type {case.case_type.name} has no element {cmd.element!r}")
+        if element.finished:
+            raise WrongState(f"{element.title} is already {element.status.value}")
+        spec = case.element_def(cmd.element)
+        failed = element.kind == "automation" and (element.outcome or "").startswith("failed")
+        if not spec.optional and not failed:
+            raise WrongState(f"{element.title} is not optional; it cannot be skipped")
+
+    # ---------------------------------------------------------------- moving the case
+    @workflow.update
+    def send_back(self, cmd: SendBackCmd) -> CommandResult:
+        self.case.jump = (cmd.to_stage, "sent_back", cmd.actor, cmd.reason)
+        self.case.touch()
+        return self._result(f"sent back to {cmd.to_stage} by {cmd.actor}")
+
+    @send_back.validator
+    def _check_send_back(self, cmd: SendBackCmd) -> None:
+        self._require(cmd, "a send-back")
+        keys = [s.key for s in self.case.case_type.stages]
+        if cmd.to_stage not in keys:
+            raise Invalid(f"{cmd.to_stage} is not a stage of this case; stages: {keys}")
+        if keys.index(cmd.to_stage) >= keys.index(self.case.state.stage):
+            raise WrongState(f"can only send back to a stage before {self.case.state.stage}")
+
+    @workflow.update
+    def reopen(self, cmd: ReopenCase) -> CommandResult:
+        target = self._reopen_target(cmd.to_stage)
+        self.case.jump = (target, "reopened", cmd.actor, cmd.reason)
+        self.case.touch()
+        return self._result(f"reopened at {target} by {cmd.actor}")
+
+    @reopen.validator
+    def _check_reopen(self, cmd: ReopenCase) -> None:
+        self._require(cmd, "a reopen", resolved_only=True)
+        if cmd.role not in ("case_manager", "admin"):
+            raise Forbidden("only a case manager may reopen a case")
+        self._reopen_target(cmd.to_stage)
+
+    def _reopen_target(self, wanted: str | None) -> str:
+        case_type = self.case.case_type
+        target = wanted or case_type.lifecycle.reopen_stage or case_type.stages[-1].key
+        if target not in [s.key for s in case_type.stages]:
+            raise Invalid(f"{target} is not a stage of this case type")
+        return target
+
+    @workflow.update
+    def cancel(self, cmd: CancelCaseCmd) -> CommandResult:
+        self.case.cancel_requested = (cmd.actor, cmd.closure_code, cmd.reason)
+        self.case.touch()
+        return self._result(f"cancelled by {cmd.actor} ({cmd.closure_code})")
+
+    @cancel.validator
+    def _check_cancel(self, cmd: CancelCaseCmd) -> None:
+        self._require(cmd, "a cancellation", paused_ok=True)
+        if cmd.role not in ("case_manager", "admin"):
+            raise Forbidden("only a case manager may cancel a case")
+        codes = self.case.case_type.closure_codes
+        if cmd.closure_code not in codes:
+            raise Invalid(f"closure_code must be one of: {', '.join(codes)}")
+
+    # ---------------------------------------------------------------- the client speaks
+    @workflow.update
+    def client_message(self, cmd: ClientMessage) -> CommandResult:
+        case = self.case
+        case.event("client_message", cmd.actor, {"text": cmd.text})
+        lifecycle = case.case_type.lifecycle
+        if case.state.status == EngineStatus.RESOLVED and lifecycle.reopen_on_client_message:
+            target = self._reopen_target(None)
+            case.jump = (target, "reopened", cmd.actor, "the client wrote on a resolved case")
+            case.touch()
+            return self._result("thank you; your case is open again and we will reply")
+        case.touch()
+        return self._result("thank you; your message is on the case")
+
+    @client_message.validator
+    def _check_client_message(self, cmd: ClientMessage) -> None:
+        self._require(cmd, "a message", paused_ok=True, resolved_ok=True)
+
+    @workflow.update
+    def feedback(self, cmd: Feedback) -> CommandResult:
+        case = self.case
+        case.state.fields["feedback"] = {"csat": cmd.csat, "nps": cmd.nps}
+        case.event(
+            "feedback", cmd.actor, {"csat": cmd.csat, "nps": cmd.nps, "comment": cmd.comment}
+        )
+        lifecycle = case.case_type.lifecycle
+        low = (cmd.csat is not None and cmd.csat <= lifecycle.csat_reopen_at_or_below) or (
+            cmd.nps is not None and cmd.nps <= lifecycle.nps_reopen_at_or_below
+        )
+        if case.state.status == EngineStatus.RESOLVED and lifecycle.reopen_on_low_feedback and low:
+            target = self._reopen_target(None)
+            case.jump = (target, "reopened", cmd.actor, "low satisfaction before closing")
+            case.touch()
+            return self._result("sorry to hear that; we have reopened your case")
+        case.touch()
+        return self._result("thank you for your feedback")
+
+    @feedback.validator
+    def _check_feedback(self, cmd: Feedback) -> None:
+        self._require(cmd, "feedback", paused_ok=True, resolved_ok=True)
+
+    @workflow.signal
+    def documents_uploaded(self, cmd: DocumentsUploaded) -> None:
+        """Signal (fire-and-forget from the upload endpoint): verification runs next."""
+        if self.case.state.status.is_final:
+            return
+        counters = self.case.state.counters
+        counters["uploads"] = counters.get("uploads", 0) + 1
+        self.case.touch()
+
+    # ---------------------------------------------------------------- reading
+    @workflow.query
+    def state(self) -> CaseSnapshot:
+        return snapshot.build(self.case, workflow.now())
+
+
+__all__ = ["CaseWorkflow", "timedelta"]

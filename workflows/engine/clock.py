@@ -1,0 +1,85 @@
+"""The SLA clock of one stage visit, over ``SlaTimerState`` (plain data in ``CaseState``).
+
+Pure: no Temporal, no wall clock. Active time only counts while the clock runs (it stops while
+paused, and while waiting on the client where the stage says so). The milestones come from the
+pinned stage definition (``workflows.sla.milestones_for``), so a replay computes the same
+deadlines; the workflow sleeps on one durable timer until the next one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from schemas.case_state import SlaTimerState
+from schemas.casetype import StageDef
+from workflows.sla import Milestone, milestones_for
+
+
+def start(stage: StageDef, now: datetime) -> SlaTimerState:
+    budget = stage.sla.total_seconds() if stage.sla is not None else None
+    return SlaTimerState(started_at=now, budget_seconds=budget, running_since=now)
+
+
+def active(clock: SlaTimerState, now: datetime) -> timedelta:
+    banked = timedelta(seconds=clock.active_before_seconds)
+    if clock.running_since is None:
+        return banked
+    return banked + (now - clock.running_since)
+
+
+def paused(clock: SlaTimerState, now: datetime) -> timedelta:
+    banked = timedelta(seconds=clock.paused_seconds)
+    if clock.stopped_since is None:
+        return banked
+    return banked + (now - clock.stopped_since)
+
+
+def stop(clock: SlaTimerState, now: datetime) -> None:
+    if clock.running_since is None:
+        return
+    clock.active_before_seconds += (now - clock.running_since).total_seconds()
+    clock.running_since, clock.stopped_since = None, now
+
+
+def resume(clock: SlaTimerState, now: datetime) -> None:
+    if clock.running_since is not None:
+        return
+    if clock.stopped_since is not None:
+        clock.paused_seconds += (now - clock.stopped_since).total_seconds()
+    clock.stopped_since, clock.running_since = None, now
+
+
+def remaining(clock: SlaTimerState, now: datetime) -> timedelta | None:
+    if clock.budget_seconds is None:
+        return None
+    return timedelta(seconds=clock.budget_seconds) - active(clock, now)
+
+
+def next_deadline(clock: SlaTimerState, stage: StageDef, now: datetime) -> datetime | None:
+    """Wall-clock time of the next unfired milestone, if the clock keeps running."""
+    if clock.running_since is None:
+        return None
+    spent = active(clock, now)
+    for m in milestones_for(stage):
+        if m.key not in clock.fired:
+            return now + max(timedelta(0), m.at_active - spent)
+    return None
+
+
+def due(clock: SlaTimerState, stage: StageDef, now: datetime) -> list[Milestone]:
+    """Unfired milestones whose time has come, oldest first; marks them fired."""
+    spent = active(clock, now)
+    ready = [m for m in milestones_for(stage) if m.key not in clock.fired and m.at_active <= spent]
+    clock.fired.extend(m.key for m in ready)
+    return ready
+
+
+def outcome(clock: SlaTimerState) -> str:
+    """How the visit did against its SLA: none / met / warned / breached."""
+    if clock.budget_seconds is None:
+        return "none"
+    if "breach" in clock.fired:
+        return "breached"
+    if any(k.startswith("warning") for k in clock.fired) or clock.state == "at_risk":
+        return "warned"
+    return "met"

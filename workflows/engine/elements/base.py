@@ -1,0 +1,71 @@
+"""What every element kind shares: opening, finishing, and refusing a command."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.exceptions import ApplicationError
+
+from schemas.case_state import ElementState, ElementStatus
+from workflows.engine.runtime import CaseRuntime
+
+
+class WrongState(ApplicationError):
+    """A command that does not fit where the case is: the API answers 409."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, type="WrongState", non_retryable=True)
+
+
+class Forbidden(ApplicationError):
+    """The caller's role may not do this here: the API answers 403."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, type="Forbidden", non_retryable=True)
+
+
+class Invalid(ApplicationError):
+    """The command names something the case type does not have: the API answers 422."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, type="Invalid", non_retryable=True)
+
+
+def open_element(case: CaseRuntime, element: ElementState, *, role: str | None = None) -> None:
+    element.status = ElementStatus.ACTIVE
+    element.opened_at = case.now()
+    element.assignee_role = role or element.assignee_role
+    case.projector.element(element)
+
+
+def finish(
+    case: CaseRuntime,
+    element: ElementState,
+    *,
+    by: str,
+    status: ElementStatus = ElementStatus.DONE,
+    outcome: str | None = None,
+    note: str | None = None,
+) -> None:
+    element.status = status
+    element.finished_at = case.now()
+    element.done_by = by
+    if outcome is not None:
+        element.outcome = outcome
+    if note is not None:
+        element.note = note
+    case.projector.element(element)
+    case.recheck_risk()
+    case.touch()
+
+
+def active(case: CaseRuntime, kind: str, key: str | None, what: str) -> tuple[ElementState, Any]:
+    """The active element of ``kind`` (or the one named ``key``) with its definition; 409 if
+    the case is not waiting for one now."""
+    for element in case.active_elements():
+        if element.kind == kind and (key is None or element.key == key):
+            return element, case.element_def(element.key)
+    known = [e.key for s in case.case_type.stages for e in s.elements if e.kind == kind]
+    if key is not None and key not in known:
+        raise Invalid(f"case type {case.case_type.name} has no {kind} element {key!r}")
+    raise WrongState(f"case {case.state.case_ref} is not waiting for {what} now")

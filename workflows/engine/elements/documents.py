@@ -1,0 +1,124 @@
+"""``documents``: the client uploads what the checklist for their client type asks for; every
+upload is verified by an activity; a case manager may waive verification (audited)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+from schemas.case_state import ElementState
+from schemas.casetype import DocumentsElement
+from schemas.contracts import VERIFY_DOCUMENTS, VerificationResult, VerifyDocumentsInputV2
+from schemas.documents import DocumentProblem
+from schemas.engine_commands import WaiveDocuments
+from workflows.engine import clock
+from workflows.engine.elements.base import Forbidden, active, finish, open_element
+from workflows.engine.messages import checklist_for
+from workflows.engine.runtime import CaseRuntime
+
+VERIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
+UPLOADS = "uploads"
+
+
+async def run(case: CaseRuntime, spec: DocumentsElement, element: ElementState) -> None:
+    open_element(case, element, role="client")
+    checklist = checklist_for(spec, case.client)
+    titles = {r.kind.value: r.title for r in checklist}
+    element.problems = [f"{r.kind.value}:missing" for r in checklist]
+    reminded = len(case.state.sla.fired) if case.state.sla else 0
+    while not element.finished and not case.interrupted():
+        uploads = case.state.counters.get(UPLOADS, 0)
+        if uploads > element.uploads_seen:
+            element.uploads_seen = uploads
+            if not spec.verify:
+                finish(case, element, by="client", outcome="received")
+                break
+            result = await workflow.execute_activity(
+                VERIFY_DOCUMENTS,
+                VerifyDocumentsInputV2(
+                    case_ref=case.state.case_ref, checklist=checklist, as_of=case.now().date()
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=VERIFY_RETRY,
+                result_type=VerificationResult,
+            )
+            if element.finished:  # a waiver arrived meanwhile
+                break
+            if result.complete:
+                case.state.fields["documents"] = {
+                    "accepted": [d.document_id for d in result.accepted],
+                    "accepted_titles": [
+                        titles.get(d.kind.value, d.kind.value) for d in result.accepted
+                    ],
+                }
+                finish(case, element, by="verification", outcome="verified")
+                case.event(
+                    "documents_verified",
+                    "system",
+                    {"documents": [d.document_id for d in result.accepted]},
+                )
+                break
+            problems = [f"{p.kind.value}:{p.problem}" for p in result.problems]
+            invalid = any(p.problem != "missing" for p in result.problems)
+            if problems != element.problems and invalid and spec.notify_needed:
+                _ask_again(case, spec, titles, result.problems)
+            element.problems = problems
+            case.projector.element(element)
+        fired = len(case.state.sla.fired) if case.state.sla else 0
+        if fired > reminded and spec.notify_needed:  # an SLA warning: remind the client
+            reminded = fired
+            missing = [
+                {"name": titles.get(p.split(":")[0], p.split(":")[0]), "reason": "not received yet"}
+                for p in element.problems
+            ]
+            if missing:
+                _ask_again(case, spec, titles, None, missing=missing)
+        seen = case.state.counters.get(UPLOADS, 0)
+        fired_now = fired
+
+        def changed(seen: int = seen, fired_now: int = fired_now) -> bool:
+            sla_fired = len(case.state.sla.fired) if case.state.sla else 0
+            return case.state.counters.get(UPLOADS, 0) > seen or sla_fired > fired_now
+
+        await case.wait_until(lambda: element.finished or changed())
+    accepted = element.finished and element.outcome in ("verified", "waived", "received")
+    if accepted and spec.notify_received:
+        case.tell_client(spec.notify_received)
+
+
+def _ask_again(
+    case: CaseRuntime,
+    spec: DocumentsElement,
+    titles: dict[str, str],
+    problems: list[DocumentProblem] | None,
+    *,
+    missing: list[dict[str, str]] | None = None,
+) -> None:
+    needed = missing or [
+        {"name": titles.get(p.kind.value, p.kind.value), "reason": p.detail} for p in problems or []
+    ]
+    sla = case.state.sla
+    left = clock.remaining(sla, case.now()) if sla else None
+    respond_by = case.now() + left if left is not None and left > timedelta(0) else None
+    assert spec.notify_needed is not None
+    case.tell_client(
+        spec.notify_needed,
+        extra={"documents_needed": needed, "respond_by": respond_by},
+        urgent=True,
+    )
+    case.event("documents_needed", "system", {"documents": [n["name"] for n in needed]})
+
+
+def waive(case: CaseRuntime, cmd: WaiveDocuments, *, apply: bool) -> str:
+    element, spec = active(case, "documents", cmd.element, "documents")
+    if cmd.role not in ("case_manager", "admin"):
+        raise Forbidden("only a case manager may waive document verification")
+    if not apply:
+        return ""
+    finish(case, element, by=cmd.actor, outcome="waived", note=cmd.note)
+    case.event("documents_waived", cmd.actor, {"element": spec.key, "note": cmd.note})
+    return "documents accepted by waiver; the case will move on"

@@ -1,0 +1,70 @@
+"""Batches read-model changes so a case writes at most once per blocking point.
+
+Elements and handlers record what changed (a visit, a pause, an element, an audit event, case
+columns); ``take`` turns it into one versioned ``EngineProjection``. Handlers never do I/O: they
+record here, and the waiting loop writes it after the command was accepted.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+from typing import Any
+
+from schemas.case_state import CaseState, ElementState, PauseRecord, StageVisit
+from schemas.contracts import CasePatchV2, EngineProjection, EngineSeed
+from schemas.projection import AuditEvent
+
+
+class Projector:
+    def __init__(self, state: CaseState) -> None:
+        self._state = state
+        self._case: dict[str, Any] = {}
+        self._written_case: dict[str, Any] = {}
+        self._visits: dict[int, StageVisit] = {}
+        self._pauses: dict[int, PauseRecord] = {}
+        self._elements: dict[str, ElementState] = {}
+        self._events: list[AuditEvent] = []
+
+    def case(self, **values: Any) -> None:
+        """Case columns; a value equal to what was last written is not written again."""
+        for key, value in values.items():
+            if self._written_case.get(key, object()) != value:
+                self._case[key] = value
+
+    def visit(self, visit: StageVisit) -> None:
+        self._visits[visit.seq] = visit
+
+    def pause(self, pause: PauseRecord) -> None:
+        self._pauses[pause.seq] = pause
+
+    def element(self, element: ElementState) -> None:
+        self._elements[element.key] = element
+
+    def event(self, event: AuditEvent) -> None:
+        self._events.append(event)
+
+    def pending(self) -> bool:
+        return bool(self._case or self._visits or self._pauses or self._elements or self._events)
+
+    def take(self, now: datetime, *, seed: EngineSeed | None = None) -> EngineProjection | None:
+        """Everything recorded since the last take, as one write (copies: later changes to the
+        state must not alter a projection already handed to an activity)."""
+        if not self.pending():
+            return None
+        version = self._state.next_number("projection")
+        projection = EngineProjection(
+            case_ref=self._state.case_ref,
+            seed=seed,
+            version=version,
+            at=now,
+            case=CasePatchV2(**self._case),
+            visits=[copy.deepcopy(v) for v in self._visits.values()],
+            pauses=[copy.deepcopy(p) for p in self._pauses.values()],
+            elements=[copy.deepcopy(e) for e in self._elements.values()],
+            events=list(self._events),
+        )
+        self._written_case.update(self._case)
+        self._case, self._visits, self._pauses = {}, {}, {}
+        self._elements, self._events = {}, []
+        return projection

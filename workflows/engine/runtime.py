@@ -1,0 +1,419 @@
+"""``CaseRuntime``: what elements and the workflow share for one case.
+
+It owns the case's ``CaseState`` and the pinned case type, and does the plumbing every part
+needs: the one place a case waits (racing the SLA clock and element timers against people),
+SLA milestones, status, and ``flush`` — the single write per blocking point: the read-model
+projection (riding on the outbox's activity when one goes anyway), search attributes and the
+Temporal UI summary. No business step lives here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+from schemas.case_state import CaseState, ElementState, ElementStatus, EngineStatus
+from schemas.casetype import CaseType, StageDef
+from schemas.client import ClientProfile
+from schemas.contracts import PROJECT_CASE, EngineCaseInput, EngineSeed, ProjectResult
+from schemas.notifications import NotifyInput
+from schemas.projection import AuditEvent
+from schemas.webhooks import WebhookEvent
+from workflows import search_attributes as sa
+from workflows.engine import clock, messages
+from workflows.engine.outbox import Outbox
+from workflows.engine.projector import Projector
+from workflows.sla import Milestone, MilestoneKind
+
+STORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
+PRIORITIES = ("normal", "high", "urgent", "critical")
+SLA_RANK = {"on_track": 0, "at_risk": 1, "warning": 2, "breached": 3}
+HUMAN_KINDS = frozenset({"task", "approval", "checklist", "documents", "client_acceptance"})
+
+
+class CaseRuntime:
+    def __init__(self, inp: EngineCaseInput) -> None:
+        self.input = inp
+        self.case_type: CaseType = inp.case_type
+        self.client: ClientProfile = inp.client
+        self.state = CaseState(
+            case_ref=inp.case_ref,
+            case_type=inp.case_type.name,
+            case_type_version=inp.case_type.version,
+            workflow_id=inp.workflow_id,
+            stage=inp.case_type.stages[0].key,
+            parent_workflow_id=inp.parent_workflow_id,
+            fields=initial_fields(inp),
+        )
+        self.projector = Projector(self.state)
+        self.outbox = Outbox(self.state.case_ref)
+        self.changes = 0  # bumped by every accepted command: wakes the waiting loop
+        self.cancel_requested: tuple[str, str, str | None] | None = None  # actor, code, reason
+        self.jump: tuple[str, str, str, str] | None = None  # to_stage, outcome, actor, reason
+        self._published: dict[str, str] = {}
+        self._seeded = False
+
+    # ------------------------------------------------------------------ lookups
+    @property
+    def stage_def(self) -> StageDef:
+        return self.case_type.stage(self.state.stage)
+
+    def element_def(self, key: str) -> Any:
+        for element in self.stage_def.elements:
+            if element.key == key:
+                return element
+        raise KeyError(key)
+
+    def active_elements(self) -> list[ElementState]:
+        return [e for e in self.state.elements if e.status == ElementStatus.ACTIVE]
+
+    def now(self) -> datetime:
+        return workflow.now()
+
+    def interrupted(self) -> bool:
+        return self.cancel_requested is not None or self.jump is not None
+
+    def touch(self) -> None:
+        """A command changed the case: the waiting loop re-evaluates."""
+        self.changes += 1
+
+    # ------------------------------------------------------------------ audit + messages
+    def event(self, kind: str, actor: str, detail: dict[str, Any] | None = None) -> None:
+        n = self.state.next_number(f"event:{kind}")
+        self.projector.event(
+            AuditEvent(key=f"{kind}-{n}", kind=kind, actor=actor, detail=detail or {})
+        )
+
+    def tell_client(
+        self, milestone: str, *, extra: dict[str, Any] | None = None, urgent: bool = False
+    ) -> None:
+        now = self.now()
+        remaining = clock.remaining(self.state.sla, now) if self.state.sla else None
+        self.outbox.message(
+            messages.client_message(
+                milestone=milestone,
+                case_type=self.case_type,
+                state=self.state,
+                client=self.client,
+                stage=self.stage_def,
+                now=now,
+                eta_at=messages.eta(self.case_type, self.state, remaining, now),
+                extra=extra,
+                urgent=urgent,
+            )
+        )
+
+    def tell_staff(self, milestone: str, roles: list[str], extra: dict[str, Any]) -> None:
+        for role in dict.fromkeys(roles):
+            self.outbox.message(
+                messages.staff_notice(
+                    milestone=milestone,
+                    role=role,
+                    state=self.state,
+                    client=self.client,
+                    stage=self.stage_def,
+                    now=self.now(),
+                    extra=extra,
+                )
+            )
+
+    def send(self, message: NotifyInput) -> None:
+        self.outbox.message(message)
+
+    def webhook(self, event_type: str, data: dict[str, Any]) -> None:
+        if event_type not in self.case_type.webhooks:
+            return
+        n = self.state.next_number(f"webhook:{event_type}")
+        self.outbox.webhook(
+            WebhookEvent(
+                event_id=f"{self.state.case_ref}:{event_type}:{n}",
+                event_type=event_type,
+                case_ref=self.state.case_ref,
+                occurred_at=self.now(),
+                data=data,
+            )
+        )
+
+    # ------------------------------------------------------------------ waiting
+    async def wait_until(
+        self,
+        ready: Callable[[], bool],
+        *,
+        timers: Callable[[], list[datetime]] | None = None,
+        on_timer: Callable[[datetime], None] | None = None,
+    ) -> None:
+        """The one place a case waits. Returns when ``ready()`` holds (and the case is not
+        paused), or at once on cancel or a jump (send-back/reopen). SLA milestones and the
+        element's own timers (reminders, due times) fire on one durable timer per deadline."""
+        while True:
+            now = self.now()
+            self.fire_sla(now)
+            if on_timer is not None:
+                on_timer(now)
+            if self.interrupted():
+                return
+            if self.state.status != EngineStatus.PAUSED and ready():
+                return
+            await self.flush()
+            deadlines = [d for d in (timers() if timers else []) if d > now]
+            if self.state.status != EngineStatus.PAUSED and self.state.sla is not None:
+                sla_next = clock.next_deadline(self.state.sla, self.stage_def, now)
+                if sla_next is not None:
+                    deadlines.append(sla_next)
+            timeout = (min(deadlines) - now) if deadlines else None
+            seen = self.changes
+
+            def woken(seen: int = seen) -> bool:
+                return self.changes != seen or self.interrupted()
+
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    woken,
+                    timeout=max(timeout, timedelta(seconds=1)) if timeout is not None else None,
+                )
+
+    # ------------------------------------------------------------------ SLA
+    def fire_sla(self, now: datetime) -> None:
+        sla = self.state.sla
+        if sla is None or self.state.status in (EngineStatus.PAUSED, EngineStatus.RESOLVED):
+            return
+        fired = clock.due(sla, self.stage_def, now)
+        for milestone in fired:
+            self._apply_sla(milestone, now)
+        if fired:
+            self.state.history[-1].escalations = sla.escalations
+
+    def _apply_sla(self, m: Milestone, now: datetime) -> None:
+        sla = self.state.sla
+        assert sla is not None
+        stage = self.stage_def
+        remaining = clock.remaining(sla, now) or timedelta(0)
+        due_at = now + remaining
+        base = {
+            "stage": stage.title,
+            "stage_started_at": self.state.history[-1].entered_at,
+            "sla_due_at": due_at,
+            "assignee": stage.owner_role,
+        }
+        if m.kind == MilestoneKind.WARNING:
+            self._raise_sla_state("warning")
+            self.event("sla_warning", "sla", {"stage": stage.key, "threshold": m.fraction})
+            self.tell_staff(
+                "sla_warning", [stage.owner_role], {**base, "time_remaining": remaining}
+            )
+        elif m.kind == MilestoneKind.PREDICTIVE:
+            done, total = self.progress()
+            needed = stage.predictive.min_tasks_done if stage.predictive else 0.0
+            if total == 0 or done / total >= needed:
+                return
+            self._raise_sla_state("at_risk")
+            sla.escalations += 1
+            self._raise_priority(1)
+            self.event("sla_at_risk", "sla", {"stage": stage.key, "done": done, "total": total})
+            reason = f"{done} of {total} steps done at {int((m.fraction or 0) * 100)}% of the SLA"
+            self.tell_staff(
+                "sla_at_risk",
+                [stage.owner_role],
+                {**base, "time_remaining": max(remaining, timedelta(0)), "risk_reason": reason},
+            )
+        elif m.kind == MilestoneKind.BREACH:
+            self._raise_sla_state("breached")
+            self.event("sla_breached", "sla", {"stage": stage.key, "owner": stage.owner_role})
+            self.tell_staff(
+                "sla_breached",
+                [stage.owner_role],
+                {**base, "overdue_by": max(-remaining, timedelta(seconds=1))},
+            )
+        else:
+            sla.escalation_level = m.level
+            sla.escalations += 1
+            self._raise_priority(m.level)
+            target = m.target or stage.owner_role
+            self.event(
+                "sla_escalated",
+                "sla",
+                {"stage": stage.key, "level": m.level, "target": target},
+            )
+            self.tell_staff(
+                "sla_escalated",
+                [target, stage.owner_role],
+                {
+                    **base,
+                    "overdue_by": max(-remaining, timedelta(seconds=1)),
+                    "escalated_to": target,
+                    "escalation_level": min(m.level, 5),
+                },
+            )
+
+    def _raise_sla_state(self, wanted: str) -> None:
+        sla = self.state.sla
+        if sla is not None and SLA_RANK[wanted] > SLA_RANK.get(sla.state, 0):
+            sla.state = wanted
+
+    def _raise_priority(self, level: int) -> None:
+        wanted = PRIORITIES[min(level, len(PRIORITIES) - 1)]
+        if PRIORITIES.index(wanted) > PRIORITIES.index(self.state.priority):
+            self.state.priority = wanted
+
+    def progress(self) -> tuple[int, int]:
+        """(done, total) over the stage's human elements, for the predictive alert."""
+        human = [
+            e
+            for e in self.state.elements
+            if e.kind in HUMAN_KINDS and e.status != ElementStatus.NOT_APPLICABLE
+        ]
+        return sum(e.finished for e in human), len(human)
+
+    def recheck_risk(self) -> None:
+        """An at-risk alert clears (and its priority bump with it) once work catches up."""
+        sla, stage = self.state.sla, self.stage_def
+        if sla is None or sla.state != "at_risk" or stage.predictive is None:
+            return
+        done, total = self.progress()
+        if total and done / total >= stage.predictive.min_tasks_done:
+            sla.state = "on_track"
+            if sla.escalation_level == 0:
+                self.state.priority = "normal"
+            self.event("sla_risk_cleared", "sla", {"stage": stage.key})
+
+    def sla_state(self) -> str:
+        if self.state.status == EngineStatus.PAUSED:
+            return "paused"
+        if self.state.sla is None or self.state.sla.budget_seconds is None:
+            return "on_track"
+        return self.state.sla.state
+
+    # ------------------------------------------------------------------ status
+    def derive_status(self) -> None:
+        """Open / waiting on the client, and whether the SLA clock runs; projected on change."""
+        state = self.state
+        if state.status not in (EngineStatus.OPEN, EngineStatus.WAITING_ON_CLIENT):
+            return
+        on_client = any(
+            e.kind in ("documents", "client_acceptance") for e in self.active_elements()
+        )
+        status = EngineStatus.WAITING_ON_CLIENT if on_client else EngineStatus.OPEN
+        if state.sla is not None:
+            stops = on_client and self.stage_def.sla_pauses_when_waiting_on_client
+            (clock.stop if stops else clock.resume)(state.sla, self.now())
+        if status != state.status:
+            state.status = status
+            self.projector.case(status=status.value)
+
+    # ------------------------------------------------------------------ flush
+    async def flush(self) -> None:
+        """Before the case blocks: one read-model write, search attributes, UI details."""
+        self.derive_status()
+        self.projector.case(sla_state=self.sla_state(), priority=self.state.priority)
+        projection = self.projector.take(self.now(), seed=self._seed())
+        if projection is not None:
+            self._seeded = True
+            if not self.outbox.carry(projection):
+                result = await workflow.execute_local_activity(
+                    PROJECT_CASE,
+                    projection,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=STORE_RETRY,
+                    result_type=ProjectResult,
+                )
+                if result.dead_lettered:
+                    workflow.logger.error(
+                        "read-model projection %s dead-lettered", projection.version
+                    )
+        self.publish_search_attributes()
+        self.refresh_details()
+
+    def _seed(self) -> EngineSeed | None:
+        if self._seeded:
+            return None
+        first = self.case_type.stages[0]
+        return EngineSeed(
+            client=self.client,
+            case_type=self.case_type.name,
+            case_type_version=self.case_type.version,
+            workflow_id=self.state.workflow_id,
+            requested_by=self.input.requested_by,
+            data=self.input.data,
+            first_stage=first.key,
+            access_roles=list(first.access),
+        )
+
+    def publish_search_attributes(self) -> None:
+        """Upsert together, only what changed: every upsert is a billable history event."""
+        wanted = {
+            sa.CASE_STAGE: self.state.stage,
+            sa.CASE_STATUS: self.state.status.value,
+            sa.SLA_STATE: self.sla_state(),
+        }
+        if not self._published:  # the API set these at start; a child starts with them too
+            self._published = {
+                sa.CASE_STAGE.name: self.case_type.stages[0].key,
+                sa.CASE_STATUS.name: EngineStatus.OPEN.value,
+                sa.SLA_STATE.name: "on_track",
+            }
+        changed = [
+            key.value_set(value)
+            for key, value in wanted.items()
+            if self._published.get(key.name) != value
+        ]
+        if changed:
+            workflow.upsert_search_attributes(changed)
+            self._published.update({k.name: v for k, v in wanted.items()})
+
+    def refresh_details(self) -> None:
+        """What an operator sees on the workflow page in the Temporal UI."""
+        state = self.state
+        lines = [
+            f"**Case** {state.case_ref} ({self.case_type.title})",
+            f"**Stage** {self.stage_def.title}",
+            f"**Status** {state.status.value} · priority {state.priority}",
+        ]
+        if state.sla is not None and state.sla.budget_seconds is not None:
+            left = clock.remaining(state.sla, self.now()) or timedelta(0)
+            sign = "-" if left < timedelta(0) else ""
+            minutes = int(abs(left).total_seconds() // 60)
+            running = "" if state.sla.running_since else " (clock stopped)"
+            lines.append(
+                f"**SLA** {self.sla_state()}, {sign}{minutes // 60}h{minutes % 60:02d}m left"
+                + running
+            )
+        lines.append(f"**Waiting for** {self.awaiting() or '-'}")
+        workflow.set_current_details("  \n".join(lines))
+
+    def awaiting(self) -> str | None:
+        state = self.state
+        if state.status in (EngineStatus.CLOSED, EngineStatus.CANCELLED):
+            return None
+        if state.status == EngineStatus.RESOLVED:
+            return "closure (or a reopen)"
+        if state.status == EngineStatus.PAUSED:
+            return f"resume (paused by {state.paused_by})"
+        active = self.active_elements()
+        if not active:
+            return "automation"
+        element = active[0]
+        if element.kind == "approval":
+            votes = sum(v.decision == "approve" for v in element.votes)
+            return f"{element.title} ({votes} of {element.required} approvals)"
+        if element.kind == "documents":
+            return "client documents"
+        if element.kind == "client_acceptance":
+            return "the client's answer to the proposal"
+        return element.title
+
+
+def initial_fields(inp: EngineCaseInput) -> dict[str, Any]:
+    """What ``when`` conditions read: the profile, ``international`` and the case's data."""
+    client = inp.client.model_dump(mode="json")
+    return {
+        **inp.data,
+        "client": client,
+        "international": inp.client.country.upper() != inp.case_type.home_country.upper(),
+    }

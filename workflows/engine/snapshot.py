@@ -1,0 +1,108 @@
+"""The ``state`` query's answer: the case's state plus what is computed live (SLA left now,
+what the case waits for, which commands it takes now)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from schemas.case_state import ElementStatus, EngineStatus
+from schemas.snapshot import CaseSnapshot, SlaNow, StagePlan
+from workflows.engine import clock
+from workflows.engine.runtime import CaseRuntime
+
+
+def build(case: CaseRuntime, now: datetime) -> CaseSnapshot:
+    state, case_type = case.state, case.case_type
+    stage = case.stage_def
+    sla = None
+    if state.sla is not None:
+        left = clock.remaining(state.sla, now)
+        running = state.sla.running_since is not None
+        sla = SlaNow(
+            state=case.sla_state(),
+            budget_seconds=state.sla.budget_seconds,
+            active_seconds=clock.active(state.sla, now).total_seconds(),
+            remaining_seconds=left.total_seconds() if left is not None else None,
+            due_at=(now + left) if left is not None and running else None,
+            running=running,
+            escalation_level=state.sla.escalation_level,
+        )
+    approval = next((e for e in state.elements if e.kind == "approval" and e.votes), None)
+    approval = approval or next(
+        (e for e in state.elements if e.kind == "approval" and e.status == ElementStatus.ACTIVE),
+        None,
+    )
+    proposal = next(
+        (
+            case.element_def(e.key).proposal
+            for e in case.active_elements()
+            if e.kind == "client_acceptance"
+        ),
+        None,
+    )
+    return CaseSnapshot(
+        case_ref=state.case_ref,
+        case_type=state.case_type,
+        case_type_version=state.case_type_version,
+        status=state.status.value,
+        stage=state.stage,
+        stage_title=stage.title,
+        resolution=state.resolution,
+        priority=state.priority,
+        awaiting=case.awaiting(),
+        flags=list(state.flags),
+        fields={k: v for k, v in state.fields.items() if not k.startswith("_")},
+        stages=[
+            StagePlan(
+                key=s.key,
+                title=s.title,
+                client_status=s.client_status,
+                owner_role=s.owner_role,
+                sla_seconds=s.sla.total_seconds() if s.sla else None,
+                access=list(s.access),
+            )
+            for s in case_type.stages
+        ],
+        elements=list(state.elements),
+        history=list(state.history),
+        pauses=list(state.pauses),
+        approvals=list(approval.votes) if approval else [],
+        approvals_required=approval.required if approval else 0,
+        sla=sla,
+        paused_by=state.paused_by,
+        access=list(stage.access),
+        allowed_actions=allowed_actions(case),
+        reject_reasons=list(case_type.reject_reasons),
+        closure_code=state.closure_code,
+        closure_reason=state.closure_reason,
+        account_number=(state.fields.get("account") or {}).get("account_number"),
+        proposal=proposal,
+    )
+
+
+def allowed_actions(case: CaseRuntime) -> list[str]:
+    """Which updates fit now (the validators still decide; this drives buttons)."""
+    status = case.state.status
+    if status.is_final:
+        return []
+    if status == EngineStatus.RESOLVED:
+        return ["reopen", "client_message", "feedback"]
+    if status == EngineStatus.PAUSED:
+        return ["resume", "cancel", "client_message", "feedback"]
+    actions = ["pause", "cancel", "client_message", "feedback"]
+    if case.case_type.stage_index(case.state.stage) > 0:
+        actions.append("send_back")
+    kinds = {e.kind for e in case.active_elements()}
+    for kind, action in (
+        ("approval", "decide"),
+        ("task", "complete_task"),
+        ("checklist", "tick"),
+        ("documents", "waive_documents"),
+        ("client_acceptance", "respond_to_proposal"),
+    ):
+        if kind in kinds:
+            actions.append(action)
+    optional = {e.key for e in case.stage_def.elements if e.optional}
+    if any(e.key in optional and not e.finished for e in case.state.elements):
+        actions.append("skip")
+    return actions
