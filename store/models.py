@@ -25,7 +25,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -58,7 +60,7 @@ class Case(Base):
     requested_by: Mapped[str] = mapped_column(String(40))
 
     status: Mapped[str] = mapped_column(String(32), index=True)
-    stage: Mapped[str] = mapped_column(String(40), index=True)
+    stage: Mapped[str] = mapped_column(String(60), index=True)
     sla_state: Mapped[str | None] = mapped_column(String(20))
     priority: Mapped[str] = mapped_column(String(16), default="normal")
     ever_paused: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -72,6 +74,19 @@ class Case(Base):
     client_tier: Mapped[str] = mapped_column(String(20), index=True)
     country: Mapped[str] = mapped_column(String(2))
     profile: Mapped[dict[str, Any]] = mapped_column()
+
+    # Which engine owns the case: rows from before the engine are cases of the frozen
+    # onboarding workflow ('onboarding-v1'); the engine writes 'case'.
+    case_type: Mapped[str] = mapped_column(
+        String(60), index=True, default="client_onboarding", server_default="client_onboarding"
+    )
+    case_type_version: Mapped[str | None] = mapped_column(String(64))
+    engine: Mapped[str] = mapped_column(
+        String(20), default="onboarding-v1", server_default="onboarding-v1"
+    )
+    access_roles: Mapped[list[str]] = mapped_column(default=list, server_default=text("'[]'"))
+    resolution: Mapped[str | None] = mapped_column(String(40))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
 
     projection_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(
@@ -94,7 +109,7 @@ class StageIntervalRow(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     case_ref: Mapped[str] = mapped_column(ForeignKey("cases.ref", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(Integer)
-    stage: Mapped[str] = mapped_column(String(40))
+    stage: Mapped[str] = mapped_column(String(60))
     entered_at: Mapped[datetime] = _ts()
     exited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str | None] = mapped_column(String(32))
@@ -103,6 +118,8 @@ class StageIntervalRow(Base):
     active_seconds: Mapped[float | None] = mapped_column(Float)
     paused_seconds: Mapped[float | None] = mapped_column(Float)
     escalations: Mapped[int] = mapped_column(Integer, default=0)
+    # Engine cases only: the projection version that last wrote the row (older never wins).
+    projection_version: Mapped[int | None] = mapped_column(Integer)
 
 
 class CaseEvent(Base):
@@ -146,13 +163,14 @@ class CasePauseRow(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     case_ref: Mapped[str] = mapped_column(ForeignKey("cases.ref", ondelete="CASCADE"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
-    stage: Mapped[str] = mapped_column(String(40))
+    stage: Mapped[str] = mapped_column(String(60))
     paused_at: Mapped[datetime] = _ts()
     paused_by: Mapped[str] = mapped_column(String(120))
     reason: Mapped[str] = mapped_column(Text)
     resumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resumed_by: Mapped[str | None] = mapped_column(String(120))
     resume_reason: Mapped[str | None] = mapped_column(Text)
+    projection_version: Mapped[int | None] = mapped_column(Integer)  # engine cases only
 
 
 class DocumentRow(Base):
@@ -257,7 +275,7 @@ class CallbackTaskRow(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     case_ref: Mapped[str] = mapped_column(ForeignKey("cases.ref", ondelete="CASCADE"), index=True)
-    stage: Mapped[str] = mapped_column(String(40))
+    stage: Mapped[str] = mapped_column(String(60))
     assignee_role: Mapped[str] = mapped_column(String(40), default="relationship_manager")
     due_at: Mapped[datetime] = _ts()
     status: Mapped[str] = mapped_column(String(20), default="open")  # open / done
@@ -268,7 +286,12 @@ class CallbackTaskRow(Base):
 
 class CaseTaskRow(Base):
     """Tasks of a case as the workflow sees them, for "my tasks" queues. The workflow owns
-    them; this is its projection."""
+    them; this is its projection.
+
+    Engine cases project every element of the current stage visit here (``ElementState``):
+    ``kind`` is then ``manual`` for the kinds people act on and ``auto`` otherwise, and
+    ``element_kind`` is the element's own kind. The frozen workflow leaves those columns NULL.
+    """
 
     __tablename__ = "case_tasks"
     __table_args__ = (
@@ -280,12 +303,22 @@ class CaseTaskRow(Base):
     case_ref: Mapped[str] = mapped_column(ForeignKey("cases.ref", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(60))
     title: Mapped[str] = mapped_column(String(200))
-    stage: Mapped[str] = mapped_column(String(40))
+    stage: Mapped[str] = mapped_column(String(60))
     kind: Mapped[str] = mapped_column(String(10))
     assignee_role: Mapped[str | None] = mapped_column(String(40))
     done: Mapped[bool] = mapped_column(Boolean, default=False)
     done_by: Mapped[str | None] = mapped_column(String(120))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    element_kind: Mapped[str | None] = mapped_column(String(30))
+    status: Mapped[str | None] = mapped_column(String(20))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    required: Mapped[int | None] = mapped_column(Integer)
+    votes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    ticked: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    projection_version: Mapped[int | None] = mapped_column(Integer)  # engine cases only
 
 
 class NpsResponse(Base):
@@ -300,3 +333,21 @@ class NpsResponse(Base):
     )
     comment: Mapped[str | None] = mapped_column(Text)
     submitted_at: Mapped[datetime] = _ts()
+
+
+class ProjectionDeadLetter(Base):
+    """An engine projection the read model refused (a data error): kept, alerted, never retried.
+
+    No foreign key: the case row itself may be what failed. ``payload`` is the projection as
+    ASCII-only JSON, so NUL bytes and lone surrogates survive as escapes.
+    """
+
+    __tablename__ = "projection_dead_letters"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    case_ref: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

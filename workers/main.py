@@ -13,9 +13,11 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.accounts import AccountActivities
+from activities.automations import AutomationActivities
 from activities.case_store import CaseStoreActivities
 from activities.compliance import ComplianceActivities
 from activities.documents import DocumentActivities
+from activities.engine_store import EngineStoreActivities
 from activities.notifications import NotificationActivities, build_senders
 from activities.planning import PlanningActivities
 from activities.webhooks import WebhookActivities
@@ -72,6 +74,8 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Any]:
         staff_directory=settings.staff_directory,
         portal_link=make_portal_link(settings),
     )
+    engine_store = EngineStoreActivities(sessions, notifications, webhooks)
+    automations = AutomationActivities(compliance, accounts, sessions)
     return [
         store.project,
         accounts.provision_account,
@@ -82,6 +86,9 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Any]:
         webhooks.deliver,
         notifications.notify,
         notifications.schedule_callback,
+        engine_store.project,
+        engine_store.sync,
+        automations.run,
     ]
 
 
