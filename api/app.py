@@ -15,7 +15,17 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from api import errors
-from api.routes import cases, console, dashboard, documents, health, notifications, portal
+from api.deps import load_case_types
+from api.routes import (
+    case_types,
+    cases,
+    console,
+    dashboard,
+    documents,
+    health,
+    notifications,
+    portal,
+)
 from core.database import resolve_database_url
 from core.settings import Settings, get_settings
 from core.temporal import connect_config
@@ -25,7 +35,8 @@ log = logging.getLogger(__name__)
 WEB_STATIC = Path(__file__).resolve().parent / "web" / "static"
 
 DESCRIPTION = """
-Client onboarding cases, each a durable Temporal workflow.
+Cases of several case types (client onboarding, order approval, return request, …), each a
+durable Temporal workflow. `GET /case-types` lists them.
 
 Authenticate with `X-API-Key: <key>` (or `Authorization: Bearer <key>`). Each key maps to one
 role: `client_app`, `case_manager` or `operator`.
@@ -40,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from temporalio.client import Client
         from temporalio.contrib.pydantic import pydantic_data_converter
 
+        app.state.case_types = load_case_types(settings)  # a bad case type stops the start
         url, embedded = resolve_database_url(settings)
         engine = make_engine(url)
         config = connect_config(settings)
@@ -73,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(case_types.router)
     app.include_router(cases.router)
     app.include_router(documents.router)
     app.include_router(notifications.router)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from core.settings import Role, Settings
+from playbooks.registry import DEFAULT_FOLDER, CaseTypeRegistry
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 bearer = HTTPBearer(auto_error=False)
@@ -31,6 +32,22 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 def get_temporal(request: Request) -> Client:
     client: Client = request.app.state.temporal
     return client
+
+
+def load_case_types(settings: Settings) -> CaseTypeRegistry:
+    """``playbooks/case_types`` plus ``CASE_TYPE_DIRS_EXTRA``, validated (raises
+    ``CaseTypeError`` naming every problem)."""
+    return CaseTypeRegistry.load([DEFAULT_FOLDER, *settings.case_type_dirs_extra])
+
+
+def get_case_types(request: Request) -> CaseTypeRegistry:
+    """The case types loaded at start (``app.state.case_types``; loaded on first use when the
+    lifespan did not run, e.g. an in-process test client)."""
+    registry: CaseTypeRegistry | None = getattr(request.app.state, "case_types", None)
+    if registry is None:
+        registry = load_case_types(request.app.state.settings)
+        request.app.state.case_types = registry
+    return registry
 
 
 SESSION_USER = "user"  # key in the signed session cookie (set by the console's login)
@@ -104,6 +121,7 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Caller]]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+CaseTypesDep = Annotated[CaseTypeRegistry, Depends(get_case_types)]
 STAFF = (Role.CASE_MANAGER, Role.COMPLIANCE_REVIEWER, Role.RELATIONSHIP_MANAGER, Role.OPERATOR)
 AnyRole = Annotated[Caller, Depends(require(Role.CLIENT_APP, *STAFF))]
 AnyStaff = Annotated[Caller, Depends(require(*STAFF))]
@@ -115,3 +133,5 @@ TaskDoer = Annotated[
     Depends(require(Role.CASE_MANAGER, Role.COMPLIANCE_REVIEWER, Role.RELATIONSHIP_MANAGER)),
 ]
 DocumentSubmitter = Annotated[Caller, Depends(require(Role.CLIENT_APP, Role.CASE_MANAGER))]
+ClientOrManager = Annotated[Caller, Depends(require(Role.CLIENT_APP, Role.CASE_MANAGER))]
+ClientApp = Annotated[Caller, Depends(require(Role.CLIENT_APP))]

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL. Unset: the embedded Postgres under data_dir.",
     )
     playbook_path: Path = DEFAULT_PLAYBOOK
+    case_type_dirs_extra: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="More folders of case type YAML, after playbooks/case_types "
+        "(comma-separated or a JSON list)",
+    )
     blob_dir: Path | None = Field(default=None, description="Uploads; default data_dir/blobs")
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
 
@@ -185,6 +190,17 @@ class Settings(BaseSettings):
     def _parse_console_users(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value)
+        return value
+
+    @field_validator("case_type_dirs_extra", mode="before")
+    @classmethod
+    def _parse_dirs(cls, value: Any) -> Any:
+        """``a,b`` or ``["a", "b"]`` from the environment."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
     @field_validator("api_keys", mode="before")

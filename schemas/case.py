@@ -3,13 +3,55 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    StringConstraints,
+    model_validator,
+)
+from pydantic_core import core_schema
 
 from schemas.client import ClientProfile
-from schemas.enums import CaseStatus, ClientTier, ClientType, SlaState, Stage
+from schemas.enums import CaseStatus, ClientTier, ClientType, Decision, SlaState, Stage
+from schemas.text import Actor, Key, Line, Text
 
 CASE_REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{2,63}$"
+KEY_PATTERN = r"^[a-z][a-z0-9_]{0,59}$"  # case type names, stage keys, element keys
+DEFAULT_CASE_TYPE = "client_onboarding"
+CLOSED_STATUSES = frozenset({"completed", "rejected", "cancelled", "closed"})
+"""Statuses that take no more commands: the frozen workflow's three, and the engine's closed
+(a *resolved* engine case can still be reopened, so it is not among them)."""
+
+DataValue = str | int | float | bool | None
+CaseData = Annotated[dict[str, DataValue], Field(max_length=50)]
+
+
+def status_is_closed(status: str) -> bool:
+    """True for a case that takes no more commands (frozen or engine)."""
+    return status in CLOSED_STATUSES
+
+
+class StatusText(str):
+    """A case status as plain text (the frozen workflow's ``CaseStatus`` values or the engine's
+    ``EngineStatus`` values), with the one question everybody asks of it."""
+
+    __slots__ = ()
+
+    @property
+    def is_closed(self) -> bool:
+        return status_is_closed(self)
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            cls, core_schema.str_schema(max_length=32)
+        )
 
 
 def workflow_id_for(case_ref: str) -> str:
@@ -28,6 +70,15 @@ class StartCaseRequest(BaseModel):
         description="Your own reference for the case; makes the request idempotent.",
     )
     client: ClientProfile
+    case_type: str = Field(
+        default=DEFAULT_CASE_TYPE,
+        pattern=KEY_PATTERN,
+        description="Which case type to open (see GET /case-types).",
+    )
+    data: CaseData = Field(
+        default_factory=dict,
+        description="The case type's own fields (see its `fields`), validated against it.",
+    )
 
 
 class CaseInput(BaseModel):
@@ -127,6 +178,34 @@ class CaseOutcome(BaseModel):
     duration: timedelta
 
 
+class StageVisitView(BaseModel):
+    """One visit of a stage in the read model (any case type's stage keys)."""
+
+    seq: int
+    stage: str
+    entered_at: datetime
+    exited_at: datetime | None = None
+    outcome: str | None = None
+    sla_outcome: str | None = None
+    active_seconds: float | None = None
+    paused_seconds: float | None = None
+    escalations: int = 0
+    sla_budget_seconds: float | None = None
+
+
+class PauseView(BaseModel):
+    """A pause in the read model (any case type's stage keys)."""
+
+    seq: int
+    stage: str
+    paused_at: datetime
+    paused_by: str
+    reason: str
+    resumed_at: datetime | None = None
+    resumed_by: str | None = None
+    resume_reason: str | None = None
+
+
 class ClientSummary(BaseModel):
     name: str
     client_type: ClientType
@@ -138,8 +217,15 @@ class CaseView(BaseModel):
     """``GET /cases/{ref}``: the read model, plus links for people."""
 
     reference: str
-    status: CaseStatus
-    stage: Stage
+    status: StatusText = Field(
+        description="draft, open, waiting_on_client, paused, resolved, "
+        "completed, rejected, cancelled or closed"
+    )
+    stage: str
+    case_type: str = DEFAULT_CASE_TYPE
+    case_type_version: str | None = None
+    engine: str = "onboarding-v1"
+    resolution: str | None = None
     client: ClientSummary
     priority: str
     sla_state: SlaState | None = None
@@ -151,14 +237,19 @@ class CaseView(BaseModel):
     ever_paused: bool = False
     workflow_id: str
     temporal_ui_url: str
-    stages: list[StageInterval] = Field(default_factory=list)
-    pauses: list[PauseInterval] = Field(default_factory=list)
+    stages: list[StageVisitView] = Field(default_factory=list)
+    pauses: list[PauseView] = Field(default_factory=list)
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status.is_closed
 
 
 class CaseListItem(BaseModel):
     reference: str
-    status: CaseStatus
-    stage: Stage
+    status: StatusText
+    stage: str
+    case_type: str = DEFAULT_CASE_TYPE
     client_name: str
     client_type: ClientType
     tier: ClientTier
@@ -172,3 +263,123 @@ class CasePage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+# ------------------------------------------------------------------ command bodies (HTTP)
+# Who acts is never taken from a body for an engine case: the API sets the command's actor
+# and role from the authenticated caller. ``actor``/``reviewer`` are still accepted (and used
+# for cases of the frozen onboarding workflow, as before) so existing clients keep working.
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PauseBody(_Body):
+    reason: Text
+    actor: Actor | None = None
+
+
+class ResumeBody(_Body):
+    reason: Text = "resumed"
+    actor: Actor | None = None
+
+
+class DecisionBody(_Body):
+    """``POST /cases/{ref}/decision``: approve or reject the current approval."""
+
+    decision: Literal["approve", "reject"]
+    element: Key | None = None
+    reason_code: Key | None = Field(default=None, description="From the case type's list")
+    note: Text | None = None
+
+    @model_validator(mode="after")
+    def _reject_needs_reason(self) -> DecisionBody:
+        if self.decision == "reject" and (self.reason_code is None or self.note is None):
+            raise ValueError("a rejection needs a reason_code and a note")
+        return self
+
+
+class ComplianceDecisionBody(_Body):
+    decision: Decision
+    reviewer: Actor | None = None
+    reason: Text | None = None
+
+
+class FinalReviewBody(_Body):
+    reviewer: Actor | None = None
+    note: Text | None = None
+
+
+class TaskCompletionBody(_Body):
+    actor: Actor | None = None
+    note: Text | None = None
+    outcome: Key | None = Field(default=None, description="Callback tasks: what happened")
+
+
+class SendBackBody(_Body):
+    to_stage: Key
+    reason: Text
+    actor: Actor | None = None
+
+
+class CancelBody(_Body):
+    closure_code: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{2,40}$")]
+    reason: Text | None = None
+    actor: Actor | None = None
+
+
+class DocumentsReceivedBody(_Body):
+    actor: Actor | None = None
+    document_ids: list[Line] = Field(default_factory=list, max_length=50)
+    note: Text | None = None
+    waive_verification: bool = Field(
+        default=False,
+        description="Case manager accepts the documents as seen (e.g. originals at a branch). "
+        "Needs a note; audited.",
+    )
+
+    @model_validator(mode="after")
+    def _waiver_needs_a_note(self) -> DocumentsReceivedBody:
+        if self.waive_verification and not self.note:
+            raise ValueError("a waiver needs a note saying why")
+        return self
+
+
+class SkipBody(_Body):
+    reason: Text
+
+
+class WaiveBody(_Body):
+    note: Text
+    element: Key | None = None
+
+
+class ReopenBody(_Body):
+    to_stage: Key | None = Field(default=None, description="Default: the last stage")
+    reason: Text
+
+
+class ProposalBody(_Body):
+    accept: bool
+    reason: Text | None = None
+
+    @model_validator(mode="after")
+    def _reject_needs_reason(self) -> ProposalBody:
+        if not self.accept and self.reason is None:
+            raise ValueError("tell us why you do not accept, so we can put it right")
+        return self
+
+
+class MessageBody(_Body):
+    text: Text
+
+
+class FeedbackBody(_Body):
+    csat: int | None = Field(default=None, ge=1, le=5)
+    nps: int | None = Field(default=None, ge=0, le=10)
+    comment: Text | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> FeedbackBody:
+        if self.csat is None and self.nps is None:
+            raise ValueError("give a csat or an nps score")
+        return self

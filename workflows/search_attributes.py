@@ -8,5 +8,6 @@ CLIENT_TYPE = SearchAttributeKey.for_keyword("ClientType")
 CLIENT_TIER = SearchAttributeKey.for_keyword("ClientTier")
 SLA_STATE = SearchAttributeKey.for_keyword("SlaState")
 CASE_REF = SearchAttributeKey.for_keyword("CaseRef")
+CASE_TYPE = SearchAttributeKey.for_keyword("CaseType")
 
-ALL = (CASE_STAGE, CASE_STATUS, CLIENT_TYPE, CLIENT_TIER, SLA_STATE, CASE_REF)
+ALL = (CASE_STAGE, CASE_STATUS, CLIENT_TYPE, CLIENT_TIER, SLA_STATE, CASE_REF, CASE_TYPE)

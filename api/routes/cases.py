@@ -1,4 +1,10 @@
-"""/cases: start, read and list cases, and the human steps of the process."""
+"""/cases: start, read and list cases, and the human steps of the process.
+
+Every command loads the case row first (404), checks the stage's access roles (403) and that
+the case takes commands (409), then goes to the case's workflow by name: the case engine's
+updates for engine cases, the frozen onboarding workflow's signals and updates for cases it
+still runs (``api.services.cases`` / ``api.services.engine``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,10 @@ from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, sta
 from api.deps import (
     AnyRole,
     CaseCreator,
+    CaseTypesDep,
     CaseWorker,
+    ClientApp,
+    ClientOrManager,
     DocumentSubmitter,
     Reviewer,
     SessionDep,
@@ -18,26 +27,49 @@ from api.deps import (
     TemporalDep,
 )
 from api.services import cases as svc
+from api.services import engine as eng
 from core.settings import Role
-from schemas.case import CASE_REF_PATTERN, CasePage, CaseState, CaseView, StartCaseRequest
-from schemas.commands import (
-    CancelCase,
-    CommandAccepted,
-    CompleteTask,
-    ComplianceDecision,
-    DocumentsReceived,
-    FinalSignOff,
-    PauseRequest,
-    ResumeRequest,
-    SendBack,
-    TaskCompletion,
+from schemas.case import (
+    CASE_REF_PATTERN,
+    KEY_PATTERN,
+    CancelBody,
+    CasePage,
+    CaseView,
+    ComplianceDecisionBody,
+    DecisionBody,
+    DocumentsReceivedBody,
+    FeedbackBody,
+    FinalReviewBody,
+    MessageBody,
+    PauseBody,
+    ProposalBody,
+    ReopenBody,
+    ResumeBody,
+    SendBackBody,
+    SkipBody,
+    StartCaseRequest,
+    TaskCompletionBody,
+    WaiveBody,
 )
-from schemas.enums import CaseStatus, ClientTier, ClientType, SlaState, Stage
-from workflows.onboarding import OnboardingCaseWorkflow
+from schemas.commands import DocumentsReceived, PauseRequest, ResumeRequest
+from schemas.engine_commands import (
+    ClientMessage,
+    CommandResult,
+    Feedback,
+    ProposalResponse,
+    ReopenCase,
+    SkipElement,
+    TickItem,
+)
+from schemas.enums import ClientTier, ClientType
+from schemas.snapshot import CaseSnapshot
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
 Ref = Annotated[str, Path(pattern=CASE_REF_PATTERN, description="Case reference")]
+KeyPath = Annotated[str, Path(pattern=KEY_PATTERN)]
+KeyList = Annotated[list[Annotated[str, Query(pattern=KEY_PATTERN)]] | None, Query()]
+ACCEPTED = status.HTTP_202_ACCEPTED
 
 
 @router.post(
@@ -47,6 +79,7 @@ Ref = Annotated[str, Path(pattern=CASE_REF_PATTERN, description="Case reference"
     responses={
         200: {"description": "Same request seen before: the existing case"},
         409: {"description": "Reference or key already used for a different request"},
+        422: {"description": "Invalid body, unknown case type, or data the type refuses"},
     },
 )
 async def create_case(
@@ -55,16 +88,19 @@ async def create_case(
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    registry: CaseTypesDep,
     caller: CaseCreator,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=8, max_length=200)
     ] = None,
 ) -> CaseView:
-    """Start an onboarding case. Idempotent on `reference` and on the `Idempotency-Key` header."""
+    """Open a case of `case_type` (default `client_onboarding`) with its `data`. Idempotent on
+    `reference` and on the `Idempotency-Key` header."""
     result = await svc.start_case(
         session=session,
         temporal=temporal,
         settings=settings,
+        registry=registry,
         body=body,
         idempotency_key=idempotency_key,
         requested_by=caller.label,
@@ -79,15 +115,19 @@ async def create_case(
 async def list_cases(
     session: SessionDep,
     _: AnyRole,
-    status_: Annotated[list[CaseStatus] | None, Query(alias="status")] = None,
-    stage: Annotated[list[Stage] | None, Query()] = None,
+    status_: Annotated[
+        list[Annotated[str, Query(pattern=KEY_PATTERN)]] | None, Query(alias="status")
+    ] = None,
+    stage: KeyList = None,
+    case_type: KeyList = None,
     client_type: ClientType | None = None,
     tier: ClientTier | None = None,
-    sla_state: Annotated[list[SlaState] | None, Query()] = None,
+    sla_state: KeyList = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> CasePage:
-    """Cases, newest first. Repeat `status`/`stage`/`sla_state` to match any of several."""
+    """Cases, newest first. Repeat `status`/`stage`/`case_type`/`sla_state` to match any of
+    several."""
     return await svc.list_cases(
         session=session,
         status_filter=status_,
@@ -95,38 +135,38 @@ async def list_cases(
         client_type=client_type,
         tier=tier,
         sla_state=sla_state,
+        case_type=case_type,
         limit=limit,
         offset=offset,
     )
 
 
 @router.get("/{ref}", response_model=CaseView)
-async def get_case(ref: Ref, session: SessionDep, settings: SettingsDep, _: AnyRole) -> CaseView:
+async def get_case(
+    ref: Ref, session: SessionDep, settings: SettingsDep, caller: AnyRole
+) -> CaseView:
     """Stage, status, timestamps and the stage history, from the read model."""
-    return await svc.get_case(session=session, settings=settings, ref=ref)
+    return await svc.get_case(session=session, settings=settings, ref=ref, caller=caller)
 
 
-@router.get("/{ref}/state", response_model=CaseState)
+@router.get("/{ref}/state", response_model=CaseSnapshot)
 async def get_live_state(
-    ref: Ref, session: SessionDep, temporal: TemporalDep, _: AnyRole
-) -> CaseState:
-    """The workflow's own view (running or closed): tasks, what it waits for, the plan."""
-    handle = await svc.running_case(session=session, temporal=temporal, ref=ref, closed_ok=True)
-    return await svc.live_state(handle)
+    ref: Ref, session: SessionDep, temporal: TemporalDep, caller: AnyRole
+) -> CaseSnapshot:
+    """The workflow's own view (running or closed) as a `CaseSnapshot`, for every case type:
+    elements, approvals, pauses, SLA now, and which commands it takes now."""
+    return await eng.case_snapshot(session=session, temporal=temporal, ref=ref, caller=caller)
 
 
-@router.post(
-    "/{ref}/documents-received",
-    response_model=CommandAccepted,
-    status_code=status.HTTP_202_ACCEPTED,
-)
+# ------------------------------------------------------------------ commands (both engines)
+@router.post("/{ref}/documents-received", response_model=CommandResult, status_code=ACCEPTED)
 async def documents_received(
     ref: Ref,
-    body: DocumentsReceived,
+    body: DocumentsReceivedBody,
     session: SessionDep,
     temporal: TemporalDep,
     caller: DocumentSubmitter,
-) -> CommandAccepted:
+) -> CommandResult:
     """Ask the case to check its documents again, or (case managers) waive verification.
 
     Uploads through ``POST /cases/{ref}/documents`` notify the case by themselves; this is for
@@ -138,100 +178,284 @@ async def documents_received(
             status_code=status.HTTP_403_FORBIDDEN,
             detail="only a case manager may waive document verification",
         )
-    return await svc.documents_received(session=session, temporal=temporal, ref=ref, body=body)
+    return await svc.documents_received(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        body=DocumentsReceived(
+            actor=body.actor or caller.label,
+            document_ids=body.document_ids,
+            note=body.note,
+            waive_verification=body.waive_verification,
+        ),
+        caller=caller,
+    )
 
 
-@router.post("/{ref}/compliance-decision", response_model=CommandAccepted)
+@router.post("/{ref}/compliance-decision", response_model=CommandResult)
 async def compliance_decision(
     ref: Ref,
-    body: ComplianceDecision,
+    body: ComplianceDecisionBody,
     session: SessionDep,
     temporal: TemporalDep,
-    _: Reviewer,
-) -> CommandAccepted:
-    """Approve or reject the compliance review (409 unless the case is in compliance review)."""
-    return await svc.update_case(
+    caller: Reviewer,
+) -> CommandResult:
+    """Approve or reject the compliance review (409 unless the case is in compliance review).
+    Engine cases: the approval of the current stage (`decide`)."""
+    return await svc.compliance_decision(
         session=session,
         temporal=temporal,
         ref=ref,
-        update=OnboardingCaseWorkflow.decide_compliance,
-        arg=body,
+        caller=caller,
+        decision=body.decision,
+        reason=body.reason,
+        reviewer=body.reviewer,
     )
 
 
-@router.post("/{ref}/final-review", response_model=CommandAccepted)
+@router.post("/{ref}/final-review", response_model=CommandResult)
 async def final_review(
-    ref: Ref, body: FinalSignOff, session: SessionDep, temporal: TemporalDep, _: CaseWorker
-) -> CommandAccepted:
+    ref: Ref, body: FinalReviewBody, session: SessionDep, temporal: TemporalDep, caller: CaseWorker
+) -> CommandResult:
     """Sign the case off in final review (409 unless it is in final review)."""
-    return await svc.update_case(
+    return await svc.final_review(
         session=session,
         temporal=temporal,
         ref=ref,
-        update=OnboardingCaseWorkflow.sign_off,
-        arg=body,
+        caller=caller,
+        note=body.note,
+        reviewer=body.reviewer,
     )
 
 
-@router.post("/{ref}/pause", response_model=CommandAccepted, status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{ref}/decision", response_model=CommandResult)
+async def decision(
+    ref: Ref, body: DecisionBody, session: SessionDep, temporal: TemporalDep, caller: Reviewer
+) -> CommandResult:
+    """Approve or reject the current approval as the signed-in identity (each approval of an
+    n-of-m approval must come from a different identity: a repeat is 409)."""
+    return await svc.decide(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        caller=caller,
+        decision=body.decision,
+        element=body.element,
+        reason_code=body.reason_code,
+        note=body.note,
+    )
+
+
+@router.post("/{ref}/pause", response_model=CommandResult, status_code=ACCEPTED)
 async def pause_case(
-    ref: Ref, body: PauseRequest, session: SessionDep, temporal: TemporalDep, _: CaseWorker
-) -> CommandAccepted:
+    ref: Ref, body: PauseBody, session: SessionDep, temporal: TemporalDep, caller: CaseWorker
+) -> CommandResult:
     """Halt automation and stop the SLA clock (409 if already paused)."""
-    return await svc.pause(session=session, temporal=temporal, ref=ref, body=body)
+    return await svc.pause(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        body=PauseRequest(actor=body.actor or caller.label, reason=body.reason),
+        caller=caller,
+    )
 
 
-@router.post("/{ref}/resume", response_model=CommandAccepted, status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{ref}/resume", response_model=CommandResult, status_code=ACCEPTED)
 async def resume_case(
-    ref: Ref, body: ResumeRequest, session: SessionDep, temporal: TemporalDep, _: CaseWorker
-) -> CommandAccepted:
+    ref: Ref, body: ResumeBody, session: SessionDep, temporal: TemporalDep, caller: CaseWorker
+) -> CommandResult:
     """Resume automation; the stage's remaining SLA budget continues (409 unless paused)."""
-    return await svc.resume(session=session, temporal=temporal, ref=ref, body=body)
+    return await svc.resume(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        body=ResumeRequest(actor=body.actor or caller.label, reason=body.reason),
+        caller=caller,
+    )
 
 
-@router.post("/{ref}/tasks/{task_key}/complete", response_model=CommandAccepted)
+@router.post("/{ref}/tasks/{task_key}/complete", response_model=CommandResult)
 async def complete_task(
     ref: Ref,
-    task_key: Annotated[str, Path(pattern=r"^[a-z0-9_]+$")],
-    body: TaskCompletion,
+    task_key: Annotated[str, Path(pattern=r"^[a-z0-9_]{1,60}$")],
+    body: TaskCompletionBody,
     session: SessionDep,
     temporal: TemporalDep,
-    _: TaskDoer,
-) -> CommandAccepted:
-    """Mark a manual task of the current stage done (409 if it is not open now)."""
-    command = CompleteTask(task_key=task_key, actor=body.actor, note=body.note)
-    return await svc.update_case(
+    caller: TaskDoer,
+) -> CommandResult:
+    """Mark a task of the current stage done (409 if it is not open now). Callback tasks of
+    engine cases take an `outcome`."""
+    return await svc.complete_task(
         session=session,
         temporal=temporal,
         ref=ref,
-        update=OnboardingCaseWorkflow.complete_task,
-        arg=command,
+        task_key=task_key,
+        caller=caller,
+        note=body.note,
+        outcome=body.outcome,
+        actor=body.actor,
     )
 
 
-@router.post("/{ref}/send-back", response_model=CommandAccepted)
+@router.post("/{ref}/send-back", response_model=CommandResult)
 async def send_back(
-    ref: Ref, body: SendBack, session: SessionDep, temporal: TemporalDep, _: CaseWorker
-) -> CommandAccepted:
+    ref: Ref, body: SendBackBody, session: SessionDep, temporal: TemporalDep, caller: CaseWorker
+) -> CommandResult:
     """Return the case to an earlier stage, whose SLA starts afresh."""
-    return await svc.update_case(
+    return await svc.send_back(
         session=session,
         temporal=temporal,
         ref=ref,
-        update=OnboardingCaseWorkflow.send_back,
-        arg=body,
+        caller=caller,
+        to_stage=body.to_stage,
+        reason=body.reason,
+        actor=body.actor,
     )
 
 
-@router.post("/{ref}/cancel", response_model=CommandAccepted)
+@router.post("/{ref}/cancel", response_model=CommandResult)
 async def cancel_case(
-    ref: Ref, body: CancelCase, session: SessionDep, temporal: TemporalDep, _: CaseWorker
-) -> CommandAccepted:
-    """Cancel at any stage with a closure code; a provisioned account is closed again."""
-    return await svc.update_case(
+    ref: Ref, body: CancelBody, session: SessionDep, temporal: TemporalDep, caller: CaseWorker
+) -> CommandResult:
+    """Cancel at any stage with a closure code; what automation did is compensated."""
+    return await svc.cancel(
         session=session,
         temporal=temporal,
         ref=ref,
-        update=OnboardingCaseWorkflow.cancel,
-        arg=body,
+        caller=caller,
+        closure_code=body.closure_code,
+        reason=body.reason,
+        actor=body.actor,
+    )
+
+
+@router.post("/{ref}/documents/waive", response_model=CommandResult)
+async def waive_documents(
+    ref: Ref, body: WaiveBody, session: SessionDep, temporal: TemporalDep, caller: CaseWorker
+) -> CommandResult:
+    """Accept the documents as seen (audited; a note is required)."""
+    return await svc.waive_documents(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        caller=caller,
+        note=body.note,
+        element=body.element,
+    )
+
+
+# ------------------------------------------------------------------ commands (engine cases)
+@router.post("/{ref}/elements/{key}/skip", response_model=CommandResult)
+async def skip_element(
+    ref: Ref,
+    key: KeyPath,
+    body: SkipBody,
+    session: SessionDep,
+    temporal: TemporalDep,
+    caller: CaseWorker,
+) -> CommandResult:
+    """Skip an optional element of the current stage, with a reason (audited)."""
+    return await svc.engine_command(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        caller=caller,
+        name=eng.SKIP,
+        model=SkipElement,
+        element=key,
+        reason=body.reason,
+    )
+
+
+@router.post("/{ref}/checklists/{element}/items/{item}/tick", response_model=CommandResult)
+async def tick_item(
+    ref: Ref,
+    element: KeyPath,
+    item: KeyPath,
+    session: SessionDep,
+    temporal: TemporalDep,
+    caller: TaskDoer,
+) -> CommandResult:
+    """Tick one item of a checklist of the current stage."""
+    return await svc.engine_command(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        caller=caller,
+        name=eng.TICK,
+        model=TickItem,
+        element=element,
+        item=item,
+    )
+
+
+@router.post("/{ref}/reopen", response_model=CommandResult)
+async def reopen_case(
+    ref: Ref, body: ReopenBody, session: SessionDep, temporal: TemporalDep, caller: CaseWorker
+) -> CommandResult:
+    """Reopen a resolved case at `to_stage` (default: its last stage)."""
+    return await svc.engine_command(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        caller=caller,
+        name=eng.REOPEN,
+        model=ReopenCase,
+        to_stage=body.to_stage,
+        reason=body.reason,
+    )
+
+
+@router.post("/{ref}/proposal", response_model=CommandResult)
+async def respond_to_proposal(
+    ref: Ref,
+    body: ProposalBody,
+    session: SessionDep,
+    temporal: TemporalDep,
+    caller: ClientOrManager,
+) -> CommandResult:
+    """The client accepts or rejects (with a reason) the outcome proposed to them."""
+    return await svc.engine_command(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        caller=caller,
+        name=eng.RESPOND_TO_PROPOSAL,
+        model=ProposalResponse,
+        accept=body.accept,
+        reason=body.reason,
+    )
+
+
+@router.post("/{ref}/messages", response_model=CommandResult)
+async def client_message(
+    ref: Ref, body: MessageBody, session: SessionDep, temporal: TemporalDep, caller: ClientApp
+) -> CommandResult:
+    """A message from the client (may reopen a resolved case, per its case type)."""
+    return await svc.engine_command(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        caller=caller,
+        name=eng.CLIENT_MESSAGE,
+        model=ClientMessage,
+        text=body.text,
+    )
+
+
+@router.post("/{ref}/feedback", response_model=CommandResult)
+async def feedback(
+    ref: Ref, body: FeedbackBody, session: SessionDep, temporal: TemporalDep, caller: ClientApp
+) -> CommandResult:
+    """CSAT (1-5) and/or NPS (0-10) from the client; a low score may reopen the case."""
+    return await svc.engine_command(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        caller=caller,
+        name=eng.FEEDBACK,
+        model=Feedback,
+        csat=body.csat,
+        nps=body.nps,
+        comment=body.comment,
     )

@@ -1,4 +1,10 @@
-"""Case use-cases behind the HTTP routes: start, read, list, and send human steps."""
+"""Case use-cases behind the HTTP routes: start, read, list, and send human steps.
+
+Workflows are addressed by name (``schemas.contracts``), never by importing workflow code. New
+cases run on the case engine (``CaseWorkflow``); rows of the frozen onboarding workflow
+(``engine = 'onboarding-v1'``) keep getting its commands. ``api.services.engine`` holds the
+dispatch and the error mapping.
+"""
 
 from __future__ import annotations
 
@@ -6,45 +12,70 @@ import contextlib
 import hashlib
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import HTTPException, status
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import case as sql_case
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import (
-    Client,
-    WorkflowHandle,
-    WorkflowUpdateFailedError,
-)
+from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from core.settings import Settings
+from api.deps import Caller
+from api.services import engine as eng
+from core.settings import Role, Settings
+from playbooks.registry import CaseTypeRegistry, UnknownCaseType
 from schemas.case import (
+    DEFAULT_CASE_TYPE,
     CaseInput,
     CaseListItem,
     CasePage,
     CaseState,
     CaseView,
     ClientSummary,
-    PauseInterval,
-    StageInterval,
+    PauseView,
+    StageVisitView,
     StartCaseRequest,
 )
-from schemas.commands import CommandAccepted, DocumentsReceived, PauseRequest, ResumeRequest
-from schemas.enums import CaseStatus, ClientTier, ClientType, SlaState, Stage
+from schemas.casedata import CaseDataError, validate_case_data
+from schemas.casetype import CaseType, SubprocessElement
+from schemas.commands import (
+    CancelCase,
+    CompleteTask,
+    ComplianceDecision,
+    DocumentsReceived,
+    FinalSignOff,
+    PauseRequest,
+    ResumeRequest,
+    SendBack,
+)
+from schemas.contracts import CASE_WORKFLOW, FROZEN_ONBOARDING_WORKFLOW, EngineCaseInput
+from schemas.engine_commands import (
+    CancelCaseCmd,
+    CommandResult,
+    CompleteTaskCmd,
+    Decide,
+    DocumentsUploaded,
+    PauseCase,
+    ResumeCase,
+    SendBackCmd,
+    WaiveDocuments,
+)
+from schemas.enums import CaseStatus, ClientTier, ClientType, Decision, SlaState, Stage
 from store.cases import insert_draft_case
 from store.models import Case, CasePauseRow, StageIntervalRow
 from workflows import search_attributes as sa
-from workflows.onboarding import OnboardingCaseWorkflow
+
+M = TypeVar("M", bound=BaseModel)
 
 _REF_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O/1/I/L/U: read out over the phone
 
@@ -54,9 +85,69 @@ def new_case_ref() -> str:
 
 
 def request_fingerprint(body: StartCaseRequest) -> str:
-    """Stable hash of what was asked, to tell a retry from a different request."""
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    """Stable hash of what was asked, to tell a retry from a different request. A default
+    onboarding request hashes as it did before case types existed."""
+    dumped = body.model_dump(mode="json")
+    if dumped.get("case_type") == DEFAULT_CASE_TYPE and not dumped.get("data"):
+        dumped.pop("case_type", None)
+        dumped.pop("data", None)
+    canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def engine_workflow_id(case_type: CaseType, ref: str) -> str:
+    """``<prefix or type name>-<ref>``: client onboarding keeps its ``onboarding-<ref>`` ids."""
+    return f"{case_type.workflow_prefix or case_type.name}-{ref}"
+
+
+def resolve_case_type(
+    registry: CaseTypeRegistry, body: StartCaseRequest
+) -> tuple[CaseType, dict[str, Any]]:
+    """The startable case type and the clean data, or a 422 naming what is wrong."""
+    try:
+        case_type = registry.get(body.case_type, startable_only=True)
+    except UnknownCaseType as e:
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[
+                {
+                    "loc": ["body", "case_type"],
+                    "msg": str(e),
+                    "type": "unknown_case_type",
+                    "known": list(e.known),
+                }
+            ],
+        ) from e
+    try:
+        data = validate_case_data(case_type, body.data)
+    except CaseDataError as e:
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[
+                {
+                    "loc": list(err.get("loc", ())),
+                    "msg": err.get("msg", ""),
+                    "type": err.get("type", ""),
+                }
+                for err in e.errors
+            ],
+        ) from e
+    return case_type, data
+
+
+def subprocess_types(registry: CaseTypeRegistry, case_type: CaseType) -> dict[str, CaseType]:
+    """Every case type ``case_type`` may start as a subprocess (transitively), pinned with it."""
+    found: dict[str, CaseType] = {}
+    todo = [case_type]
+    while todo:
+        current = todo.pop()
+        for stage in current.stages:
+            for element in stage.elements:
+                if isinstance(element, SubprocessElement) and element.case_type not in found:
+                    child = registry.get(element.case_type)
+                    found[child.name] = child
+                    todo.append(child)
+    return found
 
 
 @dataclass(frozen=True)
@@ -70,6 +161,7 @@ async def start_case(
     session: AsyncSession,
     temporal: Client,
     settings: Settings,
+    registry: CaseTypeRegistry,
     body: StartCaseRequest,
     idempotency_key: str | None,
     requested_by: str,
@@ -79,6 +171,7 @@ async def start_case(
     The draft row is written first so that a crash between the two steps loses nothing: the
     client's retry (same reference or Idempotency-Key) finds the draft and starts the workflow.
     """
+    case_type, data = resolve_case_type(registry, body)
     fingerprint = request_fingerprint(body)
     ref = body.reference
     if idempotency_key is not None:
@@ -88,6 +181,7 @@ async def start_case(
                 raise _conflict("Idempotency-Key was already used for another case reference")
             ref = known.ref
     ref = ref or new_case_ref()
+    first = case_type.stages[0]
     inserted = await session.scalar(
         insert_draft_case(
             ref=ref,
@@ -95,6 +189,13 @@ async def start_case(
             requested_by=requested_by,
             request_hash=fingerprint,
             idempotency_key=idempotency_key,
+            case_type=case_type.name,
+            case_type_version=case_type.version,
+            engine=eng.ENGINE,
+            data=data,
+            workflow_id=engine_workflow_id(case_type, ref),
+            first_stage=first.key,
+            access_roles=list(first.access),
         ).returning(Case.ref)
     )
     await session.commit()
@@ -116,7 +217,25 @@ async def start_case(
             raise _conflict("that reference was created with a different Idempotency-Key")
 
     if case.status == CaseStatus.DRAFT.value:
-        await _start_workflow(temporal=temporal, settings=settings, case=case, profile=body)
+        row = eng.CaseRow.of(case)
+        requested = case.requested_by
+        await session.rollback()  # hold no connection while Temporal is awaited
+        async with eng.temporal_errors():
+            if row.is_engine:
+                await _start_engine_workflow(
+                    temporal=temporal,
+                    settings=settings,
+                    row=row,
+                    case_type=case_type,
+                    children=subprocess_types(registry, case_type),
+                    body=body,
+                    data=data,
+                    requested_by=requested,
+                )
+            else:  # a draft written before the engine: its own (frozen) workflow starts it
+                await _start_frozen_workflow(
+                    temporal=temporal, settings=settings, row=row, body=body, requested_by=requested
+                )
         await session.execute(
             update(Case)
             .where(Case.ref == ref, Case.status == CaseStatus.DRAFT.value)
@@ -128,38 +247,90 @@ async def start_case(
     )
 
 
-async def _start_workflow(
-    *, temporal: Client, settings: Settings, case: Case, profile: StartCaseRequest
+def _attributes(
+    row: eng.CaseRow, body: StartCaseRequest, *, stage: str, case_type: str | None
+) -> TypedSearchAttributes:
+    client = body.client
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(sa.CASE_REF, row.ref),
+        SearchAttributePair(sa.CASE_STAGE, stage),
+        SearchAttributePair(sa.CASE_STATUS, CaseStatus.OPEN.value),
+        SearchAttributePair(sa.CLIENT_TYPE, client.client_type.value),
+        SearchAttributePair(sa.CLIENT_TIER, client.tier.value),
+        SearchAttributePair(sa.SLA_STATE, SlaState.ON_TRACK.value),
+    ]
+    if case_type is not None:
+        pairs.append(SearchAttributePair(sa.CASE_TYPE, case_type))
+    return TypedSearchAttributes(pairs)
+
+
+async def _start_engine_workflow(
+    *,
+    temporal: Client,
+    settings: Settings,
+    row: eng.CaseRow,
+    case_type: CaseType,
+    children: dict[str, CaseType],
+    body: StartCaseRequest,
+    data: dict[str, Any],
+    requested_by: str,
 ) -> None:
     """Start once: an id conflict with a running case attaches to it; a closed one is kept."""
-    client = profile.client
     with contextlib.suppress(WorkflowAlreadyStartedError):
         # already ran (and closed): the case exists, nothing to start
         await temporal.start_workflow(
-            OnboardingCaseWorkflow.run,
-            CaseInput(case_ref=case.ref, client=client, requested_by=case.requested_by),
-            id=case.workflow_id,
+            CASE_WORKFLOW,
+            EngineCaseInput(
+                case_ref=row.ref,
+                workflow_id=row.workflow_id,
+                case_type=case_type,
+                client=body.client,
+                data=data,
+                requested_by=requested_by,
+                subprocess_types=children,
+            ),
+            id=row.workflow_id,
             task_queue=settings.temporal_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.CASE_REF, case.ref),
-                    SearchAttributePair(sa.CASE_STAGE, Stage.ACKNOWLEDGEMENT.value),
-                    SearchAttributePair(sa.CASE_STATUS, CaseStatus.OPEN.value),
-                    SearchAttributePair(sa.CLIENT_TYPE, client.client_type.value),
-                    SearchAttributePair(sa.CLIENT_TIER, client.tier.value),
-                    SearchAttributePair(sa.SLA_STATE, SlaState.ON_TRACK.value),
-                ]
+            search_attributes=_attributes(
+                row, body, stage=case_type.stages[0].key, case_type=case_type.name
             ),
         )
 
 
-async def get_case(*, session: AsyncSession, settings: Settings, ref: str) -> CaseView:
-    """The read model's view of one case; 404 if we never saw it."""
+async def _start_frozen_workflow(
+    *,
+    temporal: Client,
+    settings: Settings,
+    row: eng.CaseRow,
+    body: StartCaseRequest,
+    requested_by: str,
+) -> None:
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await temporal.start_workflow(
+            FROZEN_ONBOARDING_WORKFLOW,
+            CaseInput(case_ref=row.ref, client=body.client, requested_by=requested_by),
+            id=row.workflow_id,
+            task_queue=settings.temporal_task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=_attributes(
+                row, body, stage=Stage.ACKNOWLEDGEMENT.value, case_type=None
+            ),
+        )
+
+
+async def get_case(
+    *, session: AsyncSession, settings: Settings, ref: str, caller: Caller | None = None
+) -> CaseView:
+    """The read model's view of one case; 404 if we never saw it, 403 if its stage is
+    restricted to roles the (staff) caller lacks."""
     case = await session.get(Case, ref, populate_existing=True)
     if case is None:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=f"no case {ref}")
+    if caller is not None:
+        eng.check_stage_access(eng.CaseRow.of(case), caller)
     rows = (
         await session.scalars(
             select(StageIntervalRow)
@@ -174,8 +345,12 @@ async def get_case(*, session: AsyncSession, settings: Settings, ref: str) -> Ca
     ).all()
     return CaseView(
         reference=case.ref,
-        status=CaseStatus(case.status),
-        stage=Stage(case.stage),
+        status=case.status,
+        stage=case.stage,
+        case_type=case.case_type or DEFAULT_CASE_TYPE,
+        case_type_version=case.case_type_version,
+        engine=case.engine or eng.FROZEN,
+        resolution=case.resolution,
         client=ClientSummary(
             name=case.client_name,
             client_type=ClientType(case.client_type),
@@ -195,34 +370,58 @@ async def get_case(*, session: AsyncSession, settings: Settings, ref: str) -> Ca
             f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}"
             f"/workflows/{case.workflow_id}"
         ),
-        stages=[StageInterval.model_validate(r, from_attributes=True) for r in rows],
-        pauses=[PauseInterval.model_validate(p, from_attributes=True) for p in pauses],
+        stages=[StageVisitView.model_validate(r, from_attributes=True) for r in rows],
+        pauses=[PauseView.model_validate(p, from_attributes=True) for p in pauses],
     )
 
 
-async def list_cases(
+def _filters(
     *,
-    session: AsyncSession,
-    status_filter: list[CaseStatus] | None,
-    stage: list[Stage] | None,
+    status_filter: Sequence[str] | None,
+    stage: Sequence[str] | None,
     client_type: ClientType | None,
     tier: ClientTier | None,
-    sla_state: list[SlaState] | None = None,
-    limit: int,
-    offset: int,
-) -> CasePage:
-    """Newest first; every filter optional."""
+    sla_state: Sequence[str] | None,
+    case_type: Sequence[str] | str | None = None,
+) -> list[Any]:
     conditions: list[Any] = []
     if status_filter:
-        conditions.append(Case.status.in_([s.value for s in status_filter]))
+        conditions.append(Case.status.in_([str(s) for s in status_filter]))
     if stage:
-        conditions.append(Case.stage.in_([s.value for s in stage]))
+        conditions.append(Case.stage.in_([str(s) for s in stage]))
     if client_type:
         conditions.append(Case.client_type == client_type.value)
     if tier:
         conditions.append(Case.client_tier == tier.value)
     if sla_state:
-        conditions.append(Case.sla_state.in_([s.value for s in sla_state]))
+        conditions.append(Case.sla_state.in_([str(s) for s in sla_state]))
+    if case_type:
+        names = [case_type] if isinstance(case_type, str) else [str(c) for c in case_type]
+        conditions.append(Case.case_type.in_(names))
+    return conditions
+
+
+async def list_cases(
+    *,
+    session: AsyncSession,
+    status_filter: Sequence[str] | None,
+    stage: Sequence[str] | None,
+    client_type: ClientType | None,
+    tier: ClientTier | None,
+    sla_state: Sequence[str] | None = None,
+    case_type: Sequence[str] | None = None,
+    limit: int,
+    offset: int,
+) -> CasePage:
+    """Newest first; every filter optional."""
+    conditions = _filters(
+        status_filter=status_filter,
+        stage=stage,
+        client_type=client_type,
+        tier=tier,
+        sla_state=sla_state,
+        case_type=case_type,
+    )
     total = await session.scalar(select(func.count()).select_from(Case).where(*conditions)) or 0
     rows = (
         await session.scalars(
@@ -237,8 +436,9 @@ async def list_cases(
         items=[
             CaseListItem(
                 reference=c.ref,
-                status=CaseStatus(c.status),
-                stage=Stage(c.stage),
+                status=c.status,
+                stage=c.stage,
+                case_type=c.case_type or DEFAULT_CASE_TYPE,
                 client_name=c.client_name,
                 client_type=ClientType(c.client_type),
                 tier=ClientTier(c.client_tier),
@@ -256,118 +456,173 @@ async def list_cases(
 
 # ---------------------------------------------------------------------- commands
 async def running_case(
-    *, session: AsyncSession, temporal: Client, ref: str, closed_ok: bool = False
+    *,
+    session: AsyncSession,
+    temporal: Client,
+    ref: str,
+    closed_ok: bool = False,
+    caller: Caller | None = None,
 ) -> WorkflowHandle[Any, Any]:
     """Handle of a case's workflow: 404 if unknown, 409 if not started, and 409 if closed
     unless ``closed_ok`` (a closed workflow still answers queries, it takes no commands)."""
-    case = await session.get(Case, ref)
-    if case is None:
-        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=f"no case {ref}")
-    if CaseStatus(case.status).is_closed and not closed_ok:
-        raise _conflict(f"case {ref} is {case.status}; it takes no more commands")
-    if case.status == CaseStatus.DRAFT.value:
-        raise _conflict(f"case {ref} has not started yet; retry POST /cases to start it")
-    return temporal.get_workflow_handle(case.workflow_id)
+    row = await eng.load_case(session=session, ref=ref, caller=caller)
+    if closed_ok:
+        if row.status == CaseStatus.DRAFT.value:
+            raise _conflict(f"case {ref} has not started yet; retry POST /cases to start it")
+    else:
+        eng.require_commandable(row)
+    return temporal.get_workflow_handle(row.workflow_id)
 
 
 async def live_state(handle: WorkflowHandle[Any, Any]) -> CaseState:
-    """The workflow's own view (authoritative; the read model may lag by a moment)."""
-    try:
-        return await handle.query(OnboardingCaseWorkflow.state)
-    except RPCError as e:
-        raise _translate_rpc(e) from e
+    """The frozen onboarding workflow's own view (``CaseState``). For any case, engine or
+    frozen, use ``api.services.engine.case_snapshot`` (``CaseSnapshot``)."""
+    return await eng.frozen_state(handle)
 
 
 async def update_case(
-    *, session: AsyncSession, temporal: Client, ref: str, update: Any, arg: Any
-) -> CommandAccepted:
-    """Send a human step to a running case as a workflow update (404/409 as ``running_case``);
-    the validator's refusal becomes 409 with the workflow's own words."""
-    handle = await running_case(session=session, temporal=temporal, ref=ref)
-    try:
-        result: CommandAccepted = await handle.execute_update(update, arg)
-        return result
-    except WorkflowUpdateFailedError as e:
-        cause = e.cause
-        if isinstance(cause, ApplicationError) and cause.type == "WrongState":
-            raise _conflict(cause.message) from e
-        if isinstance(cause, ApplicationError):
-            raise HTTPException(
-                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=cause.message
-            ) from e
-        raise
-    except RPCError as e:
-        raise _translate_rpc(e) from e
-
-
-def _translate_rpc(e: RPCError) -> Exception:
-    if e.status == RPCStatusCode.NOT_FOUND:
-        return _conflict("the case's workflow is not running (it may have just closed)")
-    if e.status == RPCStatusCode.FAILED_PRECONDITION and "failed state" in e.message:
-        # the workflow itself is stuck (a bug or bad deploy): not the caller's fault
-        return HTTPException(
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail="the case cannot take commands right now (its workflow task is failing); "
-            "operators can see why in the Temporal UI",
-        )
-    if e.status == RPCStatusCode.FAILED_PRECONDITION:
-        return _conflict(e.message)
-    return e
+    *,
+    session: AsyncSession,
+    temporal: Client,
+    ref: str,
+    update: Any,
+    arg: Any,
+    caller: Caller | None = None,
+) -> CommandResult:
+    """Send an update (by name) to a case of the frozen onboarding workflow (404/409 as
+    ``running_case``); the validator's refusal becomes 409 with the workflow's own words.
+    Engine cases take their commands through the functions below."""
+    row = await eng.commandable_case(session=session, ref=ref, caller=caller)
+    name = update if isinstance(update, str) else getattr(update, "__name__", str(update))
+    return await eng.frozen_update(temporal=temporal, row=row, name=name, arg=arg)
 
 
 def _conflict(detail: str) -> HTTPException:
-    return HTTPException(status_code=status.HTTP_409_CONFLICT, detail=detail)
+    return eng.conflict(detail)
+
+
+def _command(model: type[M], **fields: Any) -> M:
+    """A command model built from a request's parts; a problem is a 422, not a 500."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as e:
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[
+                {"loc": ["body", *map(str, err["loc"])], "msg": err["msg"], "type": err["type"]}
+                for err in e.errors(include_url=False, include_input=False)
+            ],
+        ) from e
+
+
+def _console_caller(actor: str) -> Caller:
+    """Console calls made before it passed its signed-in user (case-manager actions only)."""
+    return Caller(role=Role.CASE_MANAGER, key_id="console", username=actor)
+
+
+def _identity(caller: Caller) -> dict[str, str]:
+    return {"actor": caller.label, "role": caller.role.value}
 
 
 # ---------------------------------------------------------------- shared commands
-# The JSON API and the console both send these; the pre-checks live here so the two cannot
-# drift apart (a signal has no validator, so the 409s must be decided before sending).
+# The JSON API and the console both send these, so the two cannot drift apart. Each loads the
+# row (404, 403 stage access, 409 closed/draft), then dispatches on its engine.
 async def pause(
-    *, session: AsyncSession, temporal: Client, ref: str, body: PauseRequest
-) -> CommandAccepted:
+    *,
+    session: AsyncSession,
+    temporal: Client,
+    ref: str,
+    body: PauseRequest,
+    caller: Caller | None = None,
+) -> CommandResult:
     """Pause a running case: 409 if it is already paused."""
-    handle = await running_case(session=session, temporal=temporal, ref=ref)
-    state = await live_state(handle)
+    caller = caller or _console_caller(body.actor)
+    row = await eng.commandable_case(session=session, ref=ref, caller=caller)
+    if row.is_engine:
+        cmd = _command(PauseCase, reason=body.reason, **_identity(caller))
+        return await eng.engine_update(
+            temporal=temporal, row=row, name=eng.PAUSE, arg=cmd, caller=caller
+        )
+    handle = temporal.get_workflow_handle(row.workflow_id)
+    state = await eng.frozen_state(handle)  # a signal has no validator: check first
     if state.status == CaseStatus.PAUSED:
         raise _conflict(f"case {ref} is already paused by {state.paused_by}")
-    await handle.signal(OnboardingCaseWorkflow.pause, body)
-    return CommandAccepted(
+    await eng.frozen_signal(temporal=temporal, row=row, name=eng.FROZEN_PAUSE, arg=body)
+    return CommandResult(
         case_ref=ref,
-        stage=state.stage,
+        stage=state.stage.value,
         status=CaseStatus.PAUSED.value,
         message=f"paused by {body.actor}; the SLA clock is stopped",
     )
 
 
 async def resume(
-    *, session: AsyncSession, temporal: Client, ref: str, body: ResumeRequest
-) -> CommandAccepted:
+    *,
+    session: AsyncSession,
+    temporal: Client,
+    ref: str,
+    body: ResumeRequest,
+    caller: Caller | None = None,
+) -> CommandResult:
     """Resume a paused case: 409 unless it is paused."""
-    handle = await running_case(session=session, temporal=temporal, ref=ref)
-    state = await live_state(handle)
+    caller = caller or _console_caller(body.actor)
+    row = await eng.commandable_case(session=session, ref=ref, caller=caller)
+    if row.is_engine:
+        cmd = _command(ResumeCase, reason=body.reason, **_identity(caller))
+        return await eng.engine_update(
+            temporal=temporal, row=row, name=eng.RESUME, arg=cmd, caller=caller
+        )
+    handle = temporal.get_workflow_handle(row.workflow_id)
+    state = await eng.frozen_state(handle)
     if state.status != CaseStatus.PAUSED:
         raise _conflict(f"case {ref} is not paused")
-    await handle.signal(OnboardingCaseWorkflow.resume, body)
-    return CommandAccepted(
+    await eng.frozen_signal(temporal=temporal, row=row, name=eng.FROZEN_RESUME, arg=body)
+    return CommandResult(
         case_ref=ref,
-        stage=state.stage,
+        stage=state.stage.value,
         status=CaseStatus.OPEN.value,
         message=f"resumed by {body.actor}",
     )
 
 
 async def documents_received(
-    *, session: AsyncSession, temporal: Client, ref: str, body: DocumentsReceived
-) -> CommandAccepted:
-    """Tell a case its documents are in: 409 unless it is collecting documents."""
-    handle = await running_case(session=session, temporal=temporal, ref=ref)
-    state = await live_state(handle)
+    *,
+    session: AsyncSession,
+    temporal: Client,
+    ref: str,
+    body: DocumentsReceived,
+    caller: Caller | None = None,
+) -> CommandResult:
+    """Tell a case its documents are in (or, with ``waive_verification``, accept them as seen).
+
+    Engine cases: a waiver is the ``waive_documents`` update (409 from its validator); otherwise
+    the ``documents_uploaded`` signal. Frozen cases: 409 unless collecting documents."""
+    caller = caller or _console_caller(body.actor)
+    row = await eng.commandable_case(session=session, ref=ref, caller=caller)
+    if row.is_engine:
+        if body.waive_verification:
+            cmd = _command(WaiveDocuments, note=body.note, **_identity(caller))
+            return await eng.engine_update(
+                temporal=temporal, row=row, name=eng.WAIVE_DOCUMENTS, arg=cmd, caller=caller
+            )
+        signal = DocumentsUploaded(actor=caller.label, document_ids=list(body.document_ids))
+        await eng.engine_signal(temporal=temporal, row=row, name=eng.DOCUMENTS_UPLOADED, arg=signal)
+        return CommandResult(
+            case_ref=ref,
+            stage=row.stage,
+            status=row.status,
+            message="documents will be checked again",
+        )
+    handle = temporal.get_workflow_handle(row.workflow_id)
+    state = await eng.frozen_state(handle)
     if state.stage != Stage.DOCUMENT_COLLECTION:
         raise _conflict(f"case {ref} is at {state.stage.value}, not document_collection")
-    await handle.signal(OnboardingCaseWorkflow.documents_received, body)
-    return CommandAccepted(
+    await eng.frozen_signal(
+        temporal=temporal, row=row, name=eng.FROZEN_DOCUMENTS_RECEIVED, arg=body
+    )
+    return CommandResult(
         case_ref=ref,
-        stage=state.stage,
+        stage=state.stage.value,
         status=state.status.value,
         message=(
             "documents accepted by waiver; the case will move on"
@@ -375,6 +630,220 @@ async def documents_received(
             else "documents will be checked again"
         ),
     )
+
+
+async def waive_documents(
+    *,
+    session: AsyncSession,
+    temporal: Client,
+    ref: str,
+    caller: Caller,
+    note: str,
+    element: str | None = None,
+) -> CommandResult:
+    """Accept the documents as seen (audited). Frozen cases: ``documents_received`` with
+    ``waive_verification``."""
+    row = await eng.commandable_case(session=session, ref=ref, caller=caller)
+    if row.is_engine:
+        cmd = _command(WaiveDocuments, note=note, element=element, **_identity(caller))
+        return await eng.engine_update(
+            temporal=temporal, row=row, name=eng.WAIVE_DOCUMENTS, arg=cmd, caller=caller
+        )
+    return await documents_received(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        body=DocumentsReceived(actor=caller.label, note=note, waive_verification=True),
+        caller=caller,
+    )
+
+
+async def complete_task(
+    *,
+    session: AsyncSession,
+    temporal: Client,
+    ref: str,
+    task_key: str,
+    caller: Caller,
+    note: str | None = None,
+    outcome: str | None = None,
+    actor: str | None = None,
+) -> CommandResult:
+    """Complete a task of the current stage (409 if it is not open now)."""
+    row = await eng.commandable_case(session=session, ref=ref, caller=caller)
+    if row.is_engine:
+        cmd = _command(
+            CompleteTaskCmd, task_key=task_key, note=note, outcome=outcome, **_identity(caller)
+        )
+        return await eng.engine_update(
+            temporal=temporal, row=row, name=eng.COMPLETE_TASK, arg=cmd, caller=caller
+        )
+    frozen = _command(CompleteTask, task_key=task_key, actor=actor or caller.label, note=note)
+    return await eng.frozen_update(
+        temporal=temporal, row=row, name=eng.FROZEN_COMPLETE_TASK, arg=frozen
+    )
+
+
+async def decide(
+    *,
+    session: AsyncSession,
+    temporal: Client,
+    ref: str,
+    caller: Caller,
+    decision: str,
+    element: str | None = None,
+    reason_code: str | None = None,
+    note: str | None = None,
+) -> CommandResult:
+    """Approve or reject the case's current approval, as ``caller``.
+
+    Frozen cases: compliance review takes the decision (``decide_compliance``); final review
+    takes an approval as the sign-off."""
+    row = await eng.commandable_case(session=session, ref=ref, caller=caller)
+    if row.is_engine:
+        cmd = _command(
+            Decide,
+            decision=decision,
+            element=element,
+            reason_code=reason_code,
+            note=note,
+            **_identity(caller),
+        )
+        return await eng.engine_update(
+            temporal=temporal, row=row, name=eng.DECIDE, arg=cmd, caller=caller
+        )
+    if row.stage == Stage.FINAL_REVIEW.value:
+        if decision != "approve":
+            raise _conflict("final review is signed off, not rejected; cancel the case instead")
+        return await eng.frozen_update(
+            temporal=temporal,
+            row=row,
+            name=eng.FROZEN_SIGN_OFF,
+            arg=FinalSignOff(reviewer=caller.label, note=note),
+        )
+    return await eng.frozen_update(
+        temporal=temporal,
+        row=row,
+        name=eng.FROZEN_DECIDE_COMPLIANCE,
+        arg=_command(ComplianceDecision, decision=decision, reviewer=caller.label, reason=note),
+    )
+
+
+async def compliance_decision(
+    *,
+    session: AsyncSession,
+    temporal: Client,
+    ref: str,
+    caller: Caller,
+    decision: Decision,
+    reason: str | None = None,
+    reviewer: str | None = None,
+) -> CommandResult:
+    """The onboarding compliance decision. Engine cases: ``decide`` (a rejection is reason code
+    ``other`` with the reason as its note)."""
+    row = await eng.commandable_case(session=session, ref=ref, caller=caller)
+    if row.is_engine:
+        if decision == Decision.APPROVE:
+            cmd = _command(Decide, decision="approve", note=reason, **_identity(caller))
+        else:
+            cmd = _command(
+                Decide, decision="reject", reason_code="other", note=reason, **_identity(caller)
+            )
+        return await eng.engine_update(
+            temporal=temporal, row=row, name=eng.DECIDE, arg=cmd, caller=caller
+        )
+    frozen = _command(
+        ComplianceDecision, decision=decision, reviewer=reviewer or caller.label, reason=reason
+    )
+    return await eng.frozen_update(
+        temporal=temporal, row=row, name=eng.FROZEN_DECIDE_COMPLIANCE, arg=frozen
+    )
+
+
+async def final_review(
+    *,
+    session: AsyncSession,
+    temporal: Client,
+    ref: str,
+    caller: Caller,
+    note: str | None = None,
+    reviewer: str | None = None,
+) -> CommandResult:
+    """Final sign-off. Engine cases: ``decide`` approve."""
+    row = await eng.commandable_case(session=session, ref=ref, caller=caller)
+    if row.is_engine:
+        cmd = _command(Decide, decision="approve", note=note, **_identity(caller))
+        return await eng.engine_update(
+            temporal=temporal, row=row, name=eng.DECIDE, arg=cmd, caller=caller
+        )
+    frozen = _command(FinalSignOff, reviewer=reviewer or caller.label, note=note)
+    return await eng.frozen_update(temporal=temporal, row=row, name=eng.FROZEN_SIGN_OFF, arg=frozen)
+
+
+async def send_back(
+    *,
+    session: AsyncSession,
+    temporal: Client,
+    ref: str,
+    caller: Caller,
+    to_stage: str,
+    reason: str,
+    actor: str | None = None,
+) -> CommandResult:
+    """Return the case to an earlier stage, whose SLA starts afresh."""
+    row = await eng.commandable_case(session=session, ref=ref, caller=caller)
+    if row.is_engine:
+        cmd = _command(SendBackCmd, to_stage=to_stage, reason=reason, **_identity(caller))
+        return await eng.engine_update(
+            temporal=temporal, row=row, name=eng.SEND_BACK, arg=cmd, caller=caller
+        )
+    frozen = _command(SendBack, to_stage=to_stage, actor=actor or caller.label, reason=reason)
+    return await eng.frozen_update(
+        temporal=temporal, row=row, name=eng.FROZEN_SEND_BACK, arg=frozen
+    )
+
+
+async def cancel(
+    *,
+    session: AsyncSession,
+    temporal: Client,
+    ref: str,
+    caller: Caller,
+    closure_code: str,
+    reason: str | None = None,
+    actor: str | None = None,
+) -> CommandResult:
+    """Cancel at any stage with a closure code."""
+    row = await eng.commandable_case(session=session, ref=ref, caller=caller)
+    if row.is_engine:
+        cmd = _command(CancelCaseCmd, closure_code=closure_code, reason=reason, **_identity(caller))
+        return await eng.engine_update(
+            temporal=temporal, row=row, name=eng.CANCEL, arg=cmd, caller=caller
+        )
+    frozen = _command(
+        CancelCase, closure_code=closure_code, actor=actor or caller.label, reason=reason
+    )
+    return await eng.frozen_update(temporal=temporal, row=row, name=eng.FROZEN_CANCEL, arg=frozen)
+
+
+async def engine_command(
+    *,
+    session: AsyncSession,
+    temporal: Client,
+    ref: str,
+    caller: Caller,
+    name: str,
+    model: type[BaseModel],
+    **fields: Any,
+) -> CommandResult:
+    """A command only the case engine has (skip, tick, reopen, proposal, message, feedback):
+    409 for a case of the frozen workflow. ``reopen`` is allowed on a resolved case."""
+    row = await eng.load_case(session=session, ref=ref, caller=caller)
+    eng.require_commandable(row)
+    if not row.is_engine:
+        raise eng.not_for_frozen(row, f"'{name}' command")
+    cmd = _command(model, **fields, **_identity(caller))
+    return await eng.engine_update(temporal=temporal, row=row, name=name, arg=cmd, caller=caller)
 
 
 # ---------------------------------------------------------------- sorted queue (console)
@@ -386,11 +855,12 @@ _STAGE_RANK = {stage.value: i for i, stage in enumerate(Stage)}
 async def query_cases(
     *,
     session: AsyncSession,
-    status_filter: list[CaseStatus] | None = None,
-    stage: list[Stage] | None = None,
+    status_filter: Sequence[str] | None = None,
+    stage: Sequence[str] | None = None,
     client_type: ClientType | None = None,
     tier: ClientTier | None = None,
-    sla_state: list[SlaState] | None = None,
+    sla_state: Sequence[str] | None = None,
+    case_type: Sequence[str] | None = None,
     sort: str = "created",
     descending: bool = True,
     limit: int = 50,
@@ -400,17 +870,14 @@ async def query_cases(
     themselves (priority included). Ties break on the reference so pages never overlap."""
     if sort not in CASE_SORTS:
         raise ValueError(f"unknown sort {sort!r}")
-    conditions: list[Any] = []
-    if status_filter:
-        conditions.append(Case.status.in_([s.value for s in status_filter]))
-    if stage:
-        conditions.append(Case.stage.in_([s.value for s in stage]))
-    if client_type:
-        conditions.append(Case.client_type == client_type.value)
-    if tier:
-        conditions.append(Case.client_tier == tier.value)
-    if sla_state:
-        conditions.append(Case.sla_state.in_([s.value for s in sla_state]))
+    conditions = _filters(
+        status_filter=status_filter,
+        stage=stage,
+        client_type=client_type,
+        tier=tier,
+        sla_state=sla_state,
+        case_type=case_type,
+    )
     key: Any = {
         "created": Case.created_at,
         "updated": Case.updated_at,

@@ -1,7 +1,8 @@
 """Document use-cases behind the HTTP routes: upload, list and download a case's documents.
 
 Bytes go to the blob store under a content-addressed key; Postgres keeps the metadata; the
-workflow only ever hears document ids (a ``documents_received`` signal).
+workflow only ever hears document ids (a ``documents_uploaded`` signal to an engine case, a
+``documents_received`` signal to a case of the frozen onboarding workflow).
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from api.services.engine import DOCUMENTS_UPLOADED, ENGINE, FROZEN_DOCUMENTS_RECEIVED
 from core.settings import Settings
 from integrations.blobstore import BlobNotFoundError, BlobStore, LocalBlobStore, case_document_key
 from integrations.filetypes import ALLOWED_CONTENT_TYPES, ALLOWED_DESCRIPTION, sniff
 from schemas.commands import DocumentsReceived
 from schemas.documents import DocumentKind
+from schemas.engine_commands import DocumentsUploaded
 from schemas.enums import CaseStatus
 from store.models import Case, DocumentRow
-from workflows.onboarding import OnboardingCaseWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -286,19 +288,23 @@ async def _by_digest(*, session: AsyncSession, ref: str, sha256: str) -> Documen
 
 
 async def notify_workflow(*, temporal: Client, case: Case, document_id: str, actor: str) -> bool:
-    """Signal ``documents_received``; False (never an error) if the workflow cannot hear it."""
+    """Signal the upload by name: ``documents_uploaded`` to an engine case,
+    ``documents_received`` to a case of the frozen onboarding workflow. False (never an error)
+    if the workflow cannot hear it."""
     if case.status == CaseStatus.DRAFT.value:
         return False  # its workflow has not started; the case picks documents up from the DB
     handle = temporal.get_workflow_handle(case.workflow_id)
+    name, arg = (
+        (DOCUMENTS_UPLOADED, DocumentsUploaded(actor=actor, document_ids=[document_id]))
+        if case.engine == ENGINE
+        else (FROZEN_DOCUMENTS_RECEIVED, DocumentsReceived(actor=actor, document_ids=[document_id]))
+    )
     try:
-        await handle.signal(
-            OnboardingCaseWorkflow.documents_received,
-            DocumentsReceived(actor=actor, document_ids=[document_id]),
-            rpc_timeout=SIGNAL_TIMEOUT,
-        )
+        await handle.signal(name, arg, rpc_timeout=SIGNAL_TIMEOUT)
     except Exception as e:  # not running, Temporal down, timeout: the upload itself stands
         log.warning(
-            "documents_received not delivered case=%s document=%s error=%s",
+            "%s not delivered case=%s document=%s error=%s",
+            name,
             case.ref,
             document_id,
             type(e).__name__,

@@ -14,16 +14,17 @@ from sqlalchemy.sql import ColumnElement
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from api.services import engine as eng
 from api.services.cases import running_case
 from schemas.client import ContactPreferences
 from store.models import CallbackTaskRow, Case, NotificationRow
-from workflows.onboarding import OnboardingCaseWorkflow
 
 log = logging.getLogger(__name__)
 
-PREFERENCES_SIGNAL = OnboardingCaseWorkflow.update_preferences
-"""``OnboardingCaseWorkflow.update_preferences``; sent by name so this module does not
-depend on the workflow's class (and works before the handler is deployed)."""
+PREFERENCES_SIGNAL = eng.FROZEN_PREFERENCES
+"""``update_preferences``, sent by name (no workflow class imported). The frozen onboarding
+workflow handles it; an engine case buffers it until a handler of that name exists, and the
+stored profile is what the read model and new messages use."""
 
 
 # ---------------------------------------------------------------------- views

@@ -102,6 +102,17 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/cases/{ref}/tasks/{task_key}/complete"): api(CM, CR, RM),
     ("POST", "/cases/{ref}/send-back"): api(CM),
     ("POST", "/cases/{ref}/cancel"): api(CM),
+    ("POST", "/cases/{ref}/decision"): api(CM, CR),
+    ("POST", "/cases/{ref}/documents/waive"): api(CM),
+    ("POST", "/cases/{ref}/elements/{key}/skip"): api(CM),
+    ("POST", "/cases/{ref}/checklists/{element}/items/{item}/tick"): api(CM, CR, RM),
+    ("POST", "/cases/{ref}/reopen"): api(CM),
+    ("POST", "/cases/{ref}/proposal"): api(CLIENT, CM),
+    ("POST", "/cases/{ref}/messages"): api(CLIENT),
+    ("POST", "/cases/{ref}/feedback"): api(CLIENT),
+    # --- JSON API: case types
+    ("GET", "/case-types"): api(*ANY_CALLER),
+    ("GET", "/case-types/{name}"): api(*ANY_CALLER),
     # --- JSON API: documents
     ("POST", "/cases/{ref}/documents"): api(CLIENT, CM),
     ("GET", "/cases/{ref}/documents"): api(*ANY_CALLER),
@@ -236,6 +247,10 @@ PATH_VALUES = {
     "task_key": "some_task",
     "notification_id": "1",
     "callback_id": "1",
+    "key": "some_element",
+    "element": "some_checklist",
+    "item": "some_item",
+    "name": "order_approval",
 }
 
 
