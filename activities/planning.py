@@ -4,23 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from playbooks.loader import load_playbook
-from schemas.client import ClientProfile
-from schemas.plan import CasePlan, Playbook, TaskKind
+from schemas.plan import CasePlan, PlanCaseInput, Playbook, TaskKind
 from workflows.routing import build_plan
 
 # Automatic tasks the workflow knows how to perform. A playbook naming any other automatic task
 # is rejected (retryably: fix the file and waiting cases go on) instead of silently
 # "completing" work nobody did.
 AUTOMATIC_TASKS = frozenset({"provision_account", "sanctions_screening", "risk_assessment"})
-
-
-class PlanCaseInput(BaseModel):
-    client: ClientProfile
 
 
 class PlanningActivities:

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.client import ClientProfile
 from schemas.documents import DocumentRequirement
 from schemas.enums import ClientTier, ClientType, Stage
 
@@ -192,6 +193,12 @@ class Playbook(BaseModel):
         return self
 
 
+class PlanCaseInput(BaseModel):
+    """Input of the frozen workflow's ``plan_case`` activity."""
+
+    client: ClientProfile
+
+
 class CasePlan(BaseModel):
     """What this case will go through; fixed at case start."""
 
@@ -220,6 +227,7 @@ __all__ = [
     "EscalationLevel",
     "Gate",
     "Messaging",
+    "PlanCaseInput",
     "Playbook",
     "PredictiveAlert",
     "RoutingCondition",

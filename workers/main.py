@@ -27,11 +27,14 @@ from integrations.sanctions import ReloadingScreener
 from integrations.webhooks import WebhookSender
 from store.db import SessionFactory, make_engine, make_session_factory
 from workers.search_attributes import ensure_search_attributes
+from workflows.engine.case_workflow import CaseWorkflow
 from workflows.onboarding import OnboardingCaseWorkflow
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS: Sequence[type] = (OnboardingCaseWorkflow,)
+# CaseWorkflow runs every case type; OnboardingCaseWorkflow is frozen, kept for the cases
+# opened before the engine (replay tests cover both).
+WORKFLOWS: Sequence[type] = (CaseWorkflow, OnboardingCaseWorkflow)
 
 
 def build_screener(settings: Settings) -> ReloadingScreener:

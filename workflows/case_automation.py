@@ -8,18 +8,16 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.accounts import AccountActivities
-    from activities.compliance import ComplianceActivities
-    from activities.documents import DocumentActivities
     from schemas.case import (
         Approval,
     )
     from schemas.commands import (
         DocumentsReceived,
     )
-    from schemas.compliance import RiskLevel, ScreenClientInput
-    from schemas.documents import VerifyDocumentsInput
+    from schemas.compliance import RiskLevel, ScreenClientInput, ScreeningOutcome
+    from schemas.documents import VerificationResult, VerifyDocumentsInput
     from schemas.projection import (
+        AccountRef,
         CasePatch,
         ProvisionAccountInput,
     )
@@ -36,11 +34,12 @@ from workflows.case_waiting import WaitingMixin
 class AutomationMixin(WaitingMixin):
     async def _run_automatic_task(self, key: str) -> None:
         if key == "provision_account":
-            account = await workflow.execute_activity_method(
-                AccountActivities.provision_account,
+            account = await workflow.execute_activity(
+                "provision_account",
                 ProvisionAccountInput(case_ref=self._ref, at=workflow.now()),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=EXTERNAL_RETRY,
+                result_type=AccountRef,
             )
             self._account_number = account.account_number
             if self._v2 and self._plan and self._client:
@@ -65,14 +64,15 @@ class AutomationMixin(WaitingMixin):
     async def _screen(self) -> None:
         """Sanctions/PEP screening plus risk score; a potential match needs a human review."""
         assert self._client is not None
-        outcome = await workflow.execute_activity_method(
-            ComplianceActivities.screen_client,
+        outcome = await workflow.execute_activity(
+            "screen_client",
             ScreenClientInput(
                 case_ref=self._ref, client=self._client, attempt_key=f"visit-{len(self._history)}"
             ),
             start_to_close_timeout=timedelta(minutes=2),
             heartbeat_timeout=timedelta(seconds=30),
             retry_policy=EXTERNAL_RETRY,
+            result_type=ScreeningOutcome,
         )
         self._screening = outcome
         if outcome.decision == "potential_match":
@@ -137,13 +137,14 @@ class AutomationMixin(WaitingMixin):
         last_problems: list[str] = []
         while self._documents is None and not self._interrupted():
             seen = self._uploads
-            result = await workflow.execute_activity_method(
-                DocumentActivities.verify_documents,
+            result = await workflow.execute_activity(
+                "verify_documents",
                 VerifyDocumentsInput(
                     case_ref=self._ref, checklist=checklist, as_of=workflow.now().date()
                 ),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=STORE_RETRY,
+                result_type=VerificationResult,
             )
             if self._documents is not None:  # a waiver arrived meanwhile
                 return

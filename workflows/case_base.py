@@ -17,7 +17,6 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.case_store import CaseStoreActivities
     from schemas.case import (
         Approval,
         PauseInterval,
@@ -283,8 +282,8 @@ class CaseBase:
     ) -> None:
         """Write the read model (local activity: cheap, idempotent) and refresh operator views."""
         self._version += 1
-        await workflow.execute_local_activity_method(
-            CaseStoreActivities.project,
+        await workflow.execute_local_activity(
+            "project_case",
             Projection(
                 case_ref=self._ref,
                 seed=seed,

@@ -10,8 +10,6 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.notifications import NotificationActivities
-    from activities.webhooks import WebhookActivities
     from schemas.enums import SlaState, Stage
     from schemas.notifications import CallbackRequest, NotifyInput
     from schemas.plan import Gate, StageSpec
@@ -60,11 +58,7 @@ class TellingMixin(CaseBase):
                 phone=client.phone,
                 due_at=now + wait,
             )
-            self._messages.put(
-                lambda: self._side_effect(
-                    NotificationActivities.schedule_callback, request, "callback"
-                )
-            )
+            self._messages.put(lambda: self._side_effect("schedule_callback", request, "callback"))
 
     def _announce_gate_passed(self, spec: StageSpec) -> None:
         assert self._plan is not None and self._client is not None
@@ -98,9 +92,7 @@ class TellingMixin(CaseBase):
             )
 
     def _notify(self, message: NotifyInput) -> None:
-        self._messages.put(
-            lambda: self._side_effect(NotificationActivities.notify, message, message.milestone)
-        )
+        self._messages.put(lambda: self._side_effect("notify", message, message.milestone))
 
     def _webhook(self, event_type: str, data: dict[str, object]) -> None:
         n = self._occurrence(f"webhook:{event_type}")
@@ -111,13 +103,13 @@ class TellingMixin(CaseBase):
             occurred_at=workflow.now(),
             data=data,
         )
-        self._webhooks.put(lambda: self._side_effect(WebhookActivities.deliver, event, event_type))
+        self._webhooks.put(lambda: self._side_effect("deliver_webhook", event, event_type))
 
-    async def _side_effect(self, fn: Any, arg: Any, label: str) -> None:
+    async def _side_effect(self, activity: str, arg: Any, label: str) -> None:
         """Run one queued activity; a failure is recorded, never allowed to fail the case."""
         try:
-            await workflow.execute_activity_method(
-                fn,
+            await workflow.execute_activity(
+                activity,
                 arg,
                 start_to_close_timeout=timedelta(minutes=1),
                 heartbeat_timeout=timedelta(seconds=30),

@@ -14,8 +14,6 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.accounts import AccountActivities
-    from activities.planning import PlanCaseInput, PlanningActivities
     from schemas.case import (
         Approval,
         CaseInput,
@@ -38,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
         SendBack,
     )
     from schemas.enums import CaseStatus, Decision, SlaState, Stage
-    from schemas.plan import Gate, StageSpec, TaskKind
+    from schemas.plan import CasePlan, Gate, PlanCaseInput, StageSpec, TaskKind
     from schemas.projection import (
         CasePatch,
         CaseSeed,
@@ -71,11 +69,12 @@ class OnboardingCaseWorkflow(AutomationMixin):
         self._client = inp.client
         self._v2 = workflow.patched(V2)
         started = workflow.now()
-        self._plan = await workflow.execute_local_activity_method(
-            PlanningActivities.plan_case,
+        self._plan = await workflow.execute_local_activity(
+            "plan_case",
             PlanCaseInput(client=inp.client),
             start_to_close_timeout=STORE_TIMEOUT,
             retry_policy=STORE_RETRY,
+            result_type=CasePlan,
         )
         self._status = CaseStatus.OPEN
         await self._project(
@@ -254,8 +253,8 @@ class OnboardingCaseWorkflow(AutomationMixin):
             self._pauses[-1].resume_reason = f"case {status.value}"
         self._status, self._closure_reason, self._paused = status, reason, None
         if status != CaseStatus.COMPLETED and self._account_number is not None:
-            await workflow.execute_activity_method(  # saga: undo provisioning
-                AccountActivities.close_account,
+            await workflow.execute_activity(  # saga: undo provisioning
+                "close_account",
                 CloseAccountInput(
                     case_ref=self._ref,
                     at=workflow.now(),
