@@ -256,7 +256,7 @@ class EngineStoreActivities:
             )
             if current is None:
                 raise CaseRowMissing(f"no case row for {p.case_ref}")
-            patch = p.case.model_dump(exclude_none=True)
+            patch = p.case.values()
             moved = await session.execute(
                 update(Case)
                 .where(Case.ref == p.case_ref, Case.projection_version < p.version)

@@ -94,6 +94,18 @@ class CasePatchV2(BaseModel):
     resolution: str | None = None
     closed_at: datetime | None = None
     closure_reason: str | None = None
+    clear: list[str] = Field(
+        default_factory=list,
+        description="Nullable columns to set to NULL (a None above means 'not sent')",
+    )
+
+    def values(self) -> dict[str, Any]:
+        """The columns to write: what was sent, plus explicit NULLs."""
+        cleared = {k: None for k in self.clear if k in CLEARABLE}
+        return {**self.model_dump(exclude_none=True, exclude={"clear"}), **cleared}
+
+
+CLEARABLE = frozenset({"resolution", "closed_at", "closure_reason", "sla_state"})
 
 
 class EngineProjection(BaseModel):

@@ -27,10 +27,13 @@ class Projector:
         self._events: list[AuditEvent] = []
 
     def case(self, **values: Any) -> None:
-        """Case columns; a value equal to what was last written is not written again."""
-        for key, value in values.items():
-            if self._written_case.get(key, object()) != value:
-                self._case[key] = value
+        """Case columns. Every projection carries all of them (absolute values), so whichever
+        version lands last in Postgres is complete: a batch that rides the outbox may be
+        written after a newer local-activity write, and is then ignored whole."""
+        self._case.update(values)
+
+    def _case_changed(self) -> bool:
+        return any(self._written_case.get(k, object()) != v for k, v in self._case.items())
 
     def visit(self, visit: StageVisit) -> None:
         self._visits[visit.seq] = visit
@@ -45,7 +48,9 @@ class Projector:
         self._events.append(event)
 
     def pending(self) -> bool:
-        return bool(self._case or self._visits or self._pauses or self._elements or self._events)
+        return bool(
+            self._case_changed() or self._visits or self._pauses or self._elements or self._events
+        )
 
     def take(self, now: datetime, *, seed: EngineSeed | None = None) -> EngineProjection | None:
         """Everything recorded since the last take, as one write (copies: later changes to the
@@ -58,13 +63,21 @@ class Projector:
             seed=seed,
             version=version,
             at=now,
-            case=CasePatchV2(**self._case),
+            case=_absolute({**self._written_case, **self._case}),
             visits=[copy.deepcopy(v) for v in self._visits.values()],
             pauses=[copy.deepcopy(p) for p in self._pauses.values()],
             elements=[copy.deepcopy(e) for e in self._elements.values()],
             events=list(self._events),
         )
         self._written_case.update(self._case)
-        self._case, self._visits, self._pauses = {}, {}, {}
+        self._case, self._visits, self._pauses = {}, {}, {}  # columns stay in _written_case
         self._elements, self._events = {}, []
         return projection
+
+
+def _absolute(columns: dict[str, Any]) -> CasePatchV2:
+    """Every column we know, with a None sent as an explicit NULL."""
+    return CasePatchV2(
+        **{k: v for k, v in columns.items() if v is not None},
+        clear=sorted(k for k, v in columns.items() if v is None),
+    )
