@@ -111,15 +111,9 @@ async def test_reopen_returns_to_the_chosen_stage_with_a_fresh_sla(time_skipping
         assert reopened[0].detail == {"to": "review", "reason": "wrong item"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG (activities/engine_store.py + schemas/contracts.CasePatchV2): the projection "
-        "applies case.model_dump(exclude_none=True), so the engine's resolution=None on "
-        "reopen is dropped and the case list keeps showing the old resolution"
-    ),
-)
 async def test_a_reopened_case_row_drops_its_old_resolution(time_skipping_env, sessions):
+    """Regression: the projection once dropped resolution=None, so a reopened case kept
+    showing its old resolution in the case list (fixed by CasePatchV2.clear)."""
     client = time_skipping_env.client
     async with running_worker(client, sessions) as worker:
         ref, handle = await start(

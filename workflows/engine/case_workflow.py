@@ -196,6 +196,7 @@ class CaseWorkflow:
             ElementState(key=e.key, kind=e.kind, stage=stage.key, title=e.title)
             for e in stage.elements
         ]
+        case.derive_status()  # no element of the new visit waits on the client yet
         case.projector.case(stage=stage.key, access_roles=list(stage.access))
         case.projector.visit(visit)
         for element in state.elements:
