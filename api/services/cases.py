@@ -729,6 +729,12 @@ async def decide(
     )
 
 
+# The onboarding routes name client_onboarding's elements, so a decision sent to the wrong
+# stage is refused (409) rather than landing on whichever approval is open.
+COMPLIANCE_ELEMENT = "compliance_decision"
+SIGN_OFF_ELEMENT = "final_sign_off"
+
+
 async def compliance_decision(
     *,
     session: AsyncSession,
@@ -744,10 +750,21 @@ async def compliance_decision(
     row = await eng.commandable_case(session=session, ref=ref, caller=caller)
     if row.is_engine:
         if decision == Decision.APPROVE:
-            cmd = _command(Decide, decision="approve", note=reason, **_identity(caller))
+            cmd = _command(
+                Decide,
+                decision="approve",
+                element=COMPLIANCE_ELEMENT,
+                note=reason,
+                **_identity(caller),
+            )
         else:
             cmd = _command(
-                Decide, decision="reject", reason_code="other", note=reason, **_identity(caller)
+                Decide,
+                decision="reject",
+                element=COMPLIANCE_ELEMENT,
+                reason_code="other",
+                note=reason,
+                **_identity(caller),
             )
         return await eng.engine_update(
             temporal=temporal, row=row, name=eng.DECIDE, arg=cmd, caller=caller
@@ -772,7 +789,9 @@ async def final_review(
     """Final sign-off. Engine cases: ``decide`` approve."""
     row = await eng.commandable_case(session=session, ref=ref, caller=caller)
     if row.is_engine:
-        cmd = _command(Decide, decision="approve", note=note, **_identity(caller))
+        cmd = _command(
+            Decide, decision="approve", element=SIGN_OFF_ELEMENT, note=note, **_identity(caller)
+        )
         return await eng.engine_update(
             temporal=temporal, row=row, name=eng.DECIDE, arg=cmd, caller=caller
         )

@@ -68,4 +68,9 @@ def active(case: CaseRuntime, kind: str, key: str | None, what: str) -> tuple[El
     known = [e.key for s in case.case_type.stages for e in s.elements if e.kind == kind]
     if key is not None and key not in known:
         raise Invalid(f"case type {case.case_type.name} has no {kind} element {key!r}")
-    raise WrongState(f"case {case.state.case_ref} is not waiting for {what} now")
+    waiting = case.awaiting()
+    raise WrongState(
+        f"case {case.state.case_ref} is at {case.state.stage}"
+        + (f", waiting for {waiting}" if waiting else "")
+        + f"; it is not waiting for {what} now"
+    )

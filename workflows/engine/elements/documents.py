@@ -77,7 +77,7 @@ async def run(case: CaseRuntime, spec: DocumentsElement, element: ElementState) 
             ]
             if missing:
                 _ask_again(case, spec, titles, None, missing=missing)
-        seen = case.state.counters.get(UPLOADS, 0)
+        seen = element.uploads_seen  # uploads that arrived during verification count as new
         fired_now = fired
 
         def changed(seen: int = seen, fired_now: int = fired_now) -> bool:
