@@ -18,11 +18,19 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
-from api.deps import Caller, SessionDep, SettingsDep, TemporalDep, session_caller
+from api.deps import (
+    Caller,
+    CaseTypesDep,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+    get_case_types,
+    session_caller,
+)
 from api.web import console_service as console
 from core.settings import Role
 from schemas.case import CASE_REF_PATTERN
-from schemas.enums import CaseStatus, ClientTier, ClientType, SlaState, Stage
+from schemas.enums import ClientTier, ClientType, SlaState
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +47,7 @@ templates.env.globals["may"] = console.may
 
 _REF = re.compile(CASE_REF_PATTERN)
 _TASK_KEY = re.compile(r"^[a-z0-9_]{1,60}$")
+_KEY = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 # No inline script or style anywhere in the console, so the policy can be strict.
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -83,10 +92,16 @@ def render(
     status_code: int = 200,
 ) -> HTMLResponse:
     """A console page with the layout's common context (user, CSRF token, flash messages)."""
+    try:
+        registry = get_case_types(request)
+    except Exception:  # a broken case type folder must not take the console down
+        log.exception("console: case types unavailable")
+        registry = None
     base = {
         "user": user,
         "csrf_token": console.csrf_token(request),
         "flashes": console.pop_flashes(request),
+        "stage_name": console.stage_namer(registry),
     }
     return templates.TemplateResponse(
         request,
@@ -172,8 +187,10 @@ async def logout(request: Request) -> Response:
 
 # ------------------------------------------------------------------ pages
 @router.get("", response_class=HTMLResponse)
-async def queue(request: Request, session: SessionDep, user: SignedIn) -> Response:
-    """The case queue from the read model: filter, sort, page."""
+async def queue(
+    request: Request, session: SessionDep, registry: CaseTypesDep, user: SignedIn
+) -> Response:
+    """The case queue from the read model: filter (any case type, any stage), sort, page."""
     query = console.parse_queue_query(request.query_params)
     page = await console.load_queue(session, query)
     return render(
@@ -183,8 +200,9 @@ async def queue(request: Request, session: SessionDep, user: SignedIn) -> Respon
             "nav": "queue",
             "query": query,
             "page": page,
-            "statuses": list(CaseStatus),
-            "stages": list(Stage),
+            "statuses": list(console.STATUS_TITLES),
+            "stages": console.stage_options(registry, query.stages),
+            "case_types": console.case_type_options(registry),
             "sla_states": list(SlaState),
             "client_types": list(ClientType),
             "tiers": list(ClientTier),
@@ -214,28 +232,38 @@ async def case_page(
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    registry: CaseTypesDep,
     user: SignedIn,
 ) -> Response:
-    """One case: header, SLA, actions, tasks, timeline, documents, screening, messages."""
+    """One case of any type: its pinned stages, SLA, the current stage's elements, the
+    actions it takes now, tasks, timeline, documents, screening, messages."""
     if not _REF.match(ref):
         return error_page(request, user, 404, f"There is no case {ref[:64]}.")
     try:
         detail = await console.load_case(
-            session=session, temporal=temporal, settings=settings, ref=ref
+            session=session,
+            temporal=temporal,
+            settings=settings,
+            registry=registry,
+            ref=ref,
+            caller=user,
         )
     except HTTPException as e:
         if e.status_code == status.HTTP_404_NOT_FOUND:
             return error_page(request, user, 404, f"There is no case {ref}.")
+        if e.status_code == status.HTTP_403_FORBIDDEN:
+            return error_page(
+                request,
+                user,
+                403,
+                f"Case {ref} is in a stage your role ({user.role.value.replace('_', ' ')}) "
+                f"may not open: {e.detail}.",
+            )
         raise
     return render(
         request,
         "case.html",
-        {
-            "nav": "queue",
-            "d": detail,
-            "closure_codes": console.CLOSURE_CODES,
-            "paused": bool(detail.live and detail.live.status == CaseStatus.PAUSED),
-        },
+        {"nav": "queue", "d": detail, "paused": detail.paused},
         user=user,
     )
 
@@ -250,14 +278,20 @@ async def _act(
     session: SessionDep,
     temporal: TemporalDep,
     task_key: str | None = None,
+    element: str | None = None,
+    item: str | None = None,
 ) -> Response:
     """Role check, CSRF check, run the command, flash the outcome, back to the case page.
 
     Refusals from the workflow (409/422 with its own words), a case that closed meanwhile and
     an unreachable Temporal all become a flash message, never an error page.
     """
-    if not _REF.match(ref) or (task_key is not None and not _TASK_KEY.match(task_key)):
-        return error_page(request, user, 404, "There is no such case or task.")
+    if (
+        not _REF.match(ref)
+        or (task_key is not None and not _TASK_KEY.match(task_key))
+        or any(k is not None and not _KEY.match(k) for k in (element, item))
+    ):
+        return error_page(request, user, 404, "There is no such case, task or step.")
     if not console.may(user.role, action):
         return error_page(
             request, user, 403, f"Your role ({user.role.value}) may not do this on a case."
@@ -274,9 +308,11 @@ async def _act(
             session=session,
             temporal=temporal,
             ref=ref,
-            actor=actor,
+            caller=user,
             form=form,
             task_key=task_key,
+            element=element,
+            item=item,
         )
         console.flash(request, message, "success")
         log.info("console action=%s case=%s actor=%s", action, ref, actor)
@@ -328,12 +364,13 @@ async def documents_received(
     )
 
 
-@router.post("/cases/{ref}/compliance-decision")
-async def compliance_decision(
+@router.post("/cases/{ref}/decide")
+async def decide(
     ref: str, request: Request, session: SessionDep, temporal: TemporalDep, user: SignedIn
 ) -> Response:
+    """Approve or reject the open approval (a rejection names a reason code and a note)."""
     return await _act(
-        request, action="compliance", ref=ref, user=user, session=session, temporal=temporal
+        request, action="decide", ref=ref, user=user, session=session, temporal=temporal
     )
 
 
@@ -375,10 +412,54 @@ async def cancel(
     )
 
 
-@router.post("/cases/{ref}/final-review")
-async def final_review(
-    ref: str, request: Request, session: SessionDep, temporal: TemporalDep, user: SignedIn
+@router.post("/cases/{ref}/checklists/{element}/items/{item}/tick")
+async def tick(
+    ref: str,
+    element: str,
+    item: str,
+    request: Request,
+    session: SessionDep,
+    temporal: TemporalDep,
+    user: SignedIn,
 ) -> Response:
     return await _act(
-        request, action="sign_off", ref=ref, user=user, session=session, temporal=temporal
+        request,
+        action="tick",
+        ref=ref,
+        user=user,
+        session=session,
+        temporal=temporal,
+        element=element,
+        item=item,
+    )
+
+
+@router.post("/cases/{ref}/elements/{element}/skip")
+async def skip(
+    ref: str,
+    element: str,
+    request: Request,
+    session: SessionDep,
+    temporal: TemporalDep,
+    user: SignedIn,
+) -> Response:
+    """Skip an optional element of the current stage (a reason is required; audited)."""
+    return await _act(
+        request,
+        action="skip",
+        ref=ref,
+        user=user,
+        session=session,
+        temporal=temporal,
+        element=element,
+    )
+
+
+@router.post("/cases/{ref}/reopen")
+async def reopen(
+    ref: str, request: Request, session: SessionDep, temporal: TemporalDep, user: SignedIn
+) -> Response:
+    """Reopen a resolved case at a chosen stage (default: the case type's reopen stage)."""
+    return await _act(
+        request, action="reopen", ref=ref, user=user, session=session, temporal=temporal
     )

@@ -25,9 +25,10 @@ from markupsafe import Markup
 from starlette.datastructures import Headers
 from starlette.types import Message, Receive, Scope, Send
 
-from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.deps import SessionDep, SettingsDep, TemporalDep, get_case_types
 from api.web import portal_service as svc
 from core.settings import Settings
+from playbooks.registry import CaseTypeRegistry
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,15 @@ def _too_large(request: Request, token: str) -> Response:
 router = APIRouter(prefix="/portal", include_in_schema=False, route_class=PortalRoute)
 
 
+def _registry(request: Request) -> CaseTypeRegistry | None:
+    """The case types (for wording and document checklists); the page works without them."""
+    try:
+        return get_case_types(request)
+    except Exception:
+        log.exception("portal: case types unavailable")
+        return None
+
+
 async def portal_case(token: str, session: SessionDep, settings: SettingsDep) -> svc.PortalCase:
     """The case the link grants; any failure is the same 404 page."""
     return await svc.resolve_portal_case(session=session, settings=settings, token=token)
@@ -208,7 +218,11 @@ async def _page(
     status_code: int = status.HTTP_200_OK,
 ) -> Response:
     page = await svc.build_page(
-        session=session, temporal=temporal, settings=settings, ref=portal.ref
+        session=session,
+        temporal=temporal,
+        settings=settings,
+        registry=_registry(request),
+        ref=portal.ref,
     )
     return templates.TemplateResponse(
         request,
@@ -334,6 +348,7 @@ async def portal_preferences(
             session=session,
             temporal=temporal,
             settings=settings,
+            registry=_registry(request),
             ref=portal.ref,
             channels=channels or [],
             language=language,
@@ -383,10 +398,69 @@ async def portal_nps(
     svc.check_csrf(settings, portal.token, csrf)
     return await _act(
         request,
-        svc.submit_nps(session=session, ref=portal.ref, score_raw=score, comment_raw=comment),
+        svc.submit_nps(
+            session=session,
+            temporal=temporal,
+            ref=portal.ref,
+            score_raw=score,
+            comment_raw=comment,
+        ),
         portal=portal,
         session=session,
         temporal=temporal,
         settings=settings,
         anchor="feedback",
+    )
+
+
+@router.post("/{token}/proposal")
+async def portal_proposal(
+    request: Request,
+    portal: PortalDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    csrf: FormText = None,
+    decision: FormText = None,
+    reason: FormText = None,
+) -> Response:
+    """Accept or reject what we proposed (a rejection says why and sends the case back)."""
+    svc.check_csrf(settings, portal.token, csrf)
+    return await _act(
+        request,
+        svc.respond_to_proposal(
+            session=session,
+            temporal=temporal,
+            ref=portal.ref,
+            decision=decision,
+            reason_raw=reason,
+        ),
+        portal=portal,
+        session=session,
+        temporal=temporal,
+        settings=settings,
+        anchor="proposal",
+    )
+
+
+@router.post("/{token}/messages")
+async def portal_message(
+    request: Request,
+    portal: PortalDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    csrf: FormText = None,
+    text: FormText = None,
+) -> Response:
+    """Write to the team on the case (on a resolved case this reopens it)."""
+    svc.check_csrf(settings, portal.token, csrf)
+    return await _act(
+        request,
+        svc.send_message(session=session, temporal=temporal, ref=portal.ref, text_raw=text),
+        portal=portal,
+        session=session,
+        temporal=temporal,
+        settings=settings,
+        anchor="write",
     )

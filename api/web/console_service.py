@@ -1,9 +1,12 @@
 """What the case manager console shows and does, kept apart from the HTTP layer.
 
 Sign-in, CSRF tokens and flash messages live in the signed session cookie. The pages read the
-read model (Postgres) and, for a running case, the workflow's own ``state`` query. Commands go
-through ``api.services.cases`` so the console and the JSON API apply the same pre-checks and the
-workflow's validators have the last word.
+read model (Postgres) and the case's live ``CaseSnapshot`` (``api.services.engine``): one shape
+for every case type, and for the frozen onboarding workflow's cases too. What the page offers
+follows the snapshot's ``allowed_actions``; commands go through ``api.services.cases`` so the
+console and the JSON API apply the same pre-checks, and the workflow's validators have the last
+word. Element details only the case type knows (callback outcomes, checklist items, optional
+elements, closure codes) come from the case type the case pinned (``api.web.case_engine``).
 """
 
 from __future__ import annotations
@@ -12,36 +15,40 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import HTTPException, Request
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from api.deps import SESSION_USER
+from api.deps import SESSION_USER, Caller
 from api.services import cases as svc
+from api.services import engine as eng
+from api.web import case_engine as ce
 from core.security import check_password, hash_password
 from core.settings import ConsoleUser, Role, Settings
-from schemas.case import CaseState, CaseView, StageInterval, TaskState
-from schemas.commands import (
-    CancelCase,
-    CompleteTask,
-    ComplianceDecision,
-    DocumentsReceived,
-    FinalSignOff,
-    PauseRequest,
-    ResumeRequest,
-    SendBack,
+from playbooks.registry import CaseTypeRegistry
+from schemas.case import CLOSED_STATUSES, CaseView, status_is_closed
+from schemas.case_state import ElementState, ElementStatus
+from schemas.casetype import (
+    CaseType,
+    ChecklistElement,
+    Element,
+    TaskElement,
 )
-from schemas.enums import CaseStatus, ClientTier, ClientType, Decision, SlaState, Stage
+from schemas.commands import PauseRequest, ResumeRequest
+from schemas.engine_commands import ReopenCase, SkipElement, TickItem
+from schemas.enums import ClientTier, ClientType, SlaState
+from schemas.snapshot import CaseSnapshot, StagePlan
 from store.models import (
     CallbackTaskRow,
     Case,
@@ -51,7 +58,6 @@ from store.models import (
     NotificationRow,
     ScreeningRow,
 )
-from workflows.onboarding import OnboardingCaseWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +66,8 @@ SESSION_FLASH = "flash"
 HOME = "/console"
 LOGIN = "/console/login"
 PAGE_SIZE = 25
-SETTLE_SECONDS = 3.0  # how long a pause/resume waits for the workflow to apply it
-CLOSED_STATUSES = [s.value for s in CaseStatus if s.is_closed]
+SETTLE_SECONDS = 3.0  # how long a pause/resume waits for a frozen case to apply its signal
+KEY = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 
 
 @lru_cache(maxsize=1)
@@ -141,23 +147,16 @@ def sign_out(request: Request) -> None:
 
 
 # ------------------------------------------------------------------ wording
-STAGE_TITLES = {
-    Stage.ACKNOWLEDGEMENT: "Acknowledgement",
-    Stage.DOCUMENT_COLLECTION: "Document collection",
-    Stage.COMPLIANCE_REVIEW: "Compliance review",
-    Stage.SECURITY_REVIEW: "Security review",
-    Stage.ACCOUNT_SETUP: "Account setup",
-    Stage.FINAL_REVIEW: "Final review",
-    Stage.WELCOME: "Welcome",
-}
 STATUS_TITLES = {
-    CaseStatus.DRAFT: "Draft",
-    CaseStatus.OPEN: "Open",
-    CaseStatus.WAITING_ON_CLIENT: "Waiting on client",
-    CaseStatus.PAUSED: "Paused",
-    CaseStatus.COMPLETED: "Completed",
-    CaseStatus.REJECTED: "Rejected",
-    CaseStatus.CANCELLED: "Cancelled",
+    "draft": "Draft",
+    "open": "Open",
+    "waiting_on_client": "Waiting on client",
+    "paused": "Paused",
+    "resolved": "Resolved",
+    "closed": "Closed",
+    "completed": "Completed",
+    "rejected": "Rejected",
+    "cancelled": "Cancelled",
 }
 SLA_TITLES = {
     SlaState.ON_TRACK: "On track",
@@ -166,30 +165,71 @@ SLA_TITLES = {
     SlaState.BREACHED: "Breached",
     SlaState.PAUSED: "Paused",
 }
-CLOSURE_CODES = {
+CLOSURE_TITLES = {
     "client_withdrew": "Client withdrew",
     "client_unresponsive": "Client unresponsive",
+    "customer_cancelled": "Customer cancelled",
+    "customer_withdrew": "Customer withdrew",
+    "duplicate": "Duplicate",
     "duplicate_case": "Duplicate case",
     "fraud_suspected": "Fraud suspected",
     "opened_in_error": "Opened in error",
     "other": "Other",
 }
+FROZEN_CLOSURE_CODES = (
+    "client_withdrew",
+    "client_unresponsive",
+    "duplicate_case",
+    "fraud_suspected",
+    "opened_in_error",
+    "other",
+)
+"""The frozen onboarding workflow's closure codes (engine cases use their case type's)."""
+ELEMENT_STATUS_TITLES = {
+    ElementStatus.PENDING.value: "Not started",
+    ElementStatus.ACTIVE.value: "In progress",
+    ElementStatus.DONE.value: "Done",
+    ElementStatus.SKIPPED.value: "Skipped",
+    ElementStatus.NOT_APPLICABLE.value: "Not applicable",
+    ElementStatus.FAILED.value: "Failed",
+}
 
 
-def stage_title(value: str | Stage | None) -> str:
+def stage_title(value: str | None) -> str:
+    """A stage key in words when no case type is at hand (``document_collection`` ->
+    ``Document collection``)."""
     if value is None:
         return "—"
-    try:
-        return STAGE_TITLES[Stage(value)]
-    except ValueError:
-        return str(value).replace("_", " ").capitalize()
+    return ce.humanise(str(value))
 
 
-def status_title(value: str | CaseStatus) -> str:
-    try:
-        return STATUS_TITLES[CaseStatus(value)]
-    except ValueError:
-        return str(value).replace("_", " ").capitalize()
+def status_title(value: str) -> str:
+    return STATUS_TITLES.get(str(value), ce.humanise(str(value)))
+
+
+def code_title(code: str) -> str:
+    return CLOSURE_TITLES.get(code, ce.humanise(code))
+
+
+class StageNamer(Protocol):
+    def __call__(self, case_type: str | None, key: str | None) -> str: ...
+
+
+def stage_namer(registry: CaseTypeRegistry | None) -> StageNamer:
+    """``name(case_type, key)``: the stage's title in that case type (current file), else the
+    key in words. For lists that mix case types (queue, my tasks)."""
+    titles: dict[tuple[str, str], str] = {}
+    if registry is not None:
+        for type_name in registry.names():
+            for stage in registry.get(type_name).stages:
+                titles[(type_name, stage.key)] = stage.title
+
+    def namer(case_type: str | None, key: str | None) -> str:
+        if key is None:
+            return "—"
+        return titles.get((case_type or ce.ONBOARDING, key)) or stage_title(key)
+
+    return namer
 
 
 def duration(seconds: float | None) -> str:
@@ -218,19 +258,27 @@ class Badge:
     detail: str | None = None
 
 
+def _sla_state(value: str | None) -> SlaState | None:
+    try:
+        return SlaState(value) if value else None
+    except ValueError:
+        return None
+
+
 def sla_badge(
-    state: SlaState | str | None, *, status: CaseStatus | str | None = None, live: CaseState | None
+    state: SlaState | str | None, *, status: str | None = None, live: CaseSnapshot | None
 ) -> Badge:
-    """The badge for a case: live SLA (with time left) when running, else the read model's."""
-    if status is not None and CaseStatus(status).is_closed:
-        return Badge("closed", "Closed")
+    """The badge for a case: live SLA (with time left) while it runs, else the read model's."""
+    current = str(live.status) if live is not None else status
+    if current is not None and (status_is_closed(current) or current == "resolved"):
+        return Badge("closed", "Closed" if current != "resolved" else "Resolved")
     if live is not None and live.sla is not None:
         state = live.sla.state
-    if live is not None and live.status == CaseStatus.PAUSED:
+    if current == "paused":
         state = SlaState.PAUSED
-    if state is None:
+    sla_state = _sla_state(state)
+    if sla_state is None:
         return Badge("none", "No SLA")
-    sla_state = SlaState(state)
     detail = None
     if live is not None and live.sla is not None:
         remaining = live.sla.remaining_seconds
@@ -243,11 +291,12 @@ def sla_badge(
     return Badge(sla_state.value, SLA_TITLES[sla_state], detail)
 
 
-def _describe(event: CaseEvent) -> str:
-    """One line of plain English for an audit event."""
+def _describe(event: CaseEvent, name: Callable[[str | None], str]) -> str:
+    """One line of plain English for an audit event (frozen and engine vocabularies)."""
     d: Mapping[str, Any] = event.detail or {}
     who = event.actor
     reason = f": {d['reason']}" if d.get("reason") else ""
+    note = f": {d['note']}" if d.get("note") else ""
     kind = event.kind
     if kind == "case_opened":
         return f"Case opened by {who}"
@@ -270,19 +319,27 @@ def _describe(event: CaseEvent) -> str:
         )
     if kind == "screening_completed":
         decision = str(d.get("decision", "done")).replace("_", " ")
-        name = f" ({d['matched_name']})" if d.get("matched_name") else ""
-        return f"Sanctions screening: {decision}{name}; risk {d.get('risk_level', '?')}"
+        matched = f" ({d['matched_name']})" if d.get("matched_name") else ""
+        return f"Sanctions screening: {decision}{matched}; risk {d.get('risk_level', '?')}"
     if kind == "compliance_auto_approved":
         return f"Compliance approved automatically{reason}"
     if kind == "compliance_decision":
-        verb = "approved" if d.get("decision") == Decision.APPROVE.value else "rejected"
+        verb = "approved" if d.get("decision") == "approve" else "rejected"
         return f"{who} {verb} the compliance review{reason}"
+    if kind in ("approval_vote", "decision", "approved", "rejected") and d.get("decision"):
+        verb = "approved" if d.get("decision") == "approve" else "rejected"
+        code = f" ({d['reason_code']})" if d.get("reason_code") else ""
+        what = f" {d['element']}" if d.get("element") else ""
+        return f"{who} {verb}{what}{code}{note}"
     if kind == "final_sign_off":
-        note = f": {d['note']}" if d.get("note") else ""
         return f"Final sign-off by {who}{note}"
     if kind == "task_completed":
-        note = f": {d['note']}" if d.get("note") else ""
-        return f"{who} completed task {d.get('task', '?')}{note}"
+        outcome = f" ({d['outcome']})" if d.get("outcome") else ""
+        return f"{who} completed task {d.get('task', d.get('element', '?'))}{outcome}{note}"
+    if kind == "item_ticked":
+        return f"{who} ticked {d.get('item', '?')} on {d.get('element', '?')}"
+    if kind == "element_skipped":
+        return f"{who} skipped {d.get('element', '?')}{reason}"
     if kind == "documents_verified":
         return "Documents verified"
     if kind == "documents_needed":
@@ -291,11 +348,16 @@ def _describe(event: CaseEvent) -> str:
         return "Documents still needed" + (f": {listed}" if listed else "")
     if kind == "documents_waived":
         return f"Document verification waived by {who}: {d.get('note', '')}"
-    if kind == "sent_back":
-        return (
-            f"Sent back by {who} from {stage_title(d.get('from'))} to "
-            f"{stage_title(d.get('to'))}{reason}"
-        )
+    if kind in ("sent_back", "reopened"):
+        verb = "Sent back" if kind == "sent_back" else "Reopened"
+        return f"{verb} by {who} from {name(d.get('from'))} to {name(d.get('to'))}{reason}"
+    if kind == "case_reopened":
+        return f"Case reopened by {who} at {name(d.get('to'))}{reason}"
+    if kind == "client_message":
+        return f"The client wrote: {str(d.get('text', ''))[:300]}"
+    if kind == "feedback":
+        scores = ", ".join(f"{k} {d[k]}" for k in ("csat", "nps") if d.get(k) is not None)
+        return f"Client feedback: {scores or 'no score'}"
     if kind == "side_effect_failed":
         return f"Automatic step failed: {d.get('what', '?')}"
     if kind.startswith("case_"):
@@ -311,16 +373,39 @@ class TimelineEntry:
     actor: str | None = None
 
 
+class _Visit(Protocol):
+    @property
+    def seq(self) -> int: ...
+    @property
+    def stage(self) -> str: ...
+    @property
+    def entered_at(self) -> datetime: ...
+    @property
+    def exited_at(self) -> datetime | None: ...
+    @property
+    def outcome(self) -> str | None: ...
+    @property
+    def sla_outcome(self) -> str | None: ...
+    @property
+    def active_seconds(self) -> float | None: ...
+    @property
+    def paused_seconds(self) -> float | None: ...
+    @property
+    def escalations(self) -> int: ...
+
+
 def build_timeline(
-    stages: Sequence[StageInterval], events: Sequence[CaseEvent]
+    stages: Sequence[_Visit],
+    events: Sequence[CaseEvent],
+    name: Callable[[str | None], str] = stage_title,
 ) -> list[TimelineEntry]:
     """Stage visits and audit events merged, newest first. Stage entries come from the
-    intervals (which also know how the visit ended), so ``stage_entered`` events are skipped."""
+    visits (which also know how the visit ended), so ``stage_entered`` events are skipped."""
     # (when, group, visit, step): on equal timestamps the case opening sorts oldest, then
     # stage visits in order (entered before left), then whatever else happened then.
     keyed: list[tuple[tuple[datetime, int, int, int], TimelineEntry]] = []
     for visit in stages:
-        title = stage_title(visit.stage)
+        title = name(visit.stage)
         entered = TimelineEntry(visit.entered_at, "stage", f"Entered {title}", "system")
         keyed.append(((visit.entered_at, 1, visit.seq, 0), entered))
         if visit.exited_at is not None:
@@ -338,7 +423,7 @@ def build_timeline(
     for i, event in enumerate(events):
         if event.kind == "stage_entered":
             continue
-        entry = TimelineEntry(event.occurred_at, event.kind, _describe(event), event.actor)
+        entry = TimelineEntry(event.occurred_at, event.kind, _describe(event, name), event.actor)
         keyed.append(((event.occurred_at, 0 if event.kind == "case_opened" else 2, 0, i), entry))
     keyed.sort(key=lambda pair: pair[0], reverse=True)
     return [entry for _, entry in keyed]
@@ -356,10 +441,11 @@ SORT_TITLES = {
 @dataclass
 class QueueQuery:
     """Filters, sort and page of the queue, parsed leniently from the query string (a bad
-    value is dropped, never a 422 page)."""
+    value is dropped, never a 422 page). Stages are any case type's stage keys."""
 
-    statuses: list[CaseStatus] = field(default_factory=list)
-    stages: list[Stage] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    stages: list[str] = field(default_factory=list)
+    case_types: list[str] = field(default_factory=list)
     sla_states: list[SlaState] = field(default_factory=list)
     client_type: ClientType | None = None
     tier: ClientTier | None = None
@@ -370,8 +456,9 @@ class QueueQuery:
     def params(self, **changes: Any) -> str:
         """The query string for this view with ``changes`` applied (links keep filters)."""
         values: dict[str, Any] = {
-            "status": [s.value for s in self.statuses],
-            "stage": [s.value for s in self.stages],
+            "status": list(self.statuses),
+            "stage": list(self.stages),
+            "case_type": list(self.case_types),
             "sla_state": [s.value for s in self.sla_states],
             "client_type": self.client_type.value if self.client_type else None,
             "tier": self.tier.value if self.tier else None,
@@ -399,6 +486,11 @@ def _enums(enum: type[Any], raw: Sequence[str]) -> list[Any]:
     return out
 
 
+def _keys(raw: Sequence[str], limit: int = 50) -> list[str]:
+    """Well-formed keys only (stage and case type names are lowercase keys), deduplicated."""
+    return list(dict.fromkeys(v for v in raw if KEY.match(v)))[:limit]
+
+
 def parse_queue_query(query: Any) -> QueueQuery:
     """``query`` is Starlette's QueryParams (multi-valued)."""
     client_types = _enums(ClientType, [query.get("client_type", "")])
@@ -409,8 +501,9 @@ def parse_queue_query(query: Any) -> QueueQuery:
     except ValueError:
         page = 1
     return QueueQuery(
-        statuses=_enums(CaseStatus, query.getlist("status")),
-        stages=_enums(Stage, query.getlist("stage")),
+        statuses=[s for s in _keys(query.getlist("status")) if s in STATUS_TITLES],
+        stages=_keys(query.getlist("stage")),
+        case_types=_keys(query.getlist("case_type")),
         sla_states=_enums(SlaState, query.getlist("sla_state")),
         client_type=client_types[0] if client_types else None,
         tier=tiers[0] if tiers else None,
@@ -418,6 +511,28 @@ def parse_queue_query(query: Any) -> QueueQuery:
         descending=query.get("dir", "desc") != "asc",
         page=page,
     )
+
+
+def stage_options(
+    registry: CaseTypeRegistry | None, chosen: Sequence[str]
+) -> list[tuple[str, str]]:
+    """(key, label) of every stage of every case type, in each type's order (a key shared by
+    several types appears once), plus any chosen key no type declares."""
+    options: dict[str, str] = {}
+    if registry is not None:
+        for name in registry.names():
+            case_type = registry.get(name)
+            for stage in case_type.stages:
+                options.setdefault(stage.key, stage.title)
+    for key in chosen:
+        options.setdefault(key, stage_title(key))
+    return list(options.items())
+
+
+def case_type_options(registry: CaseTypeRegistry | None) -> list[tuple[str, str]]:
+    if registry is None:
+        return []
+    return [(name, registry.get(name).title) for name in registry.names()]
 
 
 @dataclass(frozen=True)
@@ -441,7 +556,8 @@ async def load_queue(session: AsyncSession, query: QueueQuery) -> QueuePage:
         stage=query.stages or None,
         client_type=query.client_type,
         tier=query.tier,
-        sla_state=query.sla_states or None,
+        sla_state=[s.value for s in query.sla_states] or None,
+        case_type=query.case_types or None,
         sort=query.sort,
         descending=query.descending,
         limit=PAGE_SIZE,
@@ -457,41 +573,203 @@ async def load_queue(session: AsyncSession, query: QueueQuery) -> QueuePage:
 
 
 # ------------------------------------------------------------------ the case page
+@dataclass(frozen=True)
+class StageStep:
+    """One stage of the pinned plan, for the stage bar."""
+
+    key: str
+    title: str
+    state: str  # done | current | upcoming
+    sla_seconds: float | None
+    access: list[str]
+
+
+@dataclass(frozen=True)
+class ElementRow:
+    """An element of the current stage visit with what its case type says about it."""
+
+    state: ElementState
+    spec: Element | None
+
+    @property
+    def key(self) -> str:
+        return self.state.key
+
+    @property
+    def status(self) -> str:
+        return str(self.state.status)
+
+    @property
+    def status_title(self) -> str:
+        return ELEMENT_STATUS_TITLES.get(self.status, ce.humanise(self.status))
+
+    @property
+    def active(self) -> bool:
+        return self.state.status == ElementStatus.ACTIVE
+
+    @property
+    def finished(self) -> bool:
+        return self.state.finished
+
+    @property
+    def optional(self) -> bool:
+        return bool(self.spec is not None and self.spec.optional)
+
+    @property
+    def outcomes(self) -> list[str]:
+        """A callback task's outcomes to pick from (empty for a plain task)."""
+        if isinstance(self.spec, TaskElement):
+            return list(self.spec.outcomes)
+        return []
+
+    @property
+    def items(self) -> list[tuple[str, str, str | None]]:
+        """A checklist's (key, title, ticked by) items."""
+        ticked = self.state.ticked or {}
+        if isinstance(self.spec, ChecklistElement):
+            return [(i.key, i.title, ticked.get(i.key)) for i in self.spec.items]
+        return [(k, ce.humanise(k), v) for k, v in ticked.items()]
+
+
 @dataclass
 class CaseDetail:
     view: CaseView
-    live: CaseState | None
+    live: CaseSnapshot | None
     live_note: str | None
     badge: Badge
     timeline: list[TimelineEntry]
     documents: list[DocumentRow]
     screenings: list[ScreeningRow]
     notifications: list[NotificationRow]
-    tasks: list[TaskState]
+    tasks: list[Any]  # ElementState (live) or CaseTaskRow (read model)
     callbacks: list[CallbackTaskRow]
     temporal_url: str
+    case_type: CaseType | None = None
+    case_type_title: str = ""
+    case_type_version: str = ""
+    plan: list[StagePlan] = field(default_factory=list)
+
+    # -- state
+    @property
+    def status(self) -> str:
+        return str(self.live.status if self.live is not None else self.view.status)
+
+    @property
+    def stage(self) -> str:
+        return self.live.stage if self.live is not None else self.view.stage
 
     @property
     def running(self) -> bool:
-        return self.live is not None
+        """The case takes commands now (a resolved case still takes a reopen)."""
+        return self.live is not None and bool(self.live.allowed_actions)
 
     @property
-    def open_manual_tasks(self) -> list[TaskState]:
-        """Tasks a person can complete right now (manual, open, current stage)."""
+    def paused(self) -> bool:
+        return self.status == "paused"
+
+    @property
+    def closed(self) -> bool:
+        return status_is_closed(self.status)
+
+    def allows(self, action: str) -> bool:
+        return self.live is not None and action in self.live.allowed_actions
+
+    def stage_name(self, key: str | None) -> str:
+        for plan in self.plan:
+            if plan.key == key:
+                return plan.title
+        return stage_title(key)
+
+    @property
+    def stage_title(self) -> str:
+        return self.stage_name(self.stage)
+
+    # -- the plan
+    @property
+    def steps(self) -> list[StageStep]:
+        keys = [p.key for p in self.plan]
+        index = keys.index(self.stage) if self.stage in keys else -1
+        resolved = self.status in ("resolved", "closed", "completed") and index == len(keys) - 1
+        visited = {v.stage for v in (self.live.history if self.live else self.view.stages)}
+        steps = []
+        for i, p in enumerate(self.plan):
+            if i == index and not resolved:
+                state = "current"
+            elif i < index or resolved or (index < 0 and p.key in visited):
+                state = "done"
+            else:
+                state = "upcoming"
+            steps.append(StageStep(p.key, p.title, state, p.sla_seconds, list(p.access)))
+        return steps
+
+    @property
+    def earlier_stages(self) -> list[StagePlan]:
+        """Stages of the plan before the current one: the send-back targets."""
+        keys = [p.key for p in self.plan]
+        if self.stage not in keys:
+            return []
+        return self.plan[: keys.index(self.stage)]
+
+    @property
+    def closure_codes(self) -> list[tuple[str, str]]:
+        codes = (
+            self.case_type.closure_codes
+            if self.case_type is not None and self._engine
+            else list(FROZEN_CLOSURE_CODES)
+        )
+        return [(c, code_title(c)) for c in codes]
+
+    @property
+    def reject_reasons(self) -> list[tuple[str, str]]:
+        reasons = self.live.reject_reasons if self.live is not None else []
+        return [(r, ce.humanise(r)) for r in reasons or ["other"]]
+
+    @property
+    def _engine(self) -> bool:
+        return self.view.engine == eng.ENGINE and self.case_type is not None
+
+    # -- the current stage's elements
+    @property
+    def elements(self) -> list[ElementRow]:
         if self.live is None:
             return []
+        specs = ce.element_specs(self.case_type) if self._engine else {}
         return [
-            t
-            for t in self.live.tasks
-            if t.kind == "manual" and not t.done and t.stage == self.live.stage
+            ElementRow(e, specs.get(e.key)) for e in self.live.elements if e.stage == self.stage
         ]
 
+    def _active(self, *kinds: str) -> list[ElementRow]:
+        return [e for e in self.elements if e.active and e.state.kind in kinds]
+
     @property
-    def earlier_stages(self) -> list[Stage]:
-        """Stages of the plan before the current one: the send-back targets."""
-        if self.live is None or self.live.stage not in self.live.stages_planned:
+    def open_tasks(self) -> list[ElementRow]:
+        """Tasks a person can complete right now."""
+        if not self.allows("complete_task"):
             return []
-        return self.live.stages_planned[: self.live.stages_planned.index(self.live.stage)]
+        return self._active("task")
+
+    @property
+    def approvals(self) -> list[ElementRow]:
+        return self._active("approval") if self.allows("decide") else []
+
+    @property
+    def decision_open(self) -> bool:
+        """An approval is open (engine) or the frozen case's review takes a decision."""
+        return self.allows("decide")
+
+    @property
+    def checklists(self) -> list[ElementRow]:
+        return self._active("checklist") if self.allows("tick") else []
+
+    @property
+    def skippable(self) -> list[ElementRow]:
+        if not self.allows("skip"):
+            return []
+        return [e for e in self.elements if e.optional and not e.finished]
+
+    @property
+    def open_task_keys(self) -> set[str]:
+        return {e.key for e in self.open_tasks}
 
 
 async def _rows(session: AsyncSession, stmt: Any) -> list[Any]:
@@ -499,23 +777,48 @@ async def _rows(session: AsyncSession, stmt: Any) -> list[Any]:
 
 
 async def load_case(
-    *, session: AsyncSession, temporal: Client, settings: Settings, ref: str
+    *,
+    session: AsyncSession,
+    temporal: Client,
+    settings: Settings,
+    registry: CaseTypeRegistry | None,
+    ref: str,
+    caller: Caller | None = None,
 ) -> CaseDetail:
-    """Everything the case page shows; 404 (HTTPException) for an unknown case. The live
-    state is best effort: if the workflow cannot answer, the page says so and falls back to
-    the read model."""
-    view = await svc.get_case(session=session, settings=settings, ref=ref)
-    live: CaseState | None = None
+    """Everything the case page shows; HTTPException 404 for an unknown case and 403 for a
+    stage the caller's role may not see. The live snapshot is best effort: if the workflow
+    cannot answer, the page says so and falls back to the read model."""
+    view = await svc.get_case(session=session, settings=settings, ref=ref, caller=caller)
+    live: CaseSnapshot | None = None
     note: str | None = None
-    if not view.status.is_closed and view.status != CaseStatus.DRAFT:
+    closed = view.status.is_closed
+    if str(view.status) != "draft":
         try:
-            handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
-            live = await svc.live_state(handle)
+            row = await eng.load_case(session=session, ref=ref, caller=caller)
+            live = await eng.snapshot(temporal=temporal, row=row)
         except HTTPException as e:
-            note = f"Live state unavailable: {e.detail}"
+            if e.status_code == 403:
+                raise
+            note = None if closed else f"Live state unavailable: {e.detail}"
         except (RPCError, TimeoutError) as e:
-            log.warning("console live_state failed case=%s error=%s", ref, type(e).__name__)
-            note = "Live state unavailable: the workflow service did not answer."
+            log.warning("console snapshot failed case=%s error=%s", ref, type(e).__name__)
+            note = (
+                None if closed else "Live state unavailable: the workflow service did not answer."
+            )
+    case_type = await ce.pinned_case_type(
+        registry=registry,
+        temporal=temporal,
+        workflow_id=view.workflow_id,
+        engine=view.engine,
+        name=view.case_type,
+        version=live.case_type_version if live is not None else view.case_type_version,
+    )
+    if live is not None:
+        plan = ce.stage_plan(live, case_type)
+    elif case_type is not None:
+        plan = ce.plan_from_case_type(case_type)
+    else:
+        plan = []
     events = await _rows(
         session, select(CaseEvent).where(CaseEvent.case_ref == ref).order_by(CaseEvent.id)
     )
@@ -544,26 +847,42 @@ async def load_case(
         .where(CallbackTaskRow.case_ref == ref)
         .order_by(CallbackTaskRow.due_at),
     )
+    tasks: list[Any]
     if live is not None:
-        tasks = list(live.tasks)
+        tasks = [e for e in live.elements if e.kind == "task"]
     else:
-        stored = await _rows(
+        tasks = await _rows(
             session,
-            select(CaseTaskRow).where(CaseTaskRow.case_ref == ref).order_by(CaseTaskRow.id),
+            select(CaseTaskRow)
+            .where(CaseTaskRow.case_ref == ref, CaseTaskRow.kind == "manual")
+            .order_by(CaseTaskRow.id),
         )
-        tasks = [TaskState.model_validate(t, from_attributes=True) for t in stored]
+    titles = {p.key: p.title for p in plan}
+
+    def name(key: str | None) -> str:
+        return titles.get(key or "") or stage_title(key)
+
     return CaseDetail(
         view=view,
         live=live,
         live_note=note,
-        badge=sla_badge(view.sla_state, status=view.status, live=live),
-        timeline=build_timeline(live.history if live else view.stages, events),
+        badge=sla_badge(view.sla_state, status=str(view.status), live=live),
+        timeline=build_timeline(live.history if live else view.stages, events, name),
         documents=documents,
         screenings=screenings,
         notifications=notifications,
         tasks=tasks,
         callbacks=callbacks,
         temporal_url=view.temporal_ui_url,
+        case_type=case_type,
+        case_type_title=(case_type.title if case_type is not None else ce.humanise(view.case_type)),
+        case_type_version=(
+            (live.case_type_version if live is not None else None)
+            or view.case_type_version
+            or view.playbook_version
+            or "—"
+        ),
+        plan=plan,
     )
 
 
@@ -573,13 +892,16 @@ ACTION_ROLES: dict[str, frozenset[Role]] = {
     "pause": frozenset({Role.CASE_MANAGER}),
     "resume": frozenset({Role.CASE_MANAGER}),
     "documents": frozenset({Role.CASE_MANAGER}),
-    "compliance": frozenset({Role.CASE_MANAGER, Role.COMPLIANCE_REVIEWER}),
+    "decide": frozenset({Role.CASE_MANAGER, Role.COMPLIANCE_REVIEWER}),
     "task": STAFF_DOERS,
+    "tick": STAFF_DOERS,
+    "skip": frozenset({Role.CASE_MANAGER}),
     "send_back": frozenset({Role.CASE_MANAGER}),
+    "reopen": frozenset({Role.CASE_MANAGER}),
     "cancel": frozenset({Role.CASE_MANAGER}),
-    "sign_off": frozenset({Role.CASE_MANAGER}),
 }
-"""The same roles as the JSON API's routes for the same commands (admin passes all)."""
+"""The same roles as the JSON API's routes for the same commands (admin passes all). The
+workflow's validators still check the stage's access and each element's own roles."""
 
 
 def may(role: Role, action: str) -> bool:
@@ -600,14 +922,22 @@ def _text(form: Mapping[str, Any], name: str, *, required: bool = False) -> str 
     return text or None
 
 
+def _key(form: Mapping[str, Any], name: str, message: str) -> str:
+    value = form.get(name)
+    if not isinstance(value, str) or not KEY.match(value.strip()):
+        raise ActionRefused(message)
+    return value.strip()
+
+
 async def _settle(*, session: AsyncSession, temporal: Client, ref: str, paused: bool) -> None:
-    """Wait (briefly) until the workflow has applied a pause/resume signal, so the page the
-    user lands on already shows it. A slow worker only means a stale first view."""
-    handle = await svc.running_case(session=session, temporal=temporal, ref=ref)
-    with contextlib.suppress(TimeoutError):
+    """Wait (briefly) until the case shows the pause/resume: an engine case applied it in its
+    update already; a frozen case takes a signal. A slow worker only means a stale first view."""
+    with contextlib.suppress(TimeoutError, HTTPException, RPCError):
         async with asyncio.timeout(SETTLE_SECONDS):
+            row = await eng.load_case(session=session, ref=ref, caller=None)
             for _ in range(1000):  # bounded by the timeout; polling a query, not an event
-                if ((await svc.live_state(handle)).status == CaseStatus.PAUSED) == paused:
+                snap = await eng.snapshot(temporal=temporal, row=row)
+                if (snap.status == "paused") == paused:
                     return
                 await asyncio.sleep(0.1)
 
@@ -618,111 +948,135 @@ async def perform(
     session: AsyncSession,
     temporal: Client,
     ref: str,
-    actor: str,
+    caller: Caller,
     form: Mapping[str, Any],
     task_key: str | None = None,
+    element: str | None = None,
+    item: str | None = None,
 ) -> str:
-    """Run one console command for ``actor``; returns the message to flash.
+    """Run one console command as ``caller``; returns the message to flash.
 
-    Raises ``ActionRefused`` for a bad form and lets the services' HTTPException (404/409/422,
-    with the workflow's own words) and RPCError through for the caller to show.
+    Raises ``ActionRefused`` for a bad form and lets the services' HTTPException (403/404/409/
+    422, with the workflow's own words) and RPCError through for the caller to show.
     """
+    actor = caller.label
+    common: dict[str, Any] = {"session": session, "temporal": temporal, "ref": ref}
     if action == "pause":
         reason = _text(form, "reason", required=True)
         assert reason is not None
-        await svc.pause(
-            session=session,
-            temporal=temporal,
-            ref=ref,
-            body=PauseRequest(actor=actor, reason=reason),
-        )
+        await svc.pause(**common, body=PauseRequest(actor=actor, reason=reason), caller=caller)
         await _settle(session=session, temporal=temporal, ref=ref, paused=True)
         return "Case paused: automation is halted and the SLA clock is stopped."
     if action == "resume":
         reason = _text(form, "reason") or "resumed"
-        await svc.resume(
-            session=session,
-            temporal=temporal,
-            ref=ref,
-            body=ResumeRequest(actor=actor, reason=reason),
-        )
+        await svc.resume(**common, body=ResumeRequest(actor=actor, reason=reason), caller=caller)
         await _settle(session=session, temporal=temporal, ref=ref, paused=False)
         return "Case resumed: the SLA clock is running again."
     if action == "documents":
         note = _text(form, "note", required=True)
-        accepted = await svc.documents_received(
-            session=session,
-            temporal=temporal,
-            ref=ref,
-            body=DocumentsReceived(actor=actor, waive_verification=True, note=note),
+        assert note is not None
+        chosen = form.get("element")
+        result = await svc.waive_documents(
+            **common,
+            caller=caller,
+            note=note,
+            element=chosen if isinstance(chosen, str) and KEY.match(chosen) else None,
         )
-        return accepted.message.capitalize() + "."
-    if action == "compliance":
-        raw = form.get("decision")
-        if raw not in (Decision.APPROVE.value, Decision.REJECT.value):
+        return result.message[:1].upper() + result.message[1:] + "."
+    if action == "decide":
+        decision = form.get("decision")
+        if decision not in ("approve", "reject"):
             raise ActionRefused("Choose approve or reject.")
-        decision = Decision(raw)
-        reason = _text(form, "reason", required=decision == Decision.REJECT)
-        await svc.update_case(
-            session=session,
-            temporal=temporal,
-            ref=ref,
-            update=OnboardingCaseWorkflow.decide_compliance,
-            arg=ComplianceDecision(decision=decision, reviewer=actor, reason=reason),
+        note = _text(form, "note") or _text(form, "reason")
+        reason_code = None
+        if decision == "reject":
+            reason_code = _key(form, "reason_code", "Choose a reason for the rejection.")
+            if note is None:
+                raise ActionRefused("Please give a note saying why.")
+        chosen = form.get("element")
+        result = await svc.decide(
+            **common,
+            caller=caller,
+            decision=str(decision),
+            element=chosen if isinstance(chosen, str) and KEY.match(chosen) else None,
+            reason_code=reason_code,
+            note=note,
         )
-        return "Compliance review approved." if decision == Decision.APPROVE else "Case rejected."
+        return "Approved." if decision == "approve" else f"Rejected ({reason_code})."
     if action == "task":
         if not task_key:
             raise ActionRefused("No task given.")
-        await svc.update_case(
-            session=session,
-            temporal=temporal,
-            ref=ref,
-            update=OnboardingCaseWorkflow.complete_task,
-            arg=CompleteTask(task_key=task_key, actor=actor, note=_text(form, "note")),
+        outcome = form.get("outcome")
+        if (
+            outcome is not None
+            and outcome != ""
+            and not (isinstance(outcome, str) and KEY.match(outcome))
+        ):
+            raise ActionRefused("Choose the outcome from the list.")
+        await svc.complete_task(
+            **common,
+            task_key=task_key,
+            caller=caller,
+            note=_text(form, "note"),
+            outcome=outcome or None,
         )
         return f"Task {task_key} completed."
+    if action == "tick":
+        if not element or not item:
+            raise ActionRefused("No checklist item given.")
+        await svc.engine_command(
+            **common, caller=caller, name=eng.TICK, model=TickItem, element=element, item=item
+        )
+        return f"Ticked {ce.humanise(item).lower()}."
+    if action == "skip":
+        if not element:
+            raise ActionRefused("No step given.")
+        reason = _text(form, "reason", required=True)
+        await svc.engine_command(
+            **common,
+            caller=caller,
+            name=eng.SKIP,
+            model=SkipElement,
+            element=element,
+            reason=reason,
+        )
+        return f"Skipped {ce.humanise(element).lower()}."
     if action == "send_back":
-        try:
-            to_stage = Stage(str(form.get("to_stage", "")))
-        except ValueError:
-            raise ActionRefused("Choose the stage to send the case back to.") from None
+        to_stage = _key(form, "to_stage", "Choose the stage to send the case back to.")
         reason = _text(form, "reason", required=True)
         assert reason is not None
-        await svc.update_case(
-            session=session,
-            temporal=temporal,
-            ref=ref,
-            update=OnboardingCaseWorkflow.send_back,
-            arg=SendBack(to_stage=to_stage, actor=actor, reason=reason),
-        )
+        await svc.send_back(**common, caller=caller, to_stage=to_stage, reason=reason)
         return f"Case sent back to {stage_title(to_stage)}."
+    if action == "reopen":
+        at = (
+            _key(form, "to_stage", "Choose the stage to reopen the case at.")
+            if form.get("to_stage")
+            else None
+        )
+        reason = _text(form, "reason", required=True)
+        result = await svc.engine_command(
+            **common,
+            caller=caller,
+            name=eng.REOPEN,
+            model=ReopenCase,
+            to_stage=at,
+            reason=reason,
+        )
+        return result.message[:1].upper() + result.message[1:] + "."
     if action == "cancel":
-        code = str(form.get("closure_code", ""))
-        if code not in CLOSURE_CODES:
+        code = form.get("closure_code")
+        if not isinstance(code, str) or not KEY.match(code):
             raise ActionRefused("Choose a closure code.")
         reason = _text(form, "reason", required=code == "other")
-        await svc.update_case(
-            session=session,
-            temporal=temporal,
-            ref=ref,
-            update=OnboardingCaseWorkflow.cancel,
-            arg=CancelCase(closure_code=code, actor=actor, reason=reason),
-        )
-        return f"Case cancelled ({CLOSURE_CODES[code].lower()})."
-    if action == "sign_off":
-        await svc.update_case(
-            session=session,
-            temporal=temporal,
-            ref=ref,
-            update=OnboardingCaseWorkflow.sign_off,
-            arg=FinalSignOff(reviewer=actor, note=_text(form, "note")),
-        )
-        return "Final review signed off."
+        await svc.cancel(**common, caller=caller, closure_code=code, reason=reason)
+        return f"Case cancelled ({code_title(code).lower()})."
     raise ActionRefused(f"Unknown action {action}.")
 
 
 # ------------------------------------------------------------------ my tasks
+CLIENT_KINDS = ("documents", "client_acceptance")  # the client's to do, not staff's
+
+
 @dataclass(frozen=True)
 class MyTask:
     task: CaseTaskRow
@@ -730,8 +1084,8 @@ class MyTask:
 
     @property
     def current(self) -> bool:
-        """True when the task belongs to the stage the case is in (it can be done now)."""
-        return self.task.stage == self.case.stage
+        """True when the task belongs to the stage the case is in and is open now."""
+        return self.task.stage == self.case.stage and self.task.status in (None, "active")
 
 
 @dataclass(frozen=True)
@@ -741,15 +1095,18 @@ class MyCallback:
 
 
 async def load_my_tasks(session: AsyncSession, role: Role) -> tuple[list[MyTask], list[MyCallback]]:
-    """Open manual tasks assigned to ``role`` on open cases (admin: every role's), and open
-    client callbacks for relationship managers (and admin)."""
+    """Open tasks, approvals and checklists assigned to ``role`` on open cases of any type
+    (admin: every role's), and open client callbacks for relationship managers (and admin)."""
+    closed = sorted(CLOSED_STATUSES)
     stmt = (
         select(CaseTaskRow, Case)
         .join(Case, Case.ref == CaseTaskRow.case_ref)
         .where(
             CaseTaskRow.done.is_(False),
             CaseTaskRow.kind == "manual",
-            Case.status.not_in(CLOSED_STATUSES),
+            or_(CaseTaskRow.element_kind.is_(None), CaseTaskRow.element_kind.not_in(CLIENT_KINDS)),
+            or_(CaseTaskRow.status.is_(None), CaseTaskRow.status.in_(("active", "pending"))),
+            Case.status.not_in(closed),
         )
         .order_by(Case.updated_at.desc(), CaseTaskRow.id)
         .limit(500)
@@ -762,7 +1119,7 @@ async def load_my_tasks(session: AsyncSession, role: Role) -> tuple[list[MyTask]
         cb_stmt = (
             select(CallbackTaskRow, Case)
             .join(Case, Case.ref == CallbackTaskRow.case_ref)
-            .where(CallbackTaskRow.status == "open", Case.status.not_in(CLOSED_STATUSES))
+            .where(CallbackTaskRow.status == "open", Case.status.not_in(closed))
             .order_by(CallbackTaskRow.due_at)
             .limit(500)
         )

@@ -6,10 +6,17 @@ so every query here is scoped to ``PortalCase.ref`` and nothing else; the token 
 an API key or a console session. Errors come back as ``PortalProblem`` with a message fit for
 a client, never the internal detail (which is logged instead).
 
+The page reads the case's ``CaseSnapshot`` (``api.services.engine``): one shape for every case
+type and for the frozen onboarding workflow's cases. Progress follows the stages the case
+PINNED when it opened (the snapshot's plan, with each stage's ``client_status``), never the
+current case type file. Documents are asked for only while a documents element is active.
+
 Estimated completion is computed here, not copied from the latest notification: now + what
 is left of the current stage's SLA (from the live workflow when it runs, else the full
-budget) + the SLAs of the stages still to come (from the playbook's plan for this client).
-A paused or closed case has none.
+budget) + the SLAs of the stages still to come. A paused, resolved or closed case has none.
+
+The client's own commands (answer a proposal, write a message, feedback) go to an engine case
+as actor ``client`` with role ``client`` (``api.web.case_engine.client_update``).
 """
 
 from __future__ import annotations
@@ -20,12 +27,11 @@ import hmac
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
+from typing import Any
 
 from fastapi import HTTPException, UploadFile, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,19 +39,22 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from api.services import documents as documents_svc
+from api.services import engine as eng
 from api.services import notifications as notifications_svc
-from api.services.cases import live_state, running_case
+from api.web import case_engine as ce
 from core.portal_links import make_portal_link  # noqa: F401 - re-exported
 from core.security import InvalidPortalToken, read_portal_token
 from core.settings import Settings
-from playbooks.loader import load_playbook
-from schemas.case import CaseState
-from schemas.client import ClientProfile, ContactPreferences
+from playbooks.registry import CaseTypeRegistry
+from schemas.case import status_is_closed
+from schemas.case_state import ElementStatus
+from schemas.casetype import CaseType
+from schemas.client import ContactPreferences
 from schemas.documents import DocumentKind, DocumentRequirement
-from schemas.enums import CaseStatus, Channel, Stage
-from schemas.plan import CasePlan, Playbook
+from schemas.engine_commands import ClientMessage, Feedback, ProposalResponse
+from schemas.enums import Channel, Stage
+from schemas.snapshot import CaseSnapshot, StagePlan
 from store.models import CallbackTaskRow, Case, DocumentRow, NpsResponse
-from workflows.routing import build_plan
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +64,7 @@ NPS_FOLLOW_UP_BUSINESS_DAYS = 2
 NPS_DETRACTOR_MAX = 6
 NPS_COMMENT_MAX_CHARS = 2000
 
-STAGE_NAMES: dict[Stage, str] = {
-    Stage.ACKNOWLEDGEMENT: "We received your application",
-    Stage.DOCUMENT_COLLECTION: "Your documents",
-    Stage.COMPLIANCE_REVIEW: "Identity and compliance checks",
-    Stage.SECURITY_REVIEW: "Security review",
-    Stage.ACCOUNT_SETUP: "Setting up your account",
-    Stage.FINAL_REVIEW: "Final check",
-    Stage.WELCOME: "Welcome",
-}
-"""Plain-language step names: clients never see internal stage codes."""
-
+MESSAGE_MAX_CHARS = 2000
 CHANNEL_NAMES: dict[Channel, str] = {
     Channel.EMAIL: "Email",
     Channel.SMS: "Text message (SMS)",
@@ -95,6 +94,14 @@ NOTICES: dict[str, str] = {
     "preferences_saved": "Your contact preferences are saved.",
     "marked_read": "Marked as read.",
     "nps_thanks": "Thank you for your feedback.",
+    "nps_reopened": (
+        "Thank you for telling us. We are sorry we fell short: your case is open again and "
+        "we will be in touch."
+    ),
+    "proposal_accepted": "Thank you - we have your answer and will go ahead.",
+    "proposal_rejected": "Thank you - we will look at this again and come back to you.",
+    "message_sent": "Thank you - your message is on your case.",
+    "message_reopened": "Thank you - your case is open again and we will reply.",
     "nps_already": "Thanks - your answer was already recorded.",
     "too_large": "That file is too large. Please upload a smaller file.",
 }
@@ -160,28 +167,6 @@ def check_csrf(settings: Settings, portal_token: str, given: str | None) -> None
         raise CsrfRejected
 
 
-# ---------------------------------------------------------------------------- the plan
-@lru_cache(maxsize=4)
-def _playbook(path: Path, mtime: float) -> Playbook:
-    return load_playbook(path)
-
-
-def case_plan(settings: Settings, case: Case) -> CasePlan | None:
-    """The plan the playbook gives this client (checklist, stages, SLAs); None if unreadable.
-
-    The case pinned its plan at start; this rebuilds it from the current playbook, which is
-    the same unless the playbook changed since. Stage order for running cases comes from the
-    workflow itself, so only the checklist and SLA figures can differ.
-    """
-    try:
-        path = settings.playbook_path
-        playbook = _playbook(path, path.stat().st_mtime)
-        return build_plan(playbook, ClientProfile.model_validate(case.profile))
-    except (OSError, ValueError) as exc:
-        log.warning("portal cannot build plan case=%s error=%s", case.ref, type(exc).__name__)
-        return None
-
-
 # ---------------------------------------------------------------------------- views
 @dataclass(frozen=True)
 class StepView:
@@ -207,6 +192,7 @@ class PortalPage:
 
     case_ref: str
     client_name: str
+    case_type_title: str
     status_key: str
     status_words: str
     step: int
@@ -227,47 +213,102 @@ class PortalPage:
     nps_state: str  # not_yet | open | recorded
     completed: bool
     closed: bool
+    proposal: str | None = None  # an open proposal the client may accept or reject
+    takes_messages: bool = False
     channel_names: dict[str, str] = field(default_factory=dict)
     languages: dict[str, str] = field(default_factory=dict)
 
 
-async def _live(session: AsyncSession, temporal: Client, case: Case) -> CaseState | None:
-    """The running workflow's own view, or None (closed, not started, or not answering)."""
-    if CaseStatus(case.status).is_closed or case.status == CaseStatus.DRAFT.value:
+@dataclass(frozen=True)
+class _Row:
+    """What the page needs from the case row, copied out: the services the page calls give
+    the session's connection back (which expires loaded rows) before they await Temporal."""
+
+    ref: str
+    status: str
+    stage: str
+    engine: str
+    case_type: str
+    case_type_version: str | None
+    workflow_id: str
+    client_name: str
+    client_type: str
+    profile: dict[str, Any]
+    data: dict[str, Any]
+    resolution: str | None
+
+    @classmethod
+    def of(cls, case: Case) -> _Row:
+        return cls(
+            ref=case.ref,
+            status=case.status,
+            stage=case.stage,
+            engine=case.engine or eng.FROZEN,
+            case_type=case.case_type or ce.ONBOARDING,
+            case_type_version=case.case_type_version,
+            workflow_id=case.workflow_id,
+            client_name=case.client_name,
+            client_type=case.client_type,
+            profile=dict(case.profile or {}),
+            data=dict(case.data or {}),
+            resolution=case.resolution,
+        )
+
+
+async def _live(session: AsyncSession, temporal: Client, row: _Row) -> CaseSnapshot | None:
+    """The case's live snapshot (running or closed, either engine), or None (not started, or
+    the workflow does not answer): the page then shows the read model."""
+    if row.status == "draft":
         return None
     try:
-        handle = await running_case(session=session, temporal=temporal, ref=case.ref)
+        case_row = await eng.load_case(session=session, ref=row.ref, caller=None)
         async with asyncio.timeout(LIVE_STATE_TIMEOUT_SECONDS):
-            return await live_state(handle)
+            return await eng.snapshot(temporal=temporal, row=case_row)
     except (HTTPException, RPCError, TimeoutError) as exc:
-        log.info("portal falls back to read model case=%s reason=%s", case.ref, type(exc).__name__)
+        log.info("portal falls back to read model case=%s reason=%s", row.ref, type(exc).__name__)
         return None
 
 
-def _status_words(status_key: str, stage: Stage, awaiting: str | None) -> str:
-    """Where the case stands, as a client would say it."""
-    if status_key == CaseStatus.PAUSED.value:
+def _is_completed(status_key: str, resolution: str | None) -> bool:
+    """Done as the client asked: the frozen workflow's ``completed``, or an engine case
+    resolved (or closed after it) with resolution ``completed``."""
+    if status_key == "completed":
+        return True
+    return status_key in ("resolved", "closed") and resolution == "completed"
+
+
+def _status_words(
+    status_key: str,
+    *,
+    resolution: str | None,
+    stage: StagePlan | None,
+    awaiting: str | None,
+    proposal: bool,
+    documents_wanted: bool,
+    onboarding: bool,
+) -> str:
+    """Where the case stands, as a client would say it (the stage's own ``client_status``
+    while it runs)."""
+    if status_key == "paused":
         return "Paused by our team - we will be in touch"
-    if status_key == CaseStatus.COMPLETED.value:
-        return "Complete - welcome aboard"
-    if status_key == CaseStatus.REJECTED.value:
-        return "Closed - we could not complete your application"
-    if status_key == CaseStatus.CANCELLED.value:
+    if _is_completed(status_key, resolution):
+        return "Complete - welcome aboard" if onboarding else "Complete"
+    if status_key == "rejected" or (status_key in ("resolved", "closed") and resolution):
+        if onboarding:
+            return "Closed - we could not complete your application"
+        return "Closed - we could not go ahead with your request"
+    if status_key in ("cancelled", "closed"):
         return "Closed"
-    if status_key == CaseStatus.DRAFT.value:
+    if status_key == "draft":
         return "We are opening your case"
-    if stage == Stage.DOCUMENT_COLLECTION and awaiting in (None, "client documents"):
+    if proposal:
+        return "Waiting for your answer"
+    if documents_wanted and awaiting in (None, "client documents"):
         return "Waiting for your documents"
-    if status_key == CaseStatus.WAITING_ON_CLIENT.value:
+    if status_key == "waiting_on_client":
         return "Waiting for you"
-    if stage in (Stage.COMPLIANCE_REVIEW, Stage.SECURITY_REVIEW, Stage.FINAL_REVIEW):
-        return "Under review"
-    if stage == Stage.DOCUMENT_COLLECTION:
-        return "Checking your documents"
-    if stage == Stage.ACCOUNT_SETUP:
-        return "Setting up your account"
-    if stage == Stage.WELCOME:
-        return "Almost done"
+    if stage is not None and stage.client_status:
+        return stage.client_status
     return "In progress"
 
 
@@ -285,9 +326,11 @@ def _hint(req: DocumentRequirement) -> str | None:
 
 
 async def checklist_for(
-    session: AsyncSession, ref: str, plan: CasePlan | None
+    session: AsyncSession, ref: str, requirements: list[DocumentRequirement]
 ) -> list[ChecklistItem]:
     """Each checklist line with the newest upload of its kind and what verification said."""
+    if not requirements:
+        return []
     rows = (
         await session.scalars(
             select(DocumentRow)
@@ -300,7 +343,7 @@ async def checklist_for(
     for row in rows:
         newest.setdefault(row.kind, row)
     items = []
-    for req in plan.document_checklist if plan else []:
+    for req in requirements:
         latest = newest.get(req.kind.value)
         state = "missing" if latest is None else latest.status
         if state not in DOCUMENT_STATUS_WORDS:
@@ -319,68 +362,136 @@ async def checklist_for(
     return items
 
 
-def _sla_by_stage(plan: CasePlan | None) -> dict[Stage, timedelta]:
-    return {s.stage: s.sla for s in plan.stages if s.sla is not None} if plan else {}
+def _wanted_documents(
+    row: _Row, live: CaseSnapshot | None, case_type: CaseType | None, *, finished: bool
+) -> tuple[bool, list[DocumentRequirement]]:
+    """(asking, requirements): the documents the case asks the client for right now. Only an
+    active documents element asks (one accepted or waived asks for nothing); a frozen case or
+    one the workflow cannot tell us about asks while it sits in a stage that collects them."""
+    if finished:
+        return False, []
+    if live is not None and live.engine == eng.ENGINE:
+        for element in live.elements:
+            if element.kind == "documents" and element.status == ElementStatus.ACTIVE:
+                reqs = ce.document_requirements(case_type, row.client_type, element=element.key)
+                return True, reqs
+        return False, []
+    stage = live.stage if live is not None else row.stage
+    if stage in ce.documents_stages(case_type):
+        return True, ce.document_requirements(case_type, row.client_type)
+    return False, []
+
+
+def _stage_plan(
+    row: _Row, live: CaseSnapshot | None, case_type: CaseType | None
+) -> tuple[list[StagePlan], str]:
+    """The stages this case goes through (pinned: from its snapshot) and the current one."""
+    if live is not None:
+        plans = ce.stage_plan(live, case_type)
+        fields: dict[str, Any] = dict(live.fields)
+        visited = [v.stage for v in live.history]
+        current = live.stage
+    else:
+        plans = ce.plan_from_case_type(case_type) if case_type is not None else []
+        fields = {**row.data, "client": row.profile}
+        visited = []
+        current = row.stage
+    fields.setdefault("client", row.profile)
+    planned = ce.routed_plan(plans, case_type, fields=fields, visited=visited, current=current)
+    if current not in [p.key for p in planned]:
+        planned.append(
+            StagePlan(key=current, title=ce.humanise(current), owner_role="case_manager")
+        )
+    return planned, current
+
+
+def _step_name(plan: StagePlan) -> str:
+    return plan.client_status or plan.title
 
 
 async def build_page(
-    *, session: AsyncSession, temporal: Client, settings: Settings, ref: str
+    *,
+    session: AsyncSession,
+    temporal: Client,
+    settings: Settings,
+    registry: CaseTypeRegistry | None,
+    ref: str,
 ) -> PortalPage:
-    """The portal page of one case: the live workflow while it runs, the read model after."""
+    """The portal page of one case of any type: its pinned plan and live state from the
+    case's snapshot, the read model when the workflow cannot answer."""
     case = await session.get(Case, ref, populate_existing=True)
     if case is None:  # deleted since the token was checked
         raise PortalLinkInvalid
-    plan = case_plan(settings, case)
-    live = await _live(session, temporal, case)
-    status_key = live.status.value if live else case.status
-    stage = live.stage if live else Stage(case.stage)
-    planned = list(live.stages_planned) if live and live.stages_planned else []
-    if not planned and plan is not None:
-        planned = [s.stage for s in plan.stages]
-    if stage not in planned:
-        planned = [*planned, stage] if planned else [stage]
-    closed = CaseStatus(status_key).is_closed
-    completed = status_key == CaseStatus.COMPLETED.value
-    index = planned.index(stage)
+    row = _Row.of(case)
+    live = await _live(session, temporal, row)
+    case_type = await ce.pinned_case_type(
+        registry=registry,
+        temporal=temporal,
+        workflow_id=row.workflow_id,
+        engine=row.engine,
+        name=row.case_type,
+        version=live.case_type_version if live is not None else row.case_type_version,
+    )
+    status_key = str(live.status) if live is not None else row.status
+    resolution = live.resolution if live is not None else row.resolution
+    planned, stage = _stage_plan(row, live, case_type)
+    closed = status_is_closed(status_key)
+    finished = closed or status_key == "resolved"
+    completed = _is_completed(status_key, resolution)
+    keys = [p.key for p in planned]
+    index = keys.index(stage)
     done_steps = len(planned) if completed else index
 
     steps = []
-    for i, s in enumerate(planned):
+    for i, plan in enumerate(planned):
         state = "done" if i < done_steps else ("current" if i == index else "upcoming")
-        steps.append(StepView(stage=s.value, name=STAGE_NAMES.get(s, s.value), state=state))
-    remaining = [] if closed else [STAGE_NAMES.get(s, s.value) for s in planned[index + 1 :]]
+        steps.append(StepView(stage=plan.key, name=_step_name(plan), state=state))
+    remaining = [] if finished else [_step_name(p) for p in planned[index + 1 :]]
 
     eta: datetime | None = None
-    paused = status_key == CaseStatus.PAUSED.value or (live is not None and live.paused_by)
-    if not closed and not paused:
-        slas = _sla_by_stage(plan)
-        current = slas.get(stage, timedelta(0))
+    paused = status_key == "paused" or (live is not None and live.paused_by)
+    if not finished and not paused and status_key != "draft":
+        current = timedelta(seconds=planned[index].sla_seconds or 0)
         if live is not None and live.sla is not None and live.sla.remaining_seconds is not None:
             current = timedelta(seconds=max(live.sla.remaining_seconds, 0))
-        later = sum((slas.get(s, timedelta(0)) for s in planned[index + 1 :]), timedelta(0))
-        eta = datetime.now(UTC) + current + later
+        later = sum((p.sla_seconds or 0 for p in planned[index + 1 :]), 0.0)
+        eta = datetime.now(UTC) + current + timedelta(seconds=later)
 
-    checklist = await checklist_for(session, ref, plan)
+    asking, requirements = _wanted_documents(row, live, case_type, finished=finished)
+    checklist = await checklist_for(session, ref, requirements) if asking else []
     needed = [c for c in checklist if c.status in ("missing", "rejected")]
-    kinds = [(c.kind, c.title) for c in checklist]
+    upload_reqs = requirements or ce.document_requirements(case_type, row.client_type)
+    kinds = [(r.kind.value, r.title) for r in upload_reqs]
     kinds.append((DocumentKind.OTHER.value, "Other document"))
+    collects = bool(ce.documents_stages(case_type)) or row.engine != eng.ENGINE
 
-    profile = case.profile or {}
     try:
-        prefs = ContactPreferences.model_validate(profile.get("contact_preferences") or {})
+        prefs = ContactPreferences.model_validate(row.profile.get("contact_preferences") or {})
     except ValidationError:
         prefs = ContactPreferences()
 
+    survey = completed or (row.engine == eng.ENGINE and finished and status_key != "cancelled")
     nps_state = "not_yet"
-    if completed:
+    if survey:
         answered = await session.scalar(select(NpsResponse.id).where(NpsResponse.case_ref == ref))
         nps_state = "recorded" if answered is not None else "open"
 
+    allowed = set(live.allowed_actions) if live is not None else set()
+    proposal = live.proposal if live is not None and eng.RESPOND_TO_PROPOSAL in allowed else None
     return PortalPage(
         case_ref=ref,
-        client_name=case.client_name,
+        client_name=row.client_name,
+        case_type_title=case_type.title if case_type is not None else ce.humanise(row.case_type),
         status_key=status_key,
-        status_words=_status_words(status_key, stage, live.awaiting if live else None),
+        status_words=_status_words(
+            status_key,
+            resolution=resolution,
+            stage=planned[index],
+            awaiting=live.awaiting if live is not None else None,
+            proposal=proposal is not None,
+            documents_wanted=asking,
+            onboarding=row.case_type == ce.ONBOARDING,
+        ),
         step=len(planned) if completed else index + 1,
         total=len(planned),
         done_steps=done_steps,
@@ -389,16 +500,18 @@ async def build_page(
         estimated_completion=eta,
         checklist=checklist,
         needed=needed,
-        accepts_uploads=not closed,
+        accepts_uploads=not finished and collects,
         upload_kinds=kinds,
         max_upload_mb=round(settings.max_upload_bytes / (1024 * 1024), 1),
         preferences=prefs,
-        callback_options=[(s.value, STAGE_NAMES.get(s, s.value)) for s in planned],
-        preferences_open=not closed and status_key != CaseStatus.DRAFT.value,
+        callback_options=[(p.key, _step_name(p)) for p in planned],
+        preferences_open=not closed and status_key != "draft",
         inbox=await notifications_svc.inbox(session=session, ref=ref),
         nps_state=nps_state,
-        completed=completed,
-        closed=closed,
+        completed=survey,
+        closed=finished,
+        proposal=proposal,
+        takes_messages=eng.CLIENT_MESSAGE in allowed,
         channel_names={c.value: n for c, n in CHANNEL_NAMES.items()},
         languages=dict(LANGUAGES),
     )
@@ -475,6 +588,7 @@ async def save_preferences(
     session: AsyncSession,
     temporal: Client,
     settings: Settings,
+    registry: CaseTypeRegistry | None,
     ref: str,
     channels: list[str],
     language: str | None,
@@ -492,8 +606,10 @@ async def save_preferences(
         raise PortalProblem(422, "Please choose a language from the list.")
     case = await session.get(Case, ref)
     assert case is not None
-    plan = case_plan(settings, case)
-    allowed = {s.stage.value for s in plan.stages} if plan else {s.value for s in Stage}
+    case_type = ce.current_case_type(registry, case.case_type)
+    allowed = {s.key for s in case_type.stages} if case_type is not None else set()
+    if (case.engine or eng.FROZEN) != eng.ENGINE:
+        allowed |= {s.value for s in Stage}
     if any(s not in allowed for s in callback_stages):
         raise PortalProblem(422, "Please choose callback steps from the list.")
     prefs = ContactPreferences(
@@ -549,18 +665,31 @@ def parse_score(raw: str | None) -> int:
 
 
 async def submit_nps(
-    *, session: AsyncSession, ref: str, score_raw: str | None, comment_raw: str | None
+    *,
+    session: AsyncSession,
+    temporal: Client,
+    ref: str,
+    score_raw: str | None,
+    comment_raw: str | None,
 ) -> str:
-    """Record the one NPS answer of a completed case; a detractor opens an RM follow-up.
+    """Record the one NPS answer of a finished case; a detractor opens an RM follow-up. An
+    engine case also hears it as ``feedback``: a low score on a resolved case reopens it (when
+    its case type says so).
 
     Both inserts are idempotent (unique case_ref; unique case+stage), so a double submit or
     a retry records one answer and one follow-up.
     """
     case = await session.get(Case, ref, populate_existing=True)
     assert case is not None
-    if case.status != CaseStatus.COMPLETED.value:
+    engine_case = (case.engine or eng.FROZEN) == eng.ENGINE
+    status_key = case.status
+    if not (
+        _is_completed(status_key, case.resolution)
+        or (engine_case and status_key in ("resolved", "closed"))
+    ):
+        what = "onboarding" if (case.case_type or ce.ONBOARDING) == ce.ONBOARDING else "case"
         raise PortalProblem(
-            409, "The survey opens once your onboarding is complete. Thank you for your patience."
+            409, f"The survey opens once your {what} is complete. Thank you for your patience."
         )
     score = parse_score(score_raw)
     comment = (comment_raw or "").strip() or None
@@ -592,7 +721,118 @@ async def submit_nps(
     if inserted is None:
         return "nps_already"
     log.info("nps recorded case=%s score=%d follow_up=%s", ref, score, score <= 6)
+    if engine_case and status_key == "resolved":
+        return await _tell_engine_feedback(
+            session=session, temporal=temporal, ref=ref, score=score, comment=comment
+        )
     return "nps_thanks"
+
+
+async def _tell_engine_feedback(
+    *, session: AsyncSession, temporal: Client, ref: str, score: int, comment: str | None
+) -> str:
+    """The NPS as the engine's ``feedback`` update. The answer is already recorded, so a
+    refusal (the case closed meanwhile) or an outage is logged, not shown."""
+    feedback = Feedback(
+        actor=ce.CLIENT_ACTOR,
+        role=ce.CLIENT_ROLE,
+        nps=score,
+        comment=comment[:NPS_COMMENT_MAX_CHARS] if comment else None,
+    )
+    try:
+        result = await ce.client_update(
+            session=session, temporal=temporal, ref=ref, name=eng.FEEDBACK, arg=feedback
+        )
+    except HTTPException as exc:
+        log.warning("nps feedback not sent case=%s status=%s", ref, exc.status_code)
+        return "nps_thanks"
+    return "nps_reopened" if "reopened" in result.message else "nps_thanks"
+
+
+_REFUSALS = {
+    status.HTTP_409_CONFLICT: "Your case cannot take this right now. Please reload the page.",
+    status.HTTP_403_FORBIDDEN: "This is not something you can do on your case.",
+    status.HTTP_422_UNPROCESSABLE_CONTENT: "Please check what you entered and try again.",
+}
+
+
+def _command(model: type[BaseModel], **fields: Any) -> BaseModel:
+    """A client command (actor and role ``client``); a problem is the client's to fix."""
+    try:
+        return model.model_validate({"actor": ce.CLIENT_ACTOR, "role": ce.CLIENT_ROLE, **fields})
+    except ValidationError as exc:
+        log.info("portal command refused: %s", [e.get("type") for e in exc.errors()])
+        raise PortalProblem(422, "Please check what you entered and try again.") from None
+
+
+async def _send(
+    *, session: AsyncSession, temporal: Client, ref: str, name: str, arg: BaseModel, what: str
+) -> str:
+    """Send the client's command; the workflow's refusal becomes a message fit for a client
+    (409 wrong state, 403 not theirs, 422 invalid), its detail only in the log."""
+    try:
+        result = await ce.client_update(
+            session=session, temporal=temporal, ref=ref, name=name, arg=arg
+        )
+    except HTTPException as exc:
+        log.info("portal %s refused case=%s status=%s", what, ref, exc.status_code)
+        if exc.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+            raise PortalProblem(
+                503, "We could not reach your case just now. Please try again."
+            ) from None
+        raise PortalProblem(
+            exc.status_code,
+            _REFUSALS.get(exc.status_code, "We could not do that. Please try again."),
+        ) from None
+    return result.message
+
+
+async def respond_to_proposal(
+    *,
+    session: AsyncSession,
+    temporal: Client,
+    ref: str,
+    decision: str | None,
+    reason_raw: str | None,
+) -> str:
+    """The client accepts or rejects the open proposal (a rejection says why)."""
+    if decision not in ("accept", "reject"):
+        raise PortalProblem(422, "Please choose whether you accept.")
+    reason = (reason_raw or "").strip() or None
+    if decision == "reject" and reason is None:
+        raise PortalProblem(422, "Please tell us why you do not accept, so we can put it right.")
+    if reason is not None and len(reason) > MESSAGE_MAX_CHARS:
+        raise PortalProblem(422, f"Please keep your answer under {MESSAGE_MAX_CHARS} characters.")
+    arg = _command(ProposalResponse, accept=decision == "accept", reason=reason)
+    await _send(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        name=eng.RESPOND_TO_PROPOSAL,
+        arg=arg,
+        what="proposal answer",
+    )
+    return "proposal_accepted" if decision == "accept" else "proposal_rejected"
+
+
+async def send_message(
+    *, session: AsyncSession, temporal: Client, ref: str, text_raw: str | None
+) -> str:
+    """The client writes on their case (a message on a resolved case reopens it)."""
+    text = (text_raw or "").strip()
+    if not text:
+        raise PortalProblem(422, "Please write your message.")
+    if len(text) > MESSAGE_MAX_CHARS:
+        raise PortalProblem(422, f"Please keep your message under {MESSAGE_MAX_CHARS} characters.")
+    message = await _send(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        name=eng.CLIENT_MESSAGE,
+        arg=_command(ClientMessage, text=text),
+        what="message",
+    )
+    return "message_reopened" if "open again" in message else "message_sent"
 
 
 def notice_text(code: str | None) -> str | None:

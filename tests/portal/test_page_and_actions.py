@@ -62,7 +62,7 @@ async def test_progress_of_a_running_case(
         assert "Step 2 of 6" in text
         assert 'value="1"' in text and 'max="6"' in text  # the progress bar: one step done
         assert "Waiting for your documents" in text
-        for step in ("Identity and compliance checks", "Setting up your account", "Final check"):
+        for step in ("Compliance review", "Setting up your account", "Final check"):
             assert step in text
         assert "Estimated completion" in text
         assert "Government-issued photo ID" in text
@@ -291,6 +291,8 @@ async def test_forms_without_csrf_get_403(
         ("preferences", {"channels": "email", "language": "en"}, None),
         ("nps", {"score": "9"}, None),
         ("inbox/1/read", {}, None),
+        ("proposal", {"decision": "accept"}, None),
+        ("messages", {"text": "hello"}, None),
     ]
     for path, data, files in cases:
         for csrf in (None, "0" * 64):

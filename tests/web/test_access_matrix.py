@@ -134,17 +134,21 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/console/cases/{ref}/pause"): console(CM),
     ("POST", "/console/cases/{ref}/resume"): console(CM),
     ("POST", "/console/cases/{ref}/documents-received"): console(CM),
-    ("POST", "/console/cases/{ref}/compliance-decision"): console(CM, CR),
+    ("POST", "/console/cases/{ref}/decide"): console(CM, CR),
     ("POST", "/console/cases/{ref}/tasks/{task_key}/complete"): console(CM, CR, RM),
     ("POST", "/console/cases/{ref}/send-back"): console(CM),
     ("POST", "/console/cases/{ref}/cancel"): console(CM),
-    ("POST", "/console/cases/{ref}/final-review"): console(CM),
+    ("POST", "/console/cases/{ref}/checklists/{element}/items/{item}/tick"): console(CM, CR, RM),
+    ("POST", "/console/cases/{ref}/elements/{element}/skip"): console(CM),
+    ("POST", "/console/cases/{ref}/reopen"): console(CM),
     # --- client portal: the token in the path is the only credential
     ("GET", "/portal/{token}"): PORTAL,
     ("POST", "/portal/{token}/documents"): PORTAL,
     ("POST", "/portal/{token}/preferences"): PORTAL,
     ("POST", "/portal/{token}/inbox/{notification_id}/read"): PORTAL,
     ("POST", "/portal/{token}/nps"): PORTAL,
+    ("POST", "/portal/{token}/proposal"): PORTAL,
+    ("POST", "/portal/{token}/messages"): PORTAL,
 }
 
 

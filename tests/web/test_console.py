@@ -12,8 +12,9 @@ from sqlalchemy import insert
 
 from api.web import console_service as console
 from core.settings import DEV_CONSOLE_PASSWORD
-from schemas.case import CaseState, SlaView, StageInterval
+from schemas.case import StageInterval
 from schemas.enums import CaseStatus, SlaState, Stage
+from schemas.snapshot import CaseSnapshot, SlaNow
 from store.db import SessionFactory
 from store.models import CallbackTaskRow, CaseEvent, CaseTaskRow
 from tests.conftest import running_worker, test_settings
@@ -42,23 +43,25 @@ def test_next_is_same_site_relative_only(given: str | None, expected: str) -> No
     assert console.safe_next(given) == expected
 
 
-def _state(**changes: Any) -> CaseState:
+def _state(**changes: Any) -> CaseSnapshot:
     base: dict[str, Any] = {
         "case_ref": "X-1",
-        "status": CaseStatus.OPEN,
-        "stage": Stage.DOCUMENT_COLLECTION,
-        "sla": SlaView(state=SlaState.ON_TRACK, budget_seconds=86400, remaining_seconds=7260),
+        "case_type": "client_onboarding",
+        "case_type_version": "1",
+        "status": "open",
+        "stage": "document_collection",
+        "sla": SlaNow(state="on_track", budget_seconds=86400, remaining_seconds=7260),
     }
     base.update(changes)
-    return CaseState(**base)
+    return CaseSnapshot(**base)
 
 
 def test_sla_badge_prefers_live_state_and_says_time_left() -> None:
     badge = console.sla_badge(SlaState.WARNING, status="open", live=_state())
     assert (badge.state, badge.label, badge.detail) == ("on_track", "On track", "2h 01m left")
-    paused = console.sla_badge(None, status="paused", live=_state(status=CaseStatus.PAUSED))
+    paused = console.sla_badge(None, status="paused", live=_state(status="paused"))
     assert paused.state == "paused" and paused.detail == "clock stopped, 2h 01m left"
-    late = _state(sla=SlaView(state=SlaState.BREACHED, remaining_seconds=-90))
+    late = _state(sla=SlaNow(state="breached", remaining_seconds=-90))
     assert console.sla_badge(None, status="open", live=late).detail == "overdue by 1m 30s"
     assert console.sla_badge("at_risk", status="open", live=None).label == "At risk"
     assert console.sla_badge("breached", status="completed", live=None).state == "closed"
@@ -286,7 +289,7 @@ async def test_case_page_and_commands_on_a_running_case(
         assert r.status_code == 303
         again = await maria.client.get(r.headers["location"])
         assert "Not done: case" in again.text and "already paused by maria" in again.text
-        r = await maria.post_form(f"/console/cases/{ref}/compliance-decision", decision="approve")
+        r = await maria.post_form(f"/console/cases/{ref}/decide", decision="approve")
         wrong_stage = (await maria.client.get(r.headers["location"])).text
         assert "Not done:" in wrong_stage
 
