@@ -22,6 +22,7 @@ from api.deps import (
     STAFF,
     AnyStaff,
     Caller,
+    CaseTypesDep,
     SessionDep,
     SettingsDep,
     api_key_header,
@@ -31,6 +32,7 @@ from api.deps import (
 )
 from api.services import dashboard as svc
 from api.web import dashboard_charts as charts
+from playbooks.registry import CaseTypeRegistry
 from schemas.enums import ClientTier, ClientType
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,27 @@ ToQ = Annotated[
 ]
 TypeQ = Annotated[ClientType | None, Query(description="Only clients of this type")]
 TierQ = Annotated[ClientTier | None, Query(description="Only clients of this tier")]
+CaseTypeQ = Annotated[
+    str | None,
+    Query(pattern=r"^[a-z][a-z0-9_]{0,59}$", description="Only cases of this case type"),
+]
+FIRST_TYPE = "client_onboarding"
+
+
+def stage_order(registry: CaseTypeRegistry, case_type: str | None) -> list[str]:
+    """Stage keys in the case types' declared order: the chosen type's, or every type's
+    (client onboarding first, then by name; a key shared by types keeps its first place).
+    Stages no type declares are ordered after these by first appearance."""
+    names = registry.names()
+    if case_type is not None:
+        names = [case_type] if case_type in registry else []
+    elif FIRST_TYPE in names:
+        names = [FIRST_TYPE, *(n for n in names if n != FIRST_TYPE)]
+    order: dict[str, None] = {}
+    for name in names:
+        for stage in registry.get(name).stages:
+            order.setdefault(stage.key, None)
+    return list(order)
 
 
 def _range(date_from: date | None, date_to: date | None) -> tuple[date, date]:
@@ -75,16 +98,24 @@ def _range(date_from: date | None, date_to: date | None) -> tuple[date, date]:
 async def dashboard_json(
     session: SessionDep,
     caller: AnyStaff,
+    registry: CaseTypesDep,
     date_from: FromQ = None,
     date_to: ToQ = None,
     client_type: TypeQ = None,
     tier: TierQ = None,
+    case_type: CaseTypeQ = None,
 ) -> svc.Dashboard:
     """SLA compliance and active time by stage, bottlenecks, end-to-end time, cases at risk
-    now, automation rate and NPS over ``[from, to)``."""
+    now, automation rate and NPS over ``[from, to)``; optionally one case type only."""
     start, end = _range(date_from, date_to)
     return await svc.build_dashboard(
-        session, date_from=start, date_to=end, client_type=client_type, tier=tier
+        session,
+        date_from=start,
+        date_to=end,
+        client_type=client_type,
+        tier=tier,
+        case_type=case_type,
+        stage_order=stage_order(registry, case_type),
     )
 
 
@@ -131,7 +162,12 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}%"
 
 
-def render_dashboard(d: svc.Dashboard, *, caller_label: str) -> str:
+def render_dashboard(
+    d: svc.Dashboard,
+    *,
+    caller_label: str,
+    case_types: list[tuple[str, str]] | None = None,
+) -> str:
     """The dashboard page as HTML, charts drawn as inline SVG."""
     context: dict[str, Any] = {
         "d": d,
@@ -142,6 +178,7 @@ def render_dashboard(d: svc.Dashboard, *, caller_label: str) -> str:
         "dur": charts.humanize_seconds,
         "label": charts.stage_label,
         "client_types": [t.value for t in ClientType],
+        "case_types": case_types or [],
         "tiers": [t.value for t in ClientTier],
         "case_page": CASE_PAGE,
         "caller_label": caller_label,
@@ -154,10 +191,12 @@ async def dashboard_page(
     request: Request,
     session: SessionDep,
     caller: Annotated[Caller | None, Depends(console_staff)],
+    registry: CaseTypesDep,
     date_from: FromQ = None,
     date_to: ToQ = None,
     client_type: Annotated[str | None, Query()] = None,
     tier: Annotated[str | None, Query()] = None,
+    case_type: Annotated[str | None, Query()] = None,
 ) -> Response:
     """The dashboard for people: filters in a GET form, charts as server-side SVG."""
     if caller is None:
@@ -169,8 +208,21 @@ async def dashboard_page(
         ctier = ClientTier(tier) if tier else None
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+    ctype_name = case_type or None
+    if ctype_name is not None and ctype_name not in registry:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="unknown case type")
     d = await svc.build_dashboard(
-        session, date_from=start, date_to=end, client_type=ctype, tier=ctier
+        session,
+        date_from=start,
+        date_to=end,
+        client_type=ctype,
+        tier=ctier,
+        case_type=ctype_name,
+        stage_order=stage_order(registry, ctype_name),
     )
-    html = render_dashboard(d, caller_label=caller.name or caller.label)
+    html = render_dashboard(
+        d,
+        caller_label=caller.name or caller.label,
+        case_types=[(n, registry.get(n).title) for n in registry.names()],
+    )
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})

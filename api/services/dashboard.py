@@ -13,6 +13,7 @@ now) but honours the client filters.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
@@ -28,22 +29,22 @@ from sqlalchemy import (
     exists,
     extract,
     func,
-    literal_column,
+    or_,
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.enums import ClientTier, ClientType, Stage
+from schemas.enums import ClientTier, ClientType
 from store.models import Case, CaseEvent, NpsResponse, StageIntervalRow
 
 log = logging.getLogger(__name__)
 
-STAGE_ORDER: tuple[str, ...] = tuple(s.value for s in Stage)
 SLA_OUTCOMES = ("met", "warned", "breached")  # "none" / NULL: the visit had no SLA
 WITHIN_SLA = ("met", "warned")
 MANUAL_EVENT_KINDS = ("compliance_decision", "documents_waived", "sent_back")
-CLOSED_STATUSES = ("completed", "rejected", "cancelled")
+CLOSED_STATUSES = ("completed", "rejected", "cancelled", "closed")  # frozen three + engine
 AT_RISK_STATES = ("warning", "at_risk", "breached")
 DEFAULT_DAYS = 30
 
@@ -136,6 +137,7 @@ class DashboardFilters(BaseModel):
     date_to: date
     client_type: ClientType | None = None
     tier: ClientTier | None = None
+    case_type: str | None = None
 
 
 class Dashboard(BaseModel):
@@ -175,9 +177,11 @@ def default_range(today: date | None = None) -> tuple[date, date]:
 
 
 def _case_filters(
-    client_type: ClientType | None, tier: ClientTier | None
+    client_type: ClientType | None, tier: ClientTier | None, case_type: str | None = None
 ) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = []
+    if case_type is not None:
+        conds.append(Case.case_type == case_type)
     if client_type is not None:
         conds.append(Case.client_type == client_type.value)
     if tier is not None:
@@ -191,21 +195,27 @@ def _pct(part: Any, whole: Any) -> Any:
 
 
 def _joined_when_filtered(
-    stmt: _S, fk: Any, client_type: ClientType | None, tier: ClientTier | None
+    stmt: _S,
+    fk: Any,
+    client_type: ClientType | None,
+    tier: ClientTier | None,
+    case_type: str | None = None,
 ) -> _S:
-    """Join ``cases`` only when a client filter needs it: unfiltered, the fact table suffices."""
-    conds = _case_filters(client_type, tier)
+    """Join ``cases`` only when a filter needs it: unfiltered, the fact table suffices."""
+    conds = _case_filters(client_type, tier, case_type)
     if not conds:
         return stmt
     return stmt.join(Case, Case.ref == fk).where(*conds)
 
 
-def _stage_position(column: Any) -> Any:
-    """Process order of a stage (unknown stages last), for stable tie-breaks and display."""
-    stages = ", ".join(f"'{s}'" for s in STAGE_ORDER)
+def _stage_position(column: Any, order: Sequence[str]) -> Any | None:
+    """Declared order of a stage (the case types' own order; a stage no case type declares
+    comes after them), for stable tie-breaks and display. Stages are free strings."""
+    if not order:
+        return None
     return func.coalesce(
-        func.array_position(literal_column(f"ARRAY[{stages}]::text[]"), cast(column, Text)),
-        len(STAGE_ORDER) + 1,
+        func.array_position(cast(array(list(order), type_=Text), ARRAY(Text)), cast(column, Text)),
+        len(order) + 1,
     )
 
 
@@ -216,14 +226,20 @@ async def stage_stats(
     window: Window,
     client_type: ClientType | None = None,
     tier: ClientTier | None = None,
+    case_type: str | None = None,
+    stage_order: Sequence[str] = (),
 ) -> list[StageStats]:
     """Per-stage visits, SLA compliance, breaches and active-time distribution, in process
-    order. Window functions over the grouped rows rank the stages by total active time and by
-    breaches (ties in process order) in the same pass over the fact table."""
+    order: the case types' declared order (``stage_order``), then by first appearance (the
+    earliest visit), so any stage string works. Window functions over the grouped rows rank
+    the stages by total active time and by breaches (ties in process order) in the same pass
+    over the fact table."""
     si = StageIntervalRow
     total_active = func.coalesce(func.sum(si.active_seconds), 0.0)
     breaches = func.count().filter(si.sla_outcome == "breached")
-    pos = _stage_position(si.stage)
+    pos = _stage_position(si.stage, stage_order)
+    first_seen = func.min(si.entered_at)
+    process = (first_seen, si.stage) if pos is None else (pos, first_seen, si.stage)
     with_sla = func.count().filter(_in_list("stage_intervals.sla_outcome", SLA_OUTCOMES))
     within = func.count().filter(_in_list("stage_intervals.sla_outcome", WITHIN_SLA))
     stmt = select(
@@ -237,11 +253,11 @@ async def stage_stats(
         func.avg(si.active_seconds).label("avg_active_seconds"),
         func.percentile_cont(0.9).within_group(si.active_seconds).label("p90_active_seconds"),
         total_active.label("total_active_seconds"),
-        func.row_number().over(order_by=(total_active.desc(), pos, si.stage)).label("time_rank"),
-        func.row_number().over(order_by=(breaches.desc(), pos, si.stage)).label("breach_rank"),
+        func.row_number().over(order_by=(total_active.desc(), *process)).label("time_rank"),
+        func.row_number().over(order_by=(breaches.desc(), *process)).label("breach_rank"),
     ).where(si.exited_at.is_not(None), si.exited_at >= window.start, si.exited_at < window.end)
-    stmt = _joined_when_filtered(stmt, si.case_ref, client_type, tier)
-    stmt = stmt.group_by(si.stage).order_by(pos, si.stage)
+    stmt = _joined_when_filtered(stmt, si.case_ref, client_type, tier, case_type)
+    stmt = stmt.group_by(si.stage).order_by(*process)
     rows = (await session.execute(stmt)).mappings().all()
     return [StageStats.model_validate(dict(r)) for r in rows]
 
@@ -274,6 +290,7 @@ async def end_to_end(
     window: Window,
     client_type: ClientType | None = None,
     tier: ClientTier | None = None,
+    case_type: str | None = None,
 ) -> EndToEnd:
     """Completed cases closed in the window and their created→closed duration."""
     seconds = cast(extract("epoch", Case.closed_at - Case.created_at), Float)
@@ -285,8 +302,11 @@ async def end_to_end(
         Case.closed_at.is_not(None),
         Case.closed_at >= window.start,
         Case.closed_at < window.end,
-        Case.status == "completed",
-        *_case_filters(client_type, tier),
+        or_(
+            Case.status == "completed",
+            and_(Case.status == "closed", Case.resolution == "completed"),
+        ),
+        *_case_filters(client_type, tier, case_type),
     )
     row = (await session.execute(stmt)).mappings().one()
     return EndToEnd.model_validate(dict(row))
@@ -297,6 +317,7 @@ async def at_risk_now(
     *,
     client_type: ClientType | None = None,
     tier: ClientTier | None = None,
+    case_type: str | None = None,
     limit: int = 50,
 ) -> AtRisk:
     """Open cases whose SLA is in warning, at risk or breached, newest first (no window)."""
@@ -314,7 +335,7 @@ async def at_risk_now(
         .where(
             _in_list("cases.status", CLOSED_STATUSES, negate=True),
             _in_list("cases.sla_state", AT_RISK_STATES),
-            *_case_filters(client_type, tier),
+            *_case_filters(client_type, tier, case_type),
         )
         .order_by(Case.created_at.desc(), Case.ref)
         .limit(limit)
@@ -333,6 +354,7 @@ async def automation(
     window: Window,
     client_type: ClientType | None = None,
     tier: ClientTier | None = None,
+    case_type: str | None = None,
 ) -> Automation:
     """Share of cases closed in the window that were never paused and had no manual event."""
     manual_event = exists().where(
@@ -348,7 +370,7 @@ async def automation(
         Case.closed_at.is_not(None),
         Case.closed_at >= window.start,
         Case.closed_at < window.end,
-        *_case_filters(client_type, tier),
+        *_case_filters(client_type, tier, case_type),
     )
     row = (await session.execute(stmt)).mappings().one()
     closed, auto = int(row["closed_cases"]), int(row["automated_cases"])
@@ -368,6 +390,7 @@ async def nps(
     window: Window,
     client_type: ClientType | None = None,
     tier: ClientTier | None = None,
+    case_type: str | None = None,
 ) -> Nps:
     """Net Promoter Score of answers submitted in the window (promoters 9-10, detractors 0-6)."""
     n = NpsResponse
@@ -385,7 +408,7 @@ async def nps(
         _pct(detractors, total).label("detractors_pct"),
         _pct(promoters - detractors, total).label("nps"),
     ).where(n.submitted_at >= window.start, n.submitted_at < window.end)
-    stmt = _joined_when_filtered(stmt, n.case_ref, client_type, tier)
+    stmt = _joined_when_filtered(stmt, n.case_ref, client_type, tier, case_type)
     row = (await session.execute(stmt)).mappings().one()
     return Nps.model_validate(dict(row))
 
@@ -409,6 +432,8 @@ async def build_dashboard(
     date_to: date,
     client_type: ClientType | None = None,
     tier: ClientTier | None = None,
+    case_type: str | None = None,
+    stage_order: Sequence[str] = (),
     at_risk_limit: int = 50,
 ) -> Dashboard:
     """Every dashboard figure from one consistent, read-only snapshot."""
@@ -416,23 +441,29 @@ async def build_dashboard(
     started = datetime.now(UTC)
     async with session.begin():
         await begin_snapshot(session)
-        stages = await stage_stats(session, window=window, client_type=client_type, tier=tier)
-        e2e = await end_to_end(session, window=window, client_type=client_type, tier=tier)
-        risk = await at_risk_now(session, client_type=client_type, tier=tier, limit=at_risk_limit)
-        auto = await automation(session, window=window, client_type=client_type, tier=tier)
-        scores = await nps(session, window=window, client_type=client_type, tier=tier)
+        who: dict[str, Any] = {"client_type": client_type, "tier": tier, "case_type": case_type}
+        stages = await stage_stats(session, window=window, stage_order=stage_order, **who)
+        e2e = await end_to_end(session, window=window, **who)
+        risk = await at_risk_now(session, limit=at_risk_limit, **who)
+        auto = await automation(session, window=window, **who)
+        scores = await nps(session, window=window, **who)
     log.info(
-        "dashboard from=%s to=%s client_type=%s tier=%s stages=%d ms=%.1f",
+        "dashboard from=%s to=%s client_type=%s tier=%s case_type=%s stages=%d ms=%.1f",
         date_from,
         date_to,
         client_type,
         tier,
+        case_type,
         len(stages),
         (datetime.now(UTC) - started).total_seconds() * 1000,
     )
     return Dashboard(
         filters=DashboardFilters(
-            date_from=date_from, date_to=date_to, client_type=client_type, tier=tier
+            date_from=date_from,
+            date_to=date_to,
+            client_type=client_type,
+            tier=tier,
+            case_type=case_type,
         ),
         generated_at=started,
         stages=stages,

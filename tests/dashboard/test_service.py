@@ -5,21 +5,29 @@ p90 follows ``percentile_cont``: position 0.9 * (n - 1) in the sorted values, in
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import delete, insert, update
 
+from api.routes.dashboard import stage_order
 from api.services.dashboard import Window, build_dashboard, default_range
 from schemas.enums import ClientTier, ClientType
+from store.cases import insert_draft_case
 from store.db import SessionFactory
+from store.models import Case, StageIntervalRow
+from tests.conftest import new_ref
 from tests.dashboard.conftest import FROM, TO, Seeded
+from tests.engine.helpers import registry
+from tests.factories import profile
 
 approx = pytest.approx
+ORDER = stage_order(registry(), None)  # the case types' declared order, onboarding first
 
 
 async def test_stage_stats(sessions: SessionFactory, seeded: Seeded) -> None:
     async with sessions() as s:
-        d = await build_dashboard(s, date_from=FROM, date_to=TO)
+        d = await build_dashboard(s, date_from=FROM, date_to=TO, stage_order=ORDER)
     stages = {st.stage: st for st in d.stages}
     # process order, only stages with visits that ended in the window
     assert [st.stage for st in d.stages] == [
@@ -56,7 +64,7 @@ async def test_stage_stats(sessions: SessionFactory, seeded: Seeded) -> None:
 
 async def test_bottlenecks(sessions: SessionFactory, seeded: Seeded) -> None:
     async with sessions() as s:
-        d = await build_dashboard(s, date_from=FROM, date_to=TO)
+        d = await build_dashboard(s, date_from=FROM, date_to=TO, stage_order=ORDER)
     b = d.bottlenecks
     assert [(r.rank, r.stage, r.value) for r in b.by_active_time] == [
         (1, "compliance_review", 5300.0),
@@ -76,7 +84,7 @@ async def test_bottlenecks(sessions: SessionFactory, seeded: Seeded) -> None:
 
 async def test_end_to_end_automation_nps(sessions: SessionFactory, seeded: Seeded) -> None:
     async with sessions() as s:
-        d = await build_dashboard(s, date_from=FROM, date_to=TO)
+        d = await build_dashboard(s, date_from=FROM, date_to=TO, stage_order=ORDER)
     # completed and closed in the window: A 10 h, B 1 d, C 2 h, E 28 d (D rejected, F at the end)
     e2e = d.end_to_end
     assert e2e.completed_cases == 4
@@ -127,6 +135,7 @@ async def test_filters(sessions: SessionFactory, seeded: Seeded) -> None:
             date_to=TO,
             client_type=ClientType.BUSINESS,
             tier=ClientTier.PREMIUM,
+            stage_order=ORDER,
         )
     stages = {st.stage: st for st in d.stages}  # cases C and D only
     assert list(stages) == ["document_collection", "compliance_review", "account_setup"]
@@ -149,3 +158,74 @@ def test_window_and_default_range() -> None:
     with pytest.raises(ValueError, match="before"):
         Window.from_dates(date(2031, 3, 2), date(2031, 3, 2))
     assert default_range(date(2031, 3, 31)) == (date(2031, 3, 2), date(2031, 4, 1))
+
+
+async def test_any_case_type_and_stage_string(sessions: SessionFactory) -> None:
+    """Stages are free strings: order_approval's stages come in its declared order, a stage
+    no case type declares comes after them (by first appearance), and ``case_type`` keeps
+    one type's cases only."""
+    day = datetime(2041, 5, 10, 9, tzinfo=UTC)
+    order_ref, other_ref = new_ref("DSO"), new_ref("DSX")
+    async with sessions() as s:
+        for ref, case_type in ((order_ref, "order_approval"), (other_ref, "client_onboarding")):
+            await s.execute(insert_draft_case(ref=ref, client=profile(), requested_by="test"))
+            await s.execute(
+                update(Case).where(Case.ref == ref).values(case_type=case_type, status="open")
+            )
+        visits = [  # entered in an order unlike the declared one
+            (order_ref, 1, "fulfilment", 0, "met"),
+            (order_ref, 2, "hand_over", 1, "met"),  # a stage no case type declares
+            (order_ref, 3, "approval", 2, "breached"),
+            (order_ref, 4, "intake", 3, "met"),
+            (other_ref, 1, "document_collection", 4, "met"),
+        ]
+        await s.execute(
+            insert(StageIntervalRow),
+            [
+                {
+                    "case_ref": ref,
+                    "seq": seq,
+                    "stage": stage,
+                    "entered_at": day + timedelta(hours=hour),
+                    "exited_at": day + timedelta(hours=hour, minutes=30),
+                    "outcome": "completed",
+                    "sla_budget_seconds": 3600.0,
+                    "sla_outcome": outcome,
+                    "active_seconds": 1800.0,
+                    "paused_seconds": 0.0,
+                    "escalations": 0,
+                }
+                for ref, seq, stage, hour, outcome in visits
+            ],
+        )
+        await s.commit()
+    window = {"date_from": date(2041, 5, 10), "date_to": date(2041, 5, 11)}
+    try:
+        async with sessions() as s:
+            typed = await build_dashboard(
+                s,
+                **window,
+                case_type="order_approval",
+                stage_order=stage_order(registry(), "order_approval"),
+            )
+        assert [st.stage for st in typed.stages] == [
+            "intake",
+            "approval",
+            "fulfilment",
+            "hand_over",
+        ]
+        assert typed.filters.case_type == "order_approval"
+        assert {st.stage: st.breaches for st in typed.stages}["approval"] == 1
+        async with sessions() as s:
+            everything = await build_dashboard(s, **window)  # no declared order: first seen
+        assert [st.stage for st in everything.stages] == [
+            "fulfilment",
+            "hand_over",
+            "approval",
+            "intake",
+            "document_collection",
+        ]
+    finally:
+        async with sessions() as s:
+            await s.execute(delete(Case).where(Case.ref.in_([order_ref, other_ref])))
+            await s.commit()
