@@ -37,7 +37,13 @@ def get_temporal(request: Request) -> Client:
 def load_case_types(settings: Settings) -> CaseTypeRegistry:
     """``playbooks/case_types`` plus ``CASE_TYPE_DIRS_EXTRA``, validated (raises
     ``CaseTypeError`` naming every problem)."""
-    return CaseTypeRegistry.load([DEFAULT_FOLDER, *settings.case_type_dirs_extra])
+    from notifications.milestones import Milestone
+
+    return CaseTypeRegistry.load(
+        [DEFAULT_FOLDER, *settings.case_type_dirs_extra],
+        known_roles=settings.known_roles(),  # an escalation to nobody fails here, not mid-case
+        known_milestones={m.value for m in Milestone},
+    )
 
 
 def get_case_types(request: Request) -> CaseTypeRegistry:

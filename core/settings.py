@@ -151,6 +151,11 @@ class Settings(BaseSettings):
             "security_lead": "security-lead@example.com",
             "relationship_manager": "relationship-managers@example.com",
             "head_of_operations": "head-of-operations@example.com",
+            # roles the shipped engine case types name beyond onboarding's
+            "case_manager": "case-managers@example.com",
+            "store_manager": "store-managers@example.com",
+            "sales_manager": "sales-managers@example.com",
+            "finance_approver": "finance-approvals@example.com",
         },
         description="Role -> address for internal SLA notices (JSON object in env)",
     )
@@ -218,6 +223,11 @@ class Settings(BaseSettings):
                 yield name, {"***": sorted(set(self.api_keys.values()))}
             else:
                 yield name, value
+
+    def known_roles(self) -> set[str]:
+        """Roles a case type may name: the API roles plus every role with a staff address
+        (escalations and staff notices go to those addresses)."""
+        return {r.value for r in Role} | set(self.staff_directory)
 
     @property
     def uses_dev_api_keys(self) -> bool:

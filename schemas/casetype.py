@@ -14,7 +14,15 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from schemas.documents import DocumentRequirement
 from schemas.plan import EscalationLevel, Messaging, PredictiveAlert, parse_duration
@@ -26,6 +34,27 @@ FIELD_PATH = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_serializer(mode="wrap")
+    def _lean(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Leave out what a reader would get anyway (None and defaults, never ``kind``): the
+        pinned case type travels in every case's history, so its size is paid per case."""
+        data = handler(self)
+        if not isinstance(data, dict):
+            return data
+        fields = type(self).model_fields
+        lean: dict[str, Any] = {}
+        for key, value in data.items():
+            name = next((n for n, f in fields.items() if (f.alias or n) == key), key)
+            info = fields.get(name)
+            if key != "kind" and info is not None:
+                if value is None:
+                    continue
+                default = info.get_default(call_default_factory=True)
+                if not isinstance(default, BaseModel) and value == default:
+                    continue
+            lean[key] = value
+        return lean
 
 
 # ----------------------------------------------------------------------------- conditions

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 from schemas.case_state import ElementState, PauseRecord, StageVisit
 from schemas.casetype import CaseType
@@ -41,6 +41,22 @@ AUTOMATIONS: dict[str, str] = {
     "create_exchange": "Create an exchange order (writes exchange_order_ref)",
     "record": "Record the input in the audit trail and succeed (demos, tests)",
 }
+
+
+def _lean(value: Any) -> Any:
+    """Drop None, empty lists and empty dicts, recursively: every field that can be left out
+    has that as its default, and the payload is paid for in every case's history."""
+    if isinstance(value, dict):
+        return {k: _lean(v) for k, v in value.items() if v is not None and v != [] and v != {}}
+    if isinstance(value, list):
+        return [_lean(v) for v in value]
+    return value
+
+
+class _Lean(BaseModel):
+    @model_serializer(mode="wrap")
+    def _drop_empty(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _lean(handler(self))
 
 
 class EngineCaseInput(BaseModel):
@@ -108,7 +124,7 @@ class CasePatchV2(BaseModel):
 CLEARABLE = frozenset({"resolution", "closed_at", "closure_reason", "sla_state"})
 
 
-class EngineProjection(BaseModel):
+class EngineProjection(_Lean):
     """One atomic read-model write: everything that changed since the last one."""
 
     case_ref: str

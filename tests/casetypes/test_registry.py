@@ -16,21 +16,11 @@ from playbooks.registry import (
     folders_from_setting,
 )
 from schemas.casetype import ApprovalElement, CaseType, CaseTypeSummary
+from tests.conftest import test_settings
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "case_types"
-KNOWN_ROLES = {
-    "case_manager",
-    "compliance_reviewer",
-    "relationship_manager",
-    "operator",
-    "onboarding_team",
-    "operations",
-    "sales_manager",
-    "finance_approver",
-    "store_manager",
-    "security_reviewer",
-}
+KNOWN_ROLES = test_settings().known_roles()  # API roles + the staff directory
 
 # A minimal valid case type; tests append to or edit it.
 BASE = """\

@@ -103,7 +103,11 @@ class CaseWorkflow:
             status=state.status.value,
             resolution=state.resolution,
             closure_code=state.closure_code,
-            fields={k: v for k, v in state.fields.items() if not k.startswith("_")},
+            fields={  # what the case found out; the client's profile stays out of the result
+                k: v
+                for k, v in state.fields.items()
+                if not k.startswith("_") and k not in ("client", "international")
+            },
         )
 
     async def _lifecycle(self) -> None:
