@@ -123,12 +123,11 @@ async def run_engine(client: Client, queue: str, n: int, concurrency: int) -> tu
     from schemas.snapshot import CaseSnapshot
     from tests.factories import profile
 
-    base = CaseTypeRegistry.load().get("client_onboarding")
-    case_type = base.model_copy(
-        update={
-            "lifecycle": base.lifecycle.model_copy(update={"close_after": timedelta(seconds=1)})
-        }
-    )
+    registry = CaseTypeRegistry.load()
+    base = registry.get("client_onboarding")
+    quick_close = base.lifecycle.model_copy(update={"close_after": timedelta(seconds=1)})
+    case_type = base.model_copy(update={"lifecycle": quick_close})
+    subtypes = {"security_review": registry.get("security_review")}
     sem = asyncio.Semaphore(concurrency)
     handles: list[WorkflowHandle[Any, Any]] = []
 
