@@ -3,6 +3,8 @@ against a real Temporal dev server and real Postgres, reached over HTTP."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -18,9 +20,28 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from core.settings import DEV_API_KEYS, Role
+
 CLIENT_APP = {"X-API-Key": "dev-client-app-key"}
 CASE_MANAGER = {"X-API-Key": "dev-case-manager-key"}
 OPERATOR = {"X-API-Key": "dev-operator-key"}
+# Approvals are given by the authenticated identity (one per key), so tests that need two
+# approvers use two keys. The stack accepts the dev keys plus these.
+REVIEWER = {"X-API-Key": "e2e-compliance-reviewer-key"}
+REVIEWER_2 = {"X-API-Key": "e2e-compliance-reviewer-2-key"}
+CASE_MANAGER_2 = {"X-API-Key": "e2e-case-manager-2-key"}
+STACK_API_KEYS = {
+    **DEV_API_KEYS,
+    REVIEWER["X-API-Key"]: Role.COMPLIANCE_REVIEWER,
+    REVIEWER_2["X-API-Key"]: Role.COMPLIANCE_REVIEWER,
+    CASE_MANAGER_2["X-API-Key"]: Role.CASE_MANAGER,
+}
+
+
+def actor_of(headers: dict[str, str]) -> str:
+    """The actor the API records for an API key: ``<role>:<key id>``."""
+    key = headers["X-API-Key"]
+    return f"{STACK_API_KEYS[key].value}:{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
 def free_port() -> int:
@@ -72,6 +93,7 @@ def live_stack(
     )
     for name in ("TEMPORAL_API_KEY", "TEMPORAL_TLS", "API_KEYS"):
         env.pop(name, None)
+    env["API_KEYS"] = json.dumps({key: role.value for key, role in STACK_API_KEYS.items()})
     cmd = [sys.executable, "-m", "cli.main"]
     procs = [
         subprocess.Popen(

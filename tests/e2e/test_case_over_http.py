@@ -235,7 +235,7 @@ async def test_auth_unknown_case_and_wrong_stage(http):
         headers=CASE_MANAGER,
     )
     assert early.status_code == 409
-    assert "document_collection" in early.json()["detail"]
+    assert "not waiting for an approval" in early.json()["detail"]
     sign_off = await http.post(
         f"/cases/{ref}/final-review", json={"reviewer": "fred"}, headers=CASE_MANAGER
     )

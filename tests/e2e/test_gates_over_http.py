@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import new_ref
-from tests.e2e.conftest import CASE_MANAGER, CLIENT_APP, OPERATOR
+from tests.e2e.conftest import (
+    CASE_MANAGER,
+    CLIENT_APP,
+    OPERATOR,
+    REVIEWER,
+    REVIEWER_2,
+    actor_of,
+)
 from tests.e2e.test_case_over_http import http, new_case_body, poll  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.e2e
@@ -36,25 +43,26 @@ async def test_pause_and_resume_over_http_with_409_for_the_wrong_state(http):  #
     case = await poll(http, f"/cases/{ref}", lambda c: c["status"] == "paused")
     assert case["sla_state"] == "paused"
     assert case["ever_paused"] is True
-    assert case["pauses"][0]["paused_by"] == "maria"
+    # who paused is the authenticated caller, not the body's "actor"
+    assert case["pauses"][0]["paused_by"] == actor_of(CASE_MANAGER)
     assert case["pauses"][0]["resumed_at"] is None
 
     again = await http.post(
         f"/cases/{ref}/pause", json={"actor": "bob", "reason": "x"}, headers=CASE_MANAGER
     )
     assert again.status_code == 409
-    assert "already paused by maria" in again.json()["detail"]
+    assert f"paused by {actor_of(CASE_MANAGER)}" in again.json()["detail"]
     no_reason = await http.post(f"/cases/{ref}/pause", json={"actor": "bob"}, headers=CASE_MANAGER)
     assert no_reason.status_code == 422
 
     live = await http.get(f"/cases/{ref}/state", headers=OPERATOR)
-    assert live.json()["awaiting"].startswith("resume (paused by maria")
+    assert live.json()["awaiting"].startswith(f"resume (paused by {actor_of(CASE_MANAGER)}")
 
     resumed = await http.post(f"/cases/{ref}/resume", json={"actor": "maria"}, headers=CASE_MANAGER)
     assert resumed.status_code == 202
     case = await poll(http, f"/cases/{ref}", lambda c: c["status"] != "paused")
     assert case["status"] == "waiting_on_client"
-    assert case["pauses"][0]["resumed_by"] == "maria"
+    assert case["pauses"][0]["resumed_by"] == actor_of(CASE_MANAGER)
     paused_list = await http.get(
         "/cases", params={"sla_state": "paused", "limit": 200}, headers=OPERATOR
     )
@@ -77,18 +85,23 @@ async def test_tasks_dual_approval_send_back_and_cancel_over_http(http):  # noqa
         headers=CASE_MANAGER,
     )
     assert early.status_code == 409
-    assert "enhanced_due_diligence" in early.json()["detail"]
+    # the approval opens only once the enhanced due diligence task before it is done
+    assert "not waiting for an approval" in early.json()["detail"]
+    live = (await http.get(f"/cases/{ref}/state", headers=OPERATOR)).json()
+    open_now = [e["key"] for e in live["elements"] if e["status"] == "active"]
+    assert open_now == ["enhanced_due_diligence"], live["elements"]
     unknown = await http.post(
         f"/cases/{ref}/tasks/no_such_task/complete", json={"actor": "sam"}, headers=CASE_MANAGER
     )
-    assert unknown.status_code == 409
+    # a task the case type does not have is invalid input (the engine's validator: 422)
+    assert unknown.status_code == 422, unknown.text
     later = await http.post(
-        f"/cases/{ref}/tasks/review_security_questionnaire/complete",
+        f"/cases/{ref}/tasks/assign_account_manager/complete",  # an account_setup task
         json={"actor": "sam"},
         headers=CASE_MANAGER,
     )
     assert later.status_code == 409
-    assert "later stage" in later.json()["detail"]
+    assert "not open in this stage" in later.json()["detail"]
     done = await http.post(
         f"/cases/{ref}/tasks/enhanced_due_diligence/complete",
         json={"actor": "sam", "note": "UBO verified"},
@@ -99,22 +112,23 @@ async def test_tasks_dual_approval_send_back_and_cancel_over_http(http):  # noqa
     first = await http.post(
         f"/cases/{ref}/compliance-decision",
         json={"decision": "approve", "reviewer": "rita"},
-        headers=CASE_MANAGER,
+        headers=REVIEWER,
     )
-    assert first.status_code == 200
+    assert first.status_code == 200, first.text
     assert "1 of 2" in first.json()["message"]
+    # the second approval must come from another identity: a new "reviewer" name is not one
     twice = await http.post(
         f"/cases/{ref}/compliance-decision",
-        json={"decision": "approve", "reviewer": "rita"},
-        headers=CASE_MANAGER,
+        json={"decision": "approve", "reviewer": "omar"},
+        headers=REVIEWER,
     )
     assert twice.status_code == 409
     second = await http.post(
         f"/cases/{ref}/compliance-decision",
         json={"decision": "approve", "reviewer": "omar"},
-        headers=CASE_MANAGER,
+        headers=REVIEWER_2,
     )
-    assert second.status_code == 200
+    assert second.status_code == 200, second.text
     await poll(http, f"/cases/{ref}", lambda c: c["stage"] == "security_review")
 
     bad_target = await http.post(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import new_ref
-from tests.e2e.conftest import CASE_MANAGER, CLIENT_APP, OPERATOR
+from tests.e2e.conftest import CASE_MANAGER, CLIENT_APP, OPERATOR, REVIEWER, REVIEWER_2
 from tests.e2e.documents import upload_individual_checklist
 from tests.e2e.test_case_over_http import http, new_case_body, poll  # noqa: F401 (fixture)
 
@@ -34,12 +34,13 @@ async def test_potential_match_waits_for_review_then_rejection_closes_the_case(h
     state = await poll(
         http,
         f"/cases/{ref}/state",
-        lambda s: any(t["key"] == "review_screening_match" for t in s["tasks"]),
+        lambda s: any(t["key"] == "review_screening_match" for t in s["elements"]),
     )
-    review = next(t for t in state["tasks"] if t["key"] == "review_screening_match")
-    assert "MADURO MOROS" in review["title"] and not review["done"]
+    review = next(t for t in state["elements"] if t["key"] == "review_screening_match")
+    assert review["status"] != "done"
+    # the matched list entry is what the reviewer sees beside the task
+    assert "MADURO MOROS" in state["fields"]["screening"]["matched_name"]
     assert {"potential_sanctions_match", "high_risk"} <= set(state["flags"])
-    assert state["approvals_required"] == 2
     assert state["stage"] == "compliance_review"  # not approved straight through
 
     done = await http.post(
@@ -48,14 +49,31 @@ async def test_potential_match_waits_for_review_then_rejection_closes_the_case(h
         headers=CASE_MANAGER,
     )
     assert done.status_code == 200
+    # the engine runs a stage's steps in order: due diligence, then the (dual) approval
+    edd = await http.post(
+        f"/cases/{ref}/tasks/enhanced_due_diligence/complete",
+        json={"note": "match confirmed"},
+        headers=CASE_MANAGER,
+    )
+    assert edd.status_code == 200, edd.text
+    state = await poll(http, f"/cases/{ref}/state", lambda s: s["approvals_required"] > 0)
+    assert state["approvals_required"] == 2
     rejected = await http.post(
         f"/cases/{ref}/compliance-decision",
         json={"decision": "reject", "reviewer": "rita", "reason": "confirmed OFAC SDN match"},
         headers=CASE_MANAGER,
     )
     assert rejected.status_code == 200, rejected.text
-    case = await poll(http, f"/cases/{ref}", lambda c: c["status"] == "rejected")
-    assert case["closure_reason"] == "confirmed OFAC SDN match"
+    case = await poll(
+        http, f"/cases/{ref}", lambda c: c["status"] == "rejected" or c["resolution"] == "rejected"
+    )
+    assert case["resolution"] == "rejected"
+    closed = await live(http, ref)
+    assert closed["resolution"] == "rejected"
+    decision = next(e for e in closed["elements"] if e["key"] == "compliance_decision")
+    assert decision["status"] == "done" and decision["note"] == "confirmed OFAC SDN match"
+    (vote,) = decision["votes"]
+    assert (vote["decision"], vote["reason_code"]) == ("reject", "other")
 
 
 async def test_potential_match_approved_by_two_reviewers_moves_on(http):  # noqa: F811
@@ -63,7 +81,7 @@ async def test_potential_match_approved_by_two_reviewers_moves_on(http):  # noqa
     await poll(
         http,
         f"/cases/{ref}/state",
-        lambda s: any(t["key"] == "review_screening_match" for t in s["tasks"]),
+        lambda s: any(t["key"] == "review_screening_match" for t in s["elements"]),
     )
     for task in ("review_screening_match", "enhanced_due_diligence"):
         response = await http.post(
@@ -72,11 +90,12 @@ async def test_potential_match_approved_by_two_reviewers_moves_on(http):  # noqa
             headers=CASE_MANAGER,
         )
         assert response.status_code == 200, response.text
-    for reviewer in ("rita", "omar"):
+    # two approvals from two identities (two reviewer keys)
+    for reviewer, headers in (("rita", REVIEWER), ("omar", REVIEWER_2)):
         response = await http.post(
             f"/cases/{ref}/compliance-decision",
             json={"decision": "approve", "reviewer": reviewer},
-            headers=CASE_MANAGER,
+            headers=headers,
         )
         assert response.status_code == 200, response.text
     await poll(http, f"/cases/{ref}", lambda c: c["stage"] == "final_review", timeout=30)
