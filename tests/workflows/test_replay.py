@@ -18,9 +18,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from schemas.case import CaseInput, CaseOutcome
+from schemas.contracts import EngineCaseInput
 from workers.main import WORKFLOWS, sandbox_runner
 
 HISTORIES = sorted((Path(__file__).resolve().parents[1] / "histories").glob("*.json"))
+FROZEN = [p for p in HISTORIES if p.stem.startswith(("v1-", "v2-"))]  # OnboardingCaseWorkflow
+ENGINE = [p for p in HISTORIES if p.stem.startswith("case-")]  # CaseWorkflow
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -29,9 +32,29 @@ def load(path: Path) -> WorkflowHistory:
 
 def test_the_representative_cases_are_all_saved():
     representative = {"standard", "enterprise_international_premium", "paused", "breached"}
-    assert {p.stem for p in HISTORIES} == {f"v1-{n}" for n in representative} | {
+    assert {p.stem for p in FROZEN} == {f"v1-{n}" for n in representative} | {
         f"v2-{n}" for n in representative | {"sanctions_match"}
     }
+    engine = {
+        "onboarding_standard",
+        "onboarding_enterprise_cancelled",
+        "onboarding_paused_breached_reopened",
+        "order_group_approval",
+        "return_proposal_rejected_then_accepted",
+    }
+    assert {p.stem for p in ENGINE} == {f"case-v1-{n}" for n in engine}
+    assert set(HISTORIES) == set(FROZEN) | set(ENGINE)
+
+
+def workflow_type(history: WorkflowHistory) -> str:
+    started = history.events[0].workflow_execution_started_event_attributes
+    return started.workflow_type.name
+
+
+def test_each_history_is_of_the_workflow_type_its_name_says():
+    for path in HISTORIES:
+        expected = "CaseWorkflow" if path in ENGINE else "OnboardingCaseWorkflow"
+        assert workflow_type(load(path)) == expected, path.name
 
 
 def patches_in(history: WorkflowHistory) -> set[str]:
@@ -47,7 +70,7 @@ def patches_in(history: WorkflowHistory) -> set[str]:
 
 
 def test_v2_histories_carry_the_patch_marker_and_v1_do_not():
-    for path in HISTORIES:
+    for path in FROZEN:
         marked = "onboarding-v2" in patches_in(load(path))
         assert marked == path.stem.startswith("v2-"), path.name
 
@@ -79,6 +102,28 @@ async def test_replay_catches_an_incompatible_change():
         data_converter=pydantic_data_converter,
         workflow_runner=UnsandboxedWorkflowRunner(),
     )
-    result = await replayer.replay_workflow(load(HISTORIES[0]), raise_on_replay_failure=False)
+    result = await replayer.replay_workflow(load(FROZEN[0]), raise_on_replay_failure=False)
     assert result.replay_failure is not None
     assert "nondetermin" in str(result.replay_failure).lower()
+
+
+@workflow.defn(name="CaseWorkflow")
+class DriftedEngine:
+    """The engine's name with a timer first: what an unpatched engine change looks like."""
+
+    @workflow.run
+    async def run(self, inp: EngineCaseInput) -> None:
+        await workflow.sleep(timedelta(seconds=1))
+        raise RuntimeError("unreachable in replay")
+
+
+async def test_replay_catches_an_incompatible_engine_change():
+    replayer = Replayer(
+        workflows=[DriftedEngine],
+        data_converter=pydantic_data_converter,
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
+    for path in ENGINE:
+        result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+        assert result.replay_failure is not None, path.name
+        assert "nondetermin" in str(result.replay_failure).lower()

@@ -1,0 +1,215 @@
+"""Record the engine's (``CaseWorkflow``) histories that ``tests/workflows/test_replay.py``
+replays, as ``case-<generation>-<scenario>.json``.
+
+Same rule as ``record.py``: re-record only when the current behaviour should become the new
+baseline; a replay failure means running cases would break, so a change to the workflow goes
+behind ``workflow.patched`` instead, and the older generation's files stay.
+
+    .venv/bin/python -m tests.histories.record_engine
+
+Each scenario runs on the time-skipping server against a throwaway Postgres.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from schemas.engine_commands import (
+    CancelCaseCmd,
+    CommandResult,
+    CompleteTaskCmd,
+    Decide,
+    Feedback,
+    PauseCase,
+    ProposalResponse,
+    ResumeCase,
+    WaiveDocuments,
+)
+from store.db import SessionFactory, make_engine, make_session_factory
+from store.embedded import start_embedded_postgres
+from store.migrate import upgrade_head
+from tests.conftest import register_search_attributes, running_worker, venv_binary
+from tests.engine.helpers import profile, start, wait_for
+
+HERE = Path(__file__).resolve().parent
+GENERATION = "case-v1"  # bump with each workflow.patched(...) generation of CaseWorkflow
+Handle = WorkflowHandle[Any, Any]
+
+
+async def _update(handle: Handle, name: str, arg: Any) -> CommandResult:
+    return await handle.execute_update(name, arg, result_type=CommandResult)
+
+
+async def _waive(handle: Handle) -> None:
+    await wait_for(handle, lambda s: "waive_documents" in s.allowed_actions)
+    await _update(handle, "waive_documents", WaiveDocuments(actor="cm", note="originals seen"))
+
+
+async def _approve(handle: Handle, *actors: str, element: str | None = None) -> None:
+    for actor in actors:
+        await wait_for(handle, lambda s: "decide" in s.allowed_actions)
+        await _update(handle, "decide", Decide(actor=actor, decision="approve", element=element))
+
+
+async def onboarding_standard(env: WorkflowEnvironment, handle: Handle) -> None:
+    await _waive(handle)  # screening clear, risk low: approved straight through
+    await _approve(handle, "fred", element="final_sign_off")
+    await wait_for(handle, lambda s: s.status == "resolved")
+    await env.sleep(timedelta(days=7, minutes=1))  # the lifecycle closes it
+    await handle.result()
+
+
+async def onboarding_enterprise(env: WorkflowEnvironment, handle: Handle) -> None:
+    await _waive(handle)
+    await wait_for(handle, lambda s: "complete_task" in s.allowed_actions)
+    await _update(
+        handle,
+        "complete_task",
+        CompleteTaskCmd(actor="sam", role="compliance_reviewer", task_key="enhanced_due_diligence"),
+    )
+    await _approve(handle, "rita", "omar", element="compliance_decision")
+    state = await wait_for(handle, lambda s: s.stage == "security_review" and bool(s.elements))
+    child_id = state.elements[0].child_workflow_id
+    assert child_id is not None
+    await wait_for(handle, lambda s: s.elements[0].child_workflow_id is not None)
+    await asyncio.sleep(0.5)
+    await _update(
+        handle, "cancel", CancelCaseCmd(actor="cm", closure_code="client_withdrew", reason="moved")
+    )
+    await handle.result()
+
+
+async def paused_and_breached(env: WorkflowEnvironment, handle: Handle) -> None:
+    await wait_for(handle, lambda s: s.stage == "document_collection")
+    await env.sleep(timedelta(hours=10))
+    await _update(handle, "pause", PauseCase(actor="maria", reason="client travelling"))
+    await env.sleep(timedelta(hours=30))
+    await _update(handle, "resume", ResumeCase(actor="maria"))
+    await env.sleep(timedelta(hours=19))  # warning, breach and level 1 and 2 escalations
+    await wait_for(handle, lambda s: s.sla is not None and s.sla.escalation_level == 2)
+    await _waive(handle)
+    await _approve(handle, "fred", element="final_sign_off")
+    await wait_for(handle, lambda s: s.status == "resolved")
+    await _update(handle, "feedback", Feedback(actor="client", role="client", csat=2))
+    await wait_for(handle, lambda s: s.status == "open" and s.stage == "final_review")
+    await _approve(handle, "gina", element="final_sign_off")
+    await wait_for(handle, lambda s: s.status == "resolved")
+    await env.sleep(timedelta(days=7, minutes=1))
+    await handle.result()
+
+
+async def order_group_approval(env: WorkflowEnvironment, handle: Handle) -> None:
+    await _approve(handle, "a1", "a2")
+    await wait_for(handle, lambda s: s.status == "resolved")
+    await env.sleep(timedelta(days=7, minutes=1))
+    await handle.result()
+
+
+async def return_proposal(env: WorkflowEnvironment, handle: Handle) -> None:
+    for attempt in range(2):  # rejected once (back to review), accepted the second time
+        state = await wait_for(
+            handle,
+            lambda s: bool(
+                {"decide", "complete_task", "respond_to_proposal"} & set(s.allowed_actions)
+            ),
+        )
+        while "respond_to_proposal" not in state.allowed_actions:
+            if "decide" in state.allowed_actions:
+                await _update(handle, "decide", Decide(actor="mgr", decision="approve"))
+            elif "complete_task" in state.allowed_actions:
+                open_task = next(
+                    e.key for e in state.elements if e.kind == "task" and e.status == "active"
+                )
+                await _update(
+                    handle, "complete_task", CompleteTaskCmd(actor="rm", task_key=open_task)
+                )
+            state = await wait_for(
+                handle,
+                lambda s: bool(
+                    {"decide", "complete_task", "respond_to_proposal"} & set(s.allowed_actions)
+                ),
+            )
+        accept = attempt > 0
+        await _update(
+            handle,
+            "respond_to_proposal",
+            ProposalResponse(
+                actor="client", role="client", accept=accept, reason=None if accept else "too low"
+            ),
+        )
+    await wait_for(handle, lambda s: s.status == "resolved")
+    await env.sleep(timedelta(days=7, minutes=1))
+    await handle.result()
+
+
+SCENARIOS: dict[str, tuple[str, dict[str, Any], dict[str, Any], Callable[..., Awaitable[None]]]] = {
+    "onboarding_standard": ("client_onboarding", {}, {}, onboarding_standard),
+    "onboarding_enterprise_cancelled": (
+        "client_onboarding",
+        {"client_type": "enterprise", "tier": "premium", "country": "US"},
+        {},
+        onboarding_enterprise,
+    ),
+    "onboarding_paused_breached_reopened": ("client_onboarding", {}, {}, paused_and_breached),
+    "order_group_approval": (
+        "order_approval",
+        {},
+        {"order_id": "PO-1", "order_value": 60000, "currency": "GBP", "items": 3},
+        order_group_approval,
+    ),
+    "return_proposal_rejected_then_accepted": (
+        "return_request",
+        {},
+        {"order_id": "PO-2", "return_type": "refund", "has_receipt": True, "amount": 250},
+        return_proposal,
+    ),
+}
+
+
+async def record_all(client: Client, sessions: SessionFactory, env: WorkflowEnvironment) -> None:
+    async with running_worker(client, sessions) as worker:
+        for name, (case_type, who, data, scenario) in SCENARIOS.items():
+            _, handle = await start(
+                client,
+                sessions,
+                worker.task_queue,
+                case_type,
+                data=data,
+                client_profile=profile(**who),
+                started=worker.started_cases,
+            )
+            await scenario(env, handle)
+            history = await handle.fetch_history()
+            (HERE / f"{GENERATION}-{name}.json").write_text(history.to_json())
+            print(f"recorded {name}: {len(history.events)} events")
+
+
+async def record() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        server, url = start_embedded_postgres(Path(tmp) / "pg", database="histories")
+        await asyncio.to_thread(upgrade_head, url)
+        engine = make_engine(url)
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=venv_binary("temporal-test-server"),
+            data_converter=pydantic_data_converter,
+        )
+        try:
+            await register_search_attributes(env.client)
+            await record_all(env.client, make_session_factory(engine), env)
+        finally:
+            await env.shutdown()
+            await engine.dispose()
+            server.cleanup()
+
+
+if __name__ == "__main__":
+    asyncio.run(record())
