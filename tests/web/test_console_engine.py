@@ -1,0 +1,120 @@
+"""The console on cases of the generic case engine: any case type's pinned stages, the current
+stage's elements and the actions the case allows now, with the workflow's refusals shown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+
+from store.db import SessionFactory
+from store.models import Case
+from tests.conftest import running_worker, test_settings
+from tests.engine.helpers import start, wait_for
+
+BIG_ORDER = {"order_id": "ORD-1", "order_value": 75000, "currency": "GBP", "items": 3}
+
+
+async def _row_started(sessions: SessionFactory, ref: str) -> None:
+    """As ``POST /cases`` does once the workflow started: the draft row becomes open."""
+    async with sessions() as s:
+        await s.execute(
+            update(Case).where(Case.ref == ref, Case.status == "draft").values(status="open")
+        )
+        await s.commit()
+
+
+async def test_order_approval_case_page_shows_its_stages_and_approves(
+    console_as: Any, sessions: SessionFactory, dev_server_env: Any
+) -> None:
+    client = dev_server_env.client
+    async with running_worker(client, sessions, test_settings()) as worker:
+        ref, handle = await start(
+            client,
+            sessions,
+            worker.task_queue,
+            "order_approval",
+            data=BIG_ORDER,
+            started=worker.started_cases,
+        )
+        await wait_for(handle, lambda s: s.stage == "approval" and "decide" in s.allowed_actions)
+        await _row_started(sessions, ref)
+        maria = await console_as("maria")
+        page = await maria.client.get(f"/console/cases/{ref}")
+        assert page.status_code == 200, page.text
+        html = page.text
+        # the case type, its version and its pinned stages, the current one marked
+        assert "Order approval · version 2026-11-23.1" in html
+        for key in ("intake", "approval", "fulfilment"):
+            assert f'data-stage="{key}"' in html
+        assert 'data-stage="intake" data-state="done"' in html
+        assert 'data-stage="approval" data-state="current" aria-current="step"' in html
+        assert 'data-stage="fulfilment" data-state="upcoming"' in html
+        assert 'data-testid="case-stage">Order approval<' in html
+        assert 'data-testid="sla-detail">8h 00m budget' in html
+        # the current stage's elements with their status
+        assert 'data-element="group_approval" data-status="active"' in html
+        assert 'data-element="confirm_availability" data-status="not_applicable"' in html
+        # the approve button, with the case type's own reject reasons
+        assert 'data-testid="decide-form"' in html and 'value="approve"' in html
+        assert 'data-testid="approve-button"' in html
+        assert '<option value="out_of_stock">Out of stock</option>' in html
+        assert '<option value="customer_cancelled">Customer cancelled</option>' in html
+        assert 'data-testid="send-back-form"' in html  # intake is earlier
+        assert 'data-testid="waive-form"' not in html  # no documents element here
+
+        # a rejection needs a reason code: refused on the form, nothing sent
+        r = await maria.post_form(f"/console/cases/{ref}/decide", decision="reject", note="x")
+        assert (
+            "Choose a reason for the rejection."
+            in (await maria.client.get(f"/console/cases/{ref}")).text
+        )
+        assert r.status_code == 303
+
+        r = await maria.post_form(
+            f"/console/cases/{ref}/decide", decision="approve", element="group_approval"
+        )
+        after = (await maria.client.get(r.headers["location"])).text
+        assert "Approved." in after and "1 of 2 approval(s)" in after
+        # the same person cannot approve twice: the workflow's refusal is flashed
+        r = await maria.post_form(f"/console/cases/{ref}/decide", decision="approve")
+        assert "Not done:" in (await maria.client.get(r.headers["location"])).text
+
+        # a relationship manager may not open a case in the approval stage: a clear 403 page
+        ravi = await console_as("ravi")
+        refused = await ravi.client.get(f"/console/cases/{ref}")
+        assert refused.status_code == 403
+        assert "Not allowed" in refused.text and "approval" in refused.text
+
+        # the second approver moves the order on to fulfilment
+        rita = await console_as("rita")
+        r = await rita.post_form(f"/console/cases/{ref}/decide", decision="approve")
+        assert "Approved." in (await rita.client.get(r.headers["location"])).text
+        state = await wait_for(handle, lambda s: s.stage != "approval")
+        assert state.stage in ("fulfilment",) or state.status == "resolved"
+
+
+async def test_queue_filters_by_case_type_and_any_stage(
+    console_as: Any, sessions: SessionFactory
+) -> None:
+    from tests.web.conftest import insert_case
+
+    order_ref = await insert_case(sessions, prefix="QO", stage="intake")
+    other_ref = await insert_case(sessions, prefix="QO", stage="intake")
+    async with sessions() as s:
+        await s.execute(
+            update(Case).where(Case.ref == order_ref).values(case_type="order_approval")
+        )
+        await s.commit()
+    maria = await console_as("maria")
+    page = await maria.client.get(
+        "/console", params={"case_type": "order_approval", "stage": "intake"}
+    )
+    assert page.status_code == 200
+    assert f'data-ref="{order_ref}"' in page.text and other_ref not in page.text
+    assert '<option value="order_approval" selected>Order approval</option>' in page.text
+    assert '<option value="intake" selected>Order intake</option>' in page.text
+    assert ">Order intake<" in page.text.split('data-testid="queue"')[1]
+    # a well-formed stage no case type declares is still a filter, not an error
+    odd = await maria.client.get("/console", params={"stage": "no_such_stage"})
+    assert odd.status_code == 200 and "No cases match these filters." in odd.text
