@@ -128,3 +128,60 @@ async def test_waived_documents_ask_for_nothing(
     assert "Nothing is needed from you at the moment." in page
     assert 'data-status="missing"' not in page and "Please upload" not in page
     assert "Waiting for your documents" not in page
+
+
+async def test_accepted_refund_then_a_low_score_reopens_the_case(
+    api: httpx.AsyncClient,
+    portal_settings: Settings,
+    sessions: SessionFactory,
+    dev_server_env: Any,
+    worker: Worker,
+) -> None:
+    client = dev_server_env.client
+    ref, handle = await start(
+        client,
+        sessions,
+        worker.task_queue,
+        "return_request",
+        data=REFUND,
+        started=worker.started_cases,
+    )
+    await _opened(sessions, ref)
+    await wait_for(handle, lambda s: "complete_task" in s.allowed_actions)
+    await handle.execute_update(
+        "complete_task",
+        CompleteTaskCmd(actor="ravi", role="relationship_manager", task_key="tell_client_decision"),
+        result_type=CommandResult,
+    )
+    await wait_for(handle, lambda s: s.proposal is not None)
+    token = token_for(portal_settings, ref)
+    csrf = await csrf_of(api, token)
+    accepted = await api.post(
+        f"/portal/{token}/proposal", data={"csrf": csrf, "decision": "accept"}
+    )
+    assert accepted.status_code == 303
+    assert accepted.headers["location"].endswith("?notice=proposal_accepted#proposal")
+    await wait_for(handle, lambda s: s.status == "resolved")
+    await _wait_row_status(sessions, ref, "resolved")
+    page = (await api.get(f"/portal/{token}")).text
+    assert "Complete" in page and "How did we do?" in page and "Step 2 of 2" in page
+
+    low = await api.post(f"/portal/{token}/nps", data={"csrf": csrf, "score": "2"})
+    assert low.status_code == 303
+    assert low.headers["location"].endswith("?notice=nps_reopened#feedback")
+    state = await wait_for(handle, lambda s: s.status != "resolved")
+    assert state.stage == "review"  # the case type's reopen stage
+    assert "your case is open again" in (await api.get(low.headers["location"])).text
+
+
+async def _wait_row_status(sessions: SessionFactory, ref: str, status: str) -> None:
+    import asyncio
+
+    from sqlalchemy import select
+
+    for _ in range(150):
+        async with sessions() as s:
+            if await s.scalar(select(Case.status).where(Case.ref == ref)) == status:
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"case {ref} row never became {status}")
