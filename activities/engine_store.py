@@ -225,6 +225,14 @@ class EngineStoreActivities:
             if not is_data_error(exc):
                 raise
             await self._dead_letter(p, exc)
+            # Keep the read model current: the same rows with the offending text cleaned
+            # (control characters dropped, lone surrogates replaced). The original stays in
+            # the dead letter for an operator.
+            try:
+                await self._write(cleaned(p))
+            except Exception as again:
+                if not is_data_error(again):
+                    raise
             return ProjectResult(written=False, dead_lettered=True)
         activity.logger.debug(
             "engine projection case=%s version=%s written=%s", p.case_ref, p.version, written
@@ -398,3 +406,22 @@ class EngineStoreActivities:
 
 def _ascii(value: str) -> str:
     return json.dumps(value, ensure_ascii=True)[1:-1]
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", _UNPRINTABLE.sub("", value))
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def cleaned(p: EngineProjection) -> EngineProjection:
+    """The projection with every string made safe for Postgres text and JSONB."""
+    return EngineProjection.model_validate(_clean(p.model_dump(mode="python")))

@@ -6,6 +6,7 @@ onboarding api       the HTTP API (uvicorn)
 onboarding migrate   Alembic upgrade to head
 onboarding screen    batch sanctions re-screening (JSON lines in, JSON lines out)
 onboarding notify-preview MILESTONE   render a notification with sample data
+onboarding reproject [REF ...|--all]  rebuild engine cases' read-model rows from Temporal
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from cli import screen
+from cli import reproject, screen
 from core.logging import configure_logging
 from core.settings import get_settings
 from notifications import preview
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     api.set_defaults(func=_api)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
     screen.add_parser(sub)
+    reproject.add_parser(sub)
     preview.add_parser(sub)
     return parser
 

@@ -68,3 +68,7 @@ class CaseSnapshot(BaseModel):
     closure_reason: str | None = None
     account_number: str | None = None
     proposal: str | None = Field(default=None, description="Open client proposal, if any")
+    projection_version: int = Field(
+        default=0, description="The last read-model version the case wrote (for reproject)"
+    )
+    requested_by: str | None = None

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         StageVisit,
     )
     from schemas.casetype import StageDef
+    from schemas.client import ContactPreferences
     from schemas.contracts import CASE_WORKFLOW, EngineCaseInput, EngineCaseOutcome
     from schemas.engine_commands import (
         CancelCaseCmd,
@@ -167,6 +168,8 @@ class CaseWorkflow:
                     case.jump = (spec.send_back_to, "sent_back", vote.actor, reason)
                     break
                 self._close_visit(spec.rejected_resolution)
+                case.state.closure_reason = f"{vote.reason_code}: {vote.note}"
+                case.projector.case(closure_reason=case.state.closure_reason)
                 return StageEnd("resolve", resolution=spec.rejected_resolution)
         if case.cancel_requested is not None:
             return StageEnd("cancel")
@@ -251,8 +254,9 @@ class CaseWorkflow:
                 target, _, actor, reason = case.jump
                 case.jump = None
                 state.status, state.resolution, state.resolved_at = EngineStatus.OPEN, None, None
+                state.closure_reason = None
                 state.reopened += 1
-                case.projector.case(status=state.status.value, resolution=None)
+                case.projector.case(status=state.status.value, resolution=None, closure_reason=None)
                 case.event("case_reopened", actor, {"to": target, "reason": reason})
                 case.tell_staff(
                     "case_reopened",
@@ -551,6 +555,13 @@ class CaseWorkflow:
     @feedback.validator
     def _check_feedback(self, cmd: Feedback) -> None:
         self._require(cmd, "feedback", paused_ok=True, resolved_ok=True)
+
+    @workflow.signal
+    def update_preferences(self, prefs: ContactPreferences) -> None:
+        """Signal: the client changed how they want to hear from us; later messages follow."""
+        case = self.case
+        case.client = case.client.model_copy(update={"contact_preferences": prefs})
+        case.state.fields["client"] = case.client.model_dump(mode="json")
 
     @workflow.signal
     def documents_uploaded(self, cmd: DocumentsUploaded) -> None:

@@ -311,7 +311,12 @@ class CaseRuntime:
     async def flush(self) -> None:
         """Before the case blocks: one read-model write, search attributes, UI details."""
         self.derive_status()
-        self.projector.case(sla_state=self.sla_state(), priority=self.state.priority)
+        self.projector.case(
+            status=self.state.status.value,
+            stage=self.state.stage,
+            sla_state=self.sla_state(),
+            priority=self.state.priority,
+        )
         projection = self.projector.take(self.now(), seed=self._seed())
         if projection is not None:
             self._seeded = True

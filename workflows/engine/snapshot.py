@@ -77,6 +77,8 @@ def build(case: CaseRuntime, now: datetime) -> CaseSnapshot:
         closure_reason=state.closure_reason,
         account_number=(state.fields.get("account") or {}).get("account_number"),
         proposal=proposal,
+        projection_version=state.counters.get("projection", 0),
+        requested_by=case.input.requested_by,
     )
 
 
