@@ -267,7 +267,13 @@ class EngineStoreActivities:
             patch = p.case.values()
             moved = await session.execute(
                 update(Case)
-                .where(Case.ref == p.case_ref, Case.projection_version < p.version)
+                .where(
+                    Case.ref == p.case_ref,
+                    # a rebuild rewrites the version the workflow last wrote; else only forward
+                    (Case.projection_version <= p.version)
+                    if p.rebuild
+                    else (Case.projection_version < p.version),
+                )
                 .values(**patch, projection_version=p.version, updated_at=p.at)
                 .returning(Case.ref)
             )

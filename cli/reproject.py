@@ -4,8 +4,9 @@ their workflows.
 Temporal is the source of truth for where a case is; Postgres holds what people query. When a
 projection was dead-lettered (a data error), or the read model was lost, this asks each case's
 workflow for its state and writes the case row, stage intervals, pauses and elements again, at
-the version the workflow last wrote (so the workflow's next write still wins). Audit events
-are not in the workflow's state and are left as they are. Dead letters of a rebuilt case are
+the version the workflow last wrote (so the workflow's next write still wins). Audit events,
+and the elements of earlier stage visits, are not in the workflow's state: they are left as
+they are. Dead letters of a rebuilt case are
 marked resolved.
 """
 
@@ -78,6 +79,7 @@ def projection_from(snapshot: CaseSnapshot, workflow_id: str) -> EngineProjectio
             first_stage=snapshot.stages[0].key if snapshot.stages else snapshot.stage,
         ),
         version=snapshot.projection_version,
+        rebuild=True,
         at=datetime.now(UTC),
         case=columns,
         visits=snapshot.history,

@@ -130,6 +130,9 @@ class EngineProjection(_Lean):
     case_ref: str
     seed: EngineSeed | None = None
     version: int = Field(description="Monotonic per case; an older write never wins")
+    rebuild: bool = Field(
+        default=False, description="reproject: rewrite the case row at its current version too"
+    )
     at: datetime
     case: CasePatchV2 = Field(default_factory=CasePatchV2)
     visits: list[StageVisit] = Field(default_factory=list)
