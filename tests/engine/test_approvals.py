@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from schemas.engine_commands import CommandResult, Decide
 from schemas.snapshot import CaseSnapshot
-from tests.conftest import running_worker
+from tests.engine.cleanup import engine_worker
 from tests.engine.helpers import snapshot, start, wait_for
 from tests.engine.readmodel import case_row, events, eventually, kinds, task_row, visits
 
@@ -37,7 +37,7 @@ async def _refused(handle: WorkflowHandle[Any, Any], cmd: Decide) -> Application
 
 async def test_two_approvals_need_two_people(time_skipping_env, sessions):
     client = time_skipping_env.client
-    async with running_worker(client, sessions) as worker:
+    async with engine_worker(client, sessions) as worker:
         ref, handle = await start(
             client,
             sessions,
@@ -89,7 +89,7 @@ async def test_two_approvals_need_two_people(time_skipping_env, sessions):
 
 async def test_a_small_order_needs_no_approval(time_skipping_env, sessions):
     client = time_skipping_env.client
-    async with running_worker(client, sessions) as worker:
+    async with engine_worker(client, sessions) as worker:
         ref, handle = await start(
             client,
             sessions,
@@ -117,7 +117,7 @@ async def test_a_small_order_needs_no_approval(time_skipping_env, sessions):
 
 async def test_a_rejection_needs_a_listed_reason_and_resolves_rejected(time_skipping_env, sessions):
     client = time_skipping_env.client
-    async with running_worker(client, sessions) as worker:
+    async with engine_worker(client, sessions) as worker:
         ref, handle = await start(
             client,
             sessions,
@@ -174,7 +174,7 @@ async def test_a_rejection_needs_a_listed_reason_and_resolves_rejected(time_skip
 
 async def test_a_role_that_does_not_approve_is_forbidden(time_skipping_env, sessions):
     client = time_skipping_env.client
-    async with running_worker(client, sessions) as worker:
+    async with engine_worker(client, sessions) as worker:
         # A refund over 100 needs a manager. The review stage is open to relationship
         # managers, but they are not among the approval's approver_roles.
         ref, handle = await start(

@@ -20,7 +20,7 @@ from schemas.engine_commands import (
 )
 from schemas.snapshot import CaseSnapshot
 from store.db import SessionFactory
-from tests.conftest import running_worker
+from tests.engine.cleanup import engine_worker
 from tests.engine.helpers import snapshot, start, wait_for
 from tests.engine.readmodel import case_row, events, eventually, visits
 
@@ -69,11 +69,15 @@ async def assert_reopened_at_review(
     element = next(e for e in state.elements if e.key == "tell_client_decision")
     assert element.done_by is None and element.reminders_sent == 0  # fresh elements
     rows = await eventually(
-        lambda: visits(sessions, ref), lambda rows: len(rows) == visit and not rows[-1].exited_at
+        lambda: visits(sessions, ref),
+        lambda rows: (
+            len(rows) == visit
+            and rows[-1].exited_at is None
+            and all(r.exited_at is not None for r in rows[:-1])
+        ),
     )
     assert rows[-1].stage == "review"
     assert rows[-1].sla_budget_seconds == REVIEW_SLA
-    assert all(r.exited_at is not None for r in rows[:-1])
     row = await eventually(lambda: case_row(sessions, ref), lambda c: c and c.status == "open")
     assert row is not None and row.stage == "review"
     return state
@@ -81,7 +85,7 @@ async def assert_reopened_at_review(
 
 async def test_reopen_returns_to_the_chosen_stage_with_a_fresh_sla(time_skipping_env, sessions):
     client = time_skipping_env.client
-    async with running_worker(client, sessions) as worker:
+    async with engine_worker(client, sessions) as worker:
         ref, handle = await start(
             client,
             sessions,
@@ -115,7 +119,7 @@ async def test_a_reopened_case_row_drops_its_old_resolution(time_skipping_env, s
     """Regression: the projection once dropped resolution=None, so a reopened case kept
     showing its old resolution in the case list (fixed by CasePatchV2.clear)."""
     client = time_skipping_env.client
-    async with running_worker(client, sessions) as worker:
+    async with engine_worker(client, sessions) as worker:
         ref, handle = await start(
             client,
             sessions,
@@ -140,7 +144,7 @@ async def test_low_csat_reopens_a_resolved_case_and_a_good_one_does_not(
     time_skipping_env, sessions
 ):
     client = time_skipping_env.client
-    async with running_worker(client, sessions) as worker:
+    async with engine_worker(client, sessions) as worker:
         ref, handle = await start(
             client,
             sessions,
@@ -181,7 +185,7 @@ async def test_low_csat_reopens_a_resolved_case_and_a_good_one_does_not(
 
 async def test_a_client_message_reopens_a_resolved_case(time_skipping_env, sessions):
     client = time_skipping_env.client
-    async with running_worker(client, sessions) as worker:
+    async with engine_worker(client, sessions) as worker:
         ref, handle = await start(
             client,
             sessions,
@@ -210,7 +214,7 @@ async def test_a_client_message_reopens_a_resolved_case(time_skipping_env, sessi
 
 async def test_a_resolved_case_closes_after_close_after(time_skipping_env, sessions):
     client = time_skipping_env.client
-    async with running_worker(client, sessions) as worker:
+    async with engine_worker(client, sessions) as worker:
         ref, handle = await start(
             client,
             sessions,
@@ -238,7 +242,7 @@ async def test_a_resolved_case_closes_after_close_after(time_skipping_env, sessi
 
 async def test_reopen_of_an_open_case_is_refused(time_skipping_env, sessions):
     client = time_skipping_env.client
-    async with running_worker(client, sessions) as worker:
+    async with engine_worker(client, sessions) as worker:
         ref, handle = await start(
             client,
             sessions,

@@ -24,7 +24,7 @@ from schemas.engine_commands import (
     WaiveDocuments,
 )
 from schemas.snapshot import CaseSnapshot
-from tests.conftest import running_worker
+from tests.engine.cleanup import engine_worker
 from tests.engine.helpers import profile, snapshot, start, wait_for
 from tests.engine.readmodel import case_row, events, eventually, task_row
 
@@ -50,7 +50,7 @@ async def test_skipping_an_optional_element_is_recorded_and_a_required_one_is_re
     time_skipping_env, sessions
 ):
     client = time_skipping_env.client
-    async with running_worker(client, sessions) as worker:
+    async with engine_worker(client, sessions) as worker:
         ref, handle = await start(
             client,
             sessions,
@@ -121,7 +121,7 @@ async def test_skipping_an_optional_element_is_recorded_and_a_required_one_is_re
 
 async def test_compliance_review_is_closed_to_relationship_managers(time_skipping_env, sessions):
     client = time_skipping_env.client
-    async with running_worker(client, sessions) as worker:
+    async with engine_worker(client, sessions) as worker:
         # Resident abroad: enhanced due diligence, no straight-through approval.
         ref, handle = await start(
             client,

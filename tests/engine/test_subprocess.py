@@ -15,7 +15,7 @@ from schemas.engine_commands import (
     WaiveDocuments,
 )
 from schemas.snapshot import CaseSnapshot
-from tests.conftest import running_worker
+from tests.engine.cleanup import engine_worker
 from tests.engine.helpers import profile, start, wait_for
 from tests.engine.readmodel import case_row, events, eventually, task_row
 
@@ -81,7 +81,7 @@ async def test_enterprise_case_runs_a_security_review_child_and_cancels_it(
     time_skipping_env, sessions
 ):
     client = time_skipping_env.client
-    async with running_worker(client, sessions) as worker:
+    async with engine_worker(client, sessions) as worker:
         ref, handle = await start(
             client,
             sessions,

@@ -15,7 +15,8 @@ from temporalio.client import WorkflowHandle
 
 from schemas.snapshot import CaseSnapshot
 from store.db import SessionFactory
-from tests.conftest import running_worker, test_settings
+from tests.conftest import test_settings
+from tests.engine.cleanup import engine_worker
 from tests.engine.helpers import snapshot, start, wait_for
 from tests.engine.readmodel import events, eventually, notifications, task_row
 
@@ -65,7 +66,7 @@ async def _expect_reminders(
 
 async def test_reminders_at_their_fractions_then_overdue_escalates(time_skipping_env, sessions):
     env = time_skipping_env
-    async with running_worker(env.client, sessions, _settings()) as worker:
+    async with engine_worker(env.client, sessions, _settings()) as worker:
         ref, handle = await start(
             env.client,
             sessions,

@@ -1,0 +1,66 @@
+"""A worker for engine tests that ends its cases cleanly before it stops.
+
+``tests.conftest.running_worker`` closes leftovers with the frozen workflow's ``cancel``
+(``CancelCase``), which an engine case refuses, so it terminates them. Terminating a case
+while one of its activities is in flight strands that activity, and the time-skipping server
+then never skips time again (every later ``env.sleep`` times out). So here: an open engine
+case is cancelled with the engine's own command and run to its end; a resolved one is left
+only once nothing of it is in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.worker import Worker
+
+from core.settings import Settings
+from schemas.engine_commands import CancelCaseCmd, CommandResult
+from store.db import SessionFactory
+from tests.conftest import running_worker
+from tests.engine.helpers import snapshot
+
+
+async def _quiet(handle: WorkflowHandle[Any, Any], timeout: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        described = await handle.describe()
+        if described.status != WorkflowExecutionStatus.RUNNING:
+            return
+        if not described.raw_description.pending_activities:
+            return
+        await asyncio.sleep(0.1)
+
+
+async def end_case(handle: WorkflowHandle[Any, Any]) -> None:
+    """Cancel an open engine case (its own command) and wait for it; settle a resolved one."""
+    if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+        return
+    state = await snapshot(handle)
+    if state.status not in ("resolved", "closed", "cancelled"):
+        with contextlib.suppress(Exception):
+            await handle.execute_update(
+                "cancel",
+                CancelCaseCmd(actor="test", role="admin", closure_code="other", reason="done"),
+                result_type=CommandResult,
+            )
+            await asyncio.wait_for(handle.result(), timeout=20)
+    await _quiet(handle)
+
+
+@asynccontextmanager
+async def engine_worker(
+    client: Client, sessions: SessionFactory, settings: Settings | None = None
+) -> AsyncIterator[Worker]:
+    async with running_worker(client, sessions, settings) as worker:
+        try:
+            yield worker
+        finally:
+            for handle in list(worker.started_cases):  # type: ignore[attr-defined]
+                with contextlib.suppress(Exception):
+                    await end_case(handle)
