@@ -147,7 +147,8 @@ class AutomationActivities:
         )
 
     async def _check_stock(self, inp: AutomationInput) -> AutomationResult:
-        raw = inp.args.get("quantity", 1)
+        raw = inp.args.get("quantity")
+        raw = 1 if raw is None else raw  # an order without an item count is one item
         try:
             quantity = int(raw)
         except (TypeError, ValueError):

@@ -105,6 +105,7 @@ def allowed_actions(case: CaseRuntime) -> list[str]:
         if kind in kinds:
             actions.append(action)
     optional = {e.key for e in case.stage_def.elements if e.optional}
-    if any(e.key in optional and not e.finished for e in case.state.elements):
+    failed = [e for e in case.active_elements() if (e.outcome or "").startswith("failed")]
+    if failed or any(e.key in optional and not e.finished for e in case.state.elements):
         actions.append("skip")
     return actions
