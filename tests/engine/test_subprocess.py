@@ -12,6 +12,7 @@ from schemas.engine_commands import (
     CommandResult,
     CompleteTaskCmd,
     Decide,
+    TickItem,
     WaiveDocuments,
 )
 from schemas.snapshot import CaseSnapshot
@@ -157,3 +158,65 @@ async def test_enterprise_case_runs_a_security_review_child_and_cancels_it(
     for case_ref in (ref, kid.case_ref):
         cancelled = await events(sessions, case_ref, "case_cancelled")
         assert len(cancelled) == 1
+
+
+async def test_the_parent_goes_on_when_the_security_review_resolves(time_skipping_env, sessions):
+    client = time_skipping_env.client
+    async with engine_worker(client, sessions) as worker:
+        ref, handle = await start(
+            client,
+            sessions,
+            worker.task_queue,
+            "client_onboarding",
+            client_profile=profile(**ENTERPRISE),
+            started=worker.started_cases,
+        )
+        parent = await to_security_review(handle)
+        element = next(e for e in parent.elements if e.key == "security_review_case")
+        assert element.child_workflow_id is not None
+        child = client.get_workflow_handle(element.child_workflow_id)
+        worker.started_cases.append(child)  # type: ignore[attr-defined]
+        kid = await wait_for(child, lambda s: bool(_active(s)))
+        for item in ("questionnaire_reviewed", "pen_test_report", "data_processing_agreement"):
+            await child.execute_update(
+                "tick",
+                TickItem(actor="cm1", role="case_manager", element="security_checks", item=item),
+                result_type=CommandResult,
+            )
+        kid = await wait_for(
+            child,
+            lambda s: any(
+                e.key == "security_approval" and e.status == "active" for e in s.elements
+            ),
+        )
+        approvers = [("sec1", "compliance_reviewer"), ("sec2", "case_manager")]
+        for actor, role in approvers[: kid.approvals_required]:
+            await child.execute_update(
+                "decide",
+                Decide(actor=actor, role=role, decision="approve"),
+                result_type=CommandResult,
+            )
+        outcome = await child.result()
+        assert outcome["status"] == "closed"  # a child case closes when it resolves
+        assert outcome["resolution"] == "completed"
+
+        parent = await wait_for(handle, lambda s: s.stage not in ("security_review",))
+        assert parent.stage in ("account_setup", "final_review")
+        row = await eventually(
+            lambda: task_row(sessions, ref, "security_review_case"),
+            lambda r: r is not None and r.done,
+        )
+        assert row is not None and row.status == "done" and row.outcome == "completed"
+        assert parent.fields["security"]["status"] == "closed"
+        assert parent.fields["security"]["resolution"] == "completed"
+        security_visit = next(v for v in parent.history if v.stage == "security_review")
+        assert security_visit.outcome == "completed"
+        finished = await eventually(
+            lambda: events(sessions, ref, "subprocess_finished"), lambda rows: len(rows) == 1
+        )
+        assert finished[0].detail["resolution"] == "completed"
+    child_row = await eventually(
+        lambda: case_row(sessions, kid.case_ref),
+        lambda c: c is not None and c.status == "closed",
+    )
+    assert child_row is not None and child_row.resolution == "completed"

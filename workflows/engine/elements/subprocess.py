@@ -46,7 +46,7 @@ async def run(case: CaseRuntime, spec: SubprocessElement, element: ElementState)
         parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
         result_type=EngineCaseOutcome,
     )
-    done = asyncio.ensure_future(_result(handle))
+    done = asyncio.ensure_future(_result(handle, case))
     await case.wait_until(lambda: done.done() or element.finished)
     if not done.done():  # cancelled or sent back: the child goes too
         handle.cancel()
@@ -69,9 +69,11 @@ async def run(case: CaseRuntime, spec: SubprocessElement, element: ElementState)
 
 
 async def _result(
-    handle: workflow.ChildWorkflowHandle[object, EngineCaseOutcome],
+    handle: workflow.ChildWorkflowHandle[object, EngineCaseOutcome], case: CaseRuntime
 ) -> EngineCaseOutcome | None:
     try:
         return await handle
     except (ChildWorkflowError, asyncio.CancelledError):
         return None
+    finally:
+        case.touch()  # the waiting loop wakes on changes only: the child's end is one
