@@ -40,7 +40,10 @@ async def test_reproject_rebuilds_a_damaged_case_row_and_resolves_its_dead_lette
             s.add(ProjectionDeadLetter(case_ref=ref, version=1, error="test", payload="{}"))
 
         report = await reproject(temporal=client, sessions=sessions, refs=[ref, "NOPE-123"])
+        await check_rebuilt(sessions, ref, live, report)
 
+
+async def check_rebuilt(sessions, ref, live, report) -> None:
     assert report.rebuilt == [ref]
     assert report.skipped == {"NOPE-123": "no such case in the read model"}
     async with sessions() as s:

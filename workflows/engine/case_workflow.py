@@ -58,6 +58,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.engine.elements.base import Forbidden, Invalid, WrongState, finish
     from workflows.engine.runtime import CaseRuntime
 
+CLIENT_ROLES = ("client", "client_app")  # the client's own commands pass stage access
+
 RUNNERS = {
     "task": task.run,
     "approval": approval.run,
@@ -312,6 +314,7 @@ class CaseWorkflow:
         paused_ok: bool = False,
         resolved_ok: bool = False,
         resolved_only: bool = False,
+        client_ok: bool = False,
     ) -> None:
         """The preconditions every human step shares; refusals never reach history."""
         case, state = self.case, self.case.state
@@ -329,8 +332,10 @@ class CaseWorkflow:
         if case.jump is not None and not resolved_only:
             raise WrongState(f"case {ref} is moving to {case.jump[0]}; try again in a moment")
         role = getattr(cmd, "role", "admin")
+        if role in CLIENT_ROLES and not client_ok:
+            raise Forbidden(f"{what} is for staff, not the client")
         access = case.stage_def.access
-        if access and role not in access and role not in ("admin", "client", "client_app"):
+        if access and role not in access and role not in ("admin", *CLIENT_ROLES):
             raise Forbidden(f"stage {case.stage_def.key} is restricted to: {', '.join(access)}")
 
     def _result(self, message: str) -> CommandResult:
@@ -427,7 +432,7 @@ class CaseWorkflow:
 
     @respond_to_proposal.validator
     def _check_proposal(self, cmd: ProposalResponse) -> None:
-        self._require(cmd, "an answer to a proposal")
+        self._require(cmd, "an answer to a proposal", client_ok=True)
         client_acceptance.respond(self.case, cmd, apply=False)
 
     @workflow.update
@@ -531,7 +536,7 @@ class CaseWorkflow:
 
     @client_message.validator
     def _check_client_message(self, cmd: ClientMessage) -> None:
-        self._require(cmd, "a message", paused_ok=True, resolved_ok=True)
+        self._require(cmd, "a message", paused_ok=True, resolved_ok=True, client_ok=True)
 
     @workflow.update
     def feedback(self, cmd: Feedback) -> CommandResult:
@@ -554,7 +559,7 @@ class CaseWorkflow:
 
     @feedback.validator
     def _check_feedback(self, cmd: Feedback) -> None:
-        self._require(cmd, "feedback", paused_ok=True, resolved_ok=True)
+        self._require(cmd, "feedback", paused_ok=True, resolved_ok=True, client_ok=True)
 
     @workflow.signal
     def update_preferences(self, prefs: ContactPreferences) -> None:

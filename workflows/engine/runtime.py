@@ -155,14 +155,15 @@ class CaseRuntime:
         while True:
             now = self.now()
             self.fire_sla(now)
-            if on_timer is not None:
+            paused = self.state.status == EngineStatus.PAUSED
+            if on_timer is not None and not paused:  # no reminders while a person holds it
                 on_timer(now)
             if self.interrupted():
                 return
             if self.state.status != EngineStatus.PAUSED and ready():
                 return
             await self.flush()
-            deadlines = [d for d in (timers() if timers else []) if d > now]
+            deadlines = [d for d in (timers() if timers and not paused else []) if d > now]
             if self.state.status != EngineStatus.PAUSED and self.state.sla is not None:
                 sla_next = clock.next_deadline(self.state.sla, self.stage_def, now)
                 if sla_next is not None:
