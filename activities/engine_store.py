@@ -19,7 +19,7 @@ import re
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError, StatementError
 from temporalio import activity
@@ -194,6 +194,9 @@ def element_values(element: ElementState) -> dict[str, Any]:
     }
 
 
+EVENTS: Table = CaseEvent.__table__  # type: ignore[assignment]  # Core: no ORM bulk path
+
+
 class EngineStoreActivities:
     """The engine's read-model projection and outbox flush, with injected delivery."""
 
@@ -278,31 +281,39 @@ class EngineStoreActivities:
                 .returning(Case.ref)
             )
             written = moved.first() is not None
-            for visit in p.visits:
-                await self._upsert(
-                    session,
-                    StageIntervalRow,
-                    "uq_stage_intervals_case_seq",
-                    "seq",
-                    p,
-                    _visit_values(visit),
-                )
-            for pause in p.pauses:
-                await self._upsert(
-                    session, CasePauseRow, "uq_case_pauses_case_seq", "seq", p, _pause_values(pause)
-                )
-            for values in tasks:
-                await self._upsert(session, CaseTaskRow, "uq_case_tasks_case_key", "key", p, values)
-            for event in p.events:
+            # one statement per table, however many rows (round trips are the cost here)
+            await self._upsert(
+                session,
+                StageIntervalRow,
+                "uq_stage_intervals_case_seq",
+                "seq",
+                p,
+                [_visit_values(v) for v in p.visits],
+            )
+            await self._upsert(
+                session,
+                CasePauseRow,
+                "uq_case_pauses_case_seq",
+                "seq",
+                p,
+                [_pause_values(x) for x in p.pauses],
+            )
+            await self._upsert(session, CaseTaskRow, "uq_case_tasks_case_key", "key", p, tasks)
+            if p.events:
                 await session.execute(
-                    insert(CaseEvent)
+                    insert(EVENTS)
                     .values(
-                        case_ref=p.case_ref,
-                        event_key=event.key,
-                        kind=event.kind,
-                        actor=event.actor,
-                        detail=event.detail,
-                        occurred_at=p.at,
+                        [
+                            {
+                                "case_ref": p.case_ref,
+                                "event_key": event.key,
+                                "kind": event.kind,
+                                "actor": event.actor,
+                                "detail": event.detail,
+                                "occurred_at": p.at,
+                            }
+                            for event in p.events
+                        ]
                     )
                     .on_conflict_do_nothing(constraint="uq_case_events_case_key")
                 )
@@ -315,16 +326,22 @@ class EngineStoreActivities:
         constraint: str,
         key: str,
         p: EngineProjection,
-        values: dict[str, Any],
+        rows: list[dict[str, Any]],
     ) -> None:
-        """Insert or update one keyed row, unless a newer projection already wrote it."""
-        stmt = insert(model).values(case_ref=p.case_ref, projection_version=p.version, **values)
-        changed = [k for k in values if k != key] + ["projection_version"]
+        """Insert or update keyed rows in one statement; a row a newer projection already
+        wrote is left alone."""
+        if not rows:
+            return
+        table: Table = model.__table__  # type: ignore[assignment]  # Core: no ORM overhead
+        stmt = insert(table).values(
+            [{"case_ref": p.case_ref, "projection_version": p.version, **r} for r in rows]
+        )
+        changed = [k for k in rows[0] if k != key] + ["projection_version"]
         await session.execute(
             stmt.on_conflict_do_update(
                 constraint=constraint,
                 set_={k: stmt.excluded[k] for k in changed},
-                where=func.coalesce(model.projection_version, 0) <= p.version,
+                where=func.coalesce(table.c.projection_version, 0) <= p.version,
             )
         )
 

@@ -114,7 +114,9 @@ async def run_frozen(client: Client, queue: str, n: int, concurrency: int) -> tu
 async def run_engine(client: Client, queue: str, n: int, concurrency: int) -> tuple[float, Any]:
     """A standard client_onboarding case on the engine, driven like a case manager would:
     waive the documents, straight-through compliance, final sign-off; resolved, then closed by
-    the lifecycle timer (shortened to 1 s so the bench sees the whole case, timer included)."""
+    the lifecycle timer (shortened to 1 s so the bench sees the whole case, timer included).
+    Throughput counts to resolution (the process is done; closing is a timer days later);
+    history and actions are counted on the closed case."""
     from datetime import timedelta
 
     from playbooks.registry import CaseTypeRegistry
@@ -165,11 +167,13 @@ async def run_engine(client: Client, queue: str, n: int, concurrency: int) -> tu
             await h.execute_update(
                 "decide", Decide(actor="bench-lead", decision="approve"), result_type=CommandResult
             )
-            await h.result()
+            await until(h, lambda s: s.status == "resolved")
 
     start = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(n)))
-    return time.perf_counter() - start, handles[0]
+    elapsed = time.perf_counter() - start  # to resolution: the case's work is done
+    await asyncio.gather(*(h.result() for h in handles))  # closed: history complete
+    return elapsed, handles[0]
 
 
 def machine() -> str:
@@ -268,7 +272,8 @@ async def main(cases: int, concurrency: int, write_docs: bool) -> None:
         "The engine's standard case: documents waived by a case manager (one update),",
         "straight-through compliance (screening clear, risk low), account provisioned, final",
         "sign-off (one update), welcome message, resolved, closed by the lifecycle timer (1 s in",
-        "the bench instead of 7 days; the timer is counted). Where its actions go: one activity",
+        "the bench instead of 7 days; it is counted in actions and history; the throughput runs",
+        "to resolution, when the process is done). Where its actions go: one activity",
         "per external effect (screening, provisioning); messages leave in batches on the outbox",
         "lane, one activity per batch; the read-model projection rides on a batch when one leaves",
         "(else one local activity when the case next waits); search attributes are upserted",

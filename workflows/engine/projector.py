@@ -11,7 +11,7 @@ import copy
 from datetime import datetime
 from typing import Any
 
-from schemas.case_state import CaseState, ElementState, PauseRecord, StageVisit
+from schemas.case_state import CaseState, ElementState, ElementStatus, PauseRecord, StageVisit
 from schemas.contracts import CasePatchV2, EngineProjection, EngineSeed
 from schemas.projection import AuditEvent
 
@@ -42,6 +42,10 @@ class Projector:
         self._pauses[pause.seq] = pause
 
     def element(self, element: ElementState) -> None:
+        """Elements the case has reached (a not-applicable one too: the audit shows a step was
+        not needed); one not reached yet is nobody's task."""
+        if element.status == ElementStatus.PENDING:
+            return
         self._elements[element.key] = element
 
     def event(self, event: AuditEvent) -> None:
