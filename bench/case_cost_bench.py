@@ -34,6 +34,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+QUERIES: Counter[str] = Counter()  # state queries the bench sent, per side
+POLL = float(os.environ.get("BENCH_POLL", "0.05"))  # how often the bench looks at a case
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests/ helpers (profile, waiver, fixture lists) are reused
 
@@ -111,7 +113,9 @@ async def run_frozen(client: Client, queue: str, n: int, concurrency: int) -> tu
     return time.perf_counter() - start, handles[0]
 
 
-async def run_engine(client: Client, queue: str, n: int, concurrency: int) -> tuple[float, Any]:
+async def run_engine(
+    client: Client, queue: str, n: int, concurrency: int, sessions: Any
+) -> tuple[float, Any]:
     """A standard client_onboarding case on the engine, driven like a case manager would:
     waive the documents, straight-through compliance, final sign-off; resolved, then closed by
     the lifecycle timer (shortened to 1 s so the bench sees the whole case, timer included).
@@ -119,39 +123,58 @@ async def run_engine(client: Client, queue: str, n: int, concurrency: int) -> tu
     history and actions are counted on the closed case."""
     from datetime import timedelta
 
-    from playbooks.registry import CaseTypeRegistry
+    from playbooks.registry import CaseTypeRegistry, pinned_subprocess_types
     from schemas.contracts import CASE_WORKFLOW, EngineCaseInput
     from schemas.engine_commands import CommandResult, Decide, WaiveDocuments
-    from schemas.snapshot import CaseSnapshot
+    from schemas.snapshot import CaseSummary
+    from store.cases import insert_draft_case
     from tests.factories import profile
 
     registry = CaseTypeRegistry.load()
     base = registry.get("client_onboarding")
     quick_close = base.lifecycle.model_copy(update={"close_after": timedelta(seconds=1)})
     case_type = base.model_copy(update={"lifecycle": quick_close})
-    subtypes = {"security_review": registry.get("security_review")}
+    who = profile()
+    subtypes = pinned_subprocess_types(  # as the API pins them: none for an individual
+        registry, base, client=profile().model_dump(mode="json"), data={}
+    )
     sem = asyncio.Semaphore(concurrency)
     handles: list[WorkflowHandle[Any, Any]] = []
 
     async def until(h: WorkflowHandle[Any, Any], ok: Any) -> None:
         for _ in range(1200):
-            if ok(await h.query("state", result_type=CaseSnapshot)):
+            QUERIES["engine"] += 1
+            if ok(await h.query("summary", result_type=CaseSummary)):
                 return
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(POLL)
         raise TimeoutError("case did not get there")
 
     async def one(i: int) -> None:
         async with sem:
             ref = f"E-{uuid.uuid4().hex[:12]}"
+            async with sessions.begin() as s:  # the draft row first, as POST /cases writes it
+                await s.execute(
+                    insert_draft_case(
+                        ref=ref,
+                        client=who,
+                        requested_by="bench",
+                        case_type=case_type.name,
+                        case_type_version=case_type.version,
+                        engine="case",
+                        workflow_id=f"onboarding-{ref}",
+                        first_stage=case_type.stages[0].key,
+                    )
+                )
             h = await client.start_workflow(
                 CASE_WORKFLOW,
                 EngineCaseInput(
                     case_ref=ref,
                     workflow_id=f"onboarding-{ref}",
                     case_type=case_type,
-                    client=profile(),
+                    client=who,
                     requested_by="bench",
                     subprocess_types=subtypes,  # pinned as the API pins them
+                    row_exists=True,
                 ),
                 id=f"onboarding-{ref}",
                 task_queue=queue,
@@ -210,9 +233,8 @@ async def main(cases: int, concurrency: int, write_docs: bool) -> None:
         )
         try:
             queue = f"bench-{uuid.uuid4().hex[:6]}"
-            ours_worker = build_worker(
-                env.client, test_settings(), make_session_factory(engine), task_queue=queue
-            )
+            sessions = make_session_factory(engine)
+            ours_worker = build_worker(env.client, test_settings(), sessions, task_queue=queue)
             raw_worker = Worker(
                 env.client,
                 task_queue=queue + "-raw",
@@ -222,10 +244,10 @@ async def main(cases: int, concurrency: int, write_docs: bool) -> None:
             )
             async with ours_worker, raw_worker:
                 await run_raw(env.client, queue + "-raw", 5, concurrency)  # warm-up
-                await run_engine(env.client, queue, 3, concurrency)
+                await run_engine(env.client, queue, 3, concurrency, sessions)
                 await run_frozen(env.client, queue, 3, concurrency)
                 raw_s, raw_h = await run_raw(env.client, queue + "-raw", cases, concurrency)
-                eng_s, eng_h = await run_engine(env.client, queue, cases, concurrency)
+                eng_s, eng_h = await run_engine(env.client, queue, cases, concurrency, sessions)
                 frz_s, frz_h = await run_frozen(env.client, queue, cases, concurrency)
                 raw = await history_profile(raw_h)
                 eng = await history_profile(eng_h)

@@ -548,3 +548,43 @@ __all__ = [
     "UnknownCaseType",
     "folders_from_setting",
 ]
+
+
+def pinned_subprocess_types(
+    registry: CaseTypeRegistry,
+    case_type: CaseType,
+    *,
+    client: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, CaseType]:
+    """The case types a new case may start as subprocesses (transitively), pinned with it.
+
+    With the opening facts (``client`` profile and ``data``), a subprocess whose stage or
+    element condition reads only those facts and does not hold is left out: a standard
+    onboarding case then does not carry the security review type in its history."""
+    from schemas.conditions import ruled_out_at_open
+
+    fields: dict[str, Any] = {**(data or {})}
+    static = set(case_type.fields)
+    if client is not None:
+        fields["client"] = client
+        fields["international"] = (
+            str(client.get("country", "")).upper() != case_type.home_country.upper()
+        )
+        static |= {"client", "international"}
+    found: dict[str, CaseType] = {}
+    todo = [(case_type, True)]
+    while todo:
+        current, top = todo.pop()
+        for stage in current.stages:
+            if top and ruled_out_at_open(stage.when, fields, static):
+                continue
+            for element in stage.elements:
+                if not isinstance(element, SubprocessElement) or element.case_type in found:
+                    continue
+                if top and ruled_out_at_open(element.when, fields, static):
+                    continue
+                child = registry.get(element.case_type)
+                found[child.name] = child
+                todo.append((child, False))
+    return found

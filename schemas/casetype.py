@@ -10,6 +10,7 @@ deterministic.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
@@ -32,6 +33,23 @@ ROLE = r"^[a-z][a-z0-9_]{0,39}$"
 FIELD_PATH = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
 
 
+_NO_DEFAULT = object()
+
+
+@functools.cache
+def _defaults(model: type[BaseModel]) -> dict[str, Any]:
+    """Serialised key -> default, once per model class (asking pydantic per value is slow)."""
+    found: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        if info.is_required() or isinstance(default, BaseModel):
+            default = _NO_DEFAULT  # required, or a nested model: always written
+        found[name] = default  # dumped by name (model_dump) or by alias (by_alias=True)
+        if info.alias:
+            found[info.alias] = default
+    return found
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -42,19 +60,14 @@ class _Strict(BaseModel):
         data = handler(self)
         if not isinstance(data, dict):
             return data
-        fields = type(self).model_fields
-        lean: dict[str, Any] = {}
-        for key, value in data.items():
-            name = next((n for n, f in fields.items() if (f.alias or n) == key), key)
-            info = fields.get(name)
-            if key != "kind" and info is not None:
-                if value is None:
-                    continue
-                default = info.get_default(call_default_factory=True)
-                if not isinstance(default, BaseModel) and value == default:
-                    continue
-            lean[key] = value
-        return lean
+        defaults = _defaults(type(self))
+        return {
+            key: value
+            for key, value in data.items()
+            if key == "kind"
+            or key not in defaults
+            or (value is not None and value != defaults[key])
+        }
 
 
 # ----------------------------------------------------------------------------- conditions

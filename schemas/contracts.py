@@ -73,6 +73,10 @@ class EngineCaseInput(BaseModel):
     requested_by: str = "api"
     parent_workflow_id: str | None = None
     subprocess_types: dict[str, CaseType] = Field(default_factory=dict)
+    row_exists: bool = Field(
+        default=False,
+        description="The API inserted the case row; else the first projection creates it",
+    )
 
 
 class EngineSeed(BaseModel):

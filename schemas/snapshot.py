@@ -38,6 +38,17 @@ class StagePlan(BaseModel):
     access: list[str] = Field(default_factory=list)
 
 
+class CaseSummary(BaseModel):
+    """The ``summary`` query: where the case is and what it takes now, cheap enough to poll."""
+
+    case_ref: str
+    status: str
+    stage: str
+    awaiting: str | None = None
+    sla_state: str = "on_track"
+    allowed_actions: list[str] = Field(default_factory=list)
+
+
 class CaseSnapshot(BaseModel):
     case_ref: str
     case_type: str

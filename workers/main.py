@@ -96,8 +96,20 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Any]:
 
 
 # Pydantic imports these lazily while validating payloads; loading them once, outside the
-# sandbox, keeps every workflow run from re-importing them.
-PASSTHROUGH_MODULES = ("pydantic", "pydantic_core", "email_validator", "idna", "dns", "yaml")
+# sandbox, keeps every workflow run from re-importing them. The engine's own modules and the
+# schemas are pure, deterministic code with no module state (tests/test_workflow_imports.py
+# and the replay tests guard them): re-running their module bodies for every case in the
+# sandbox cost a third of the worker's CPU per case.
+PASSTHROUGH_MODULES = (
+    "pydantic",
+    "pydantic_core",
+    "email_validator",
+    "idna",
+    "dns",
+    "yaml",
+    "schemas",
+    "workflows.engine",
+)
 
 
 def sandbox_runner() -> SandboxedWorkflowRunner:

@@ -33,7 +33,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from api.deps import Caller
 from api.services import engine as eng
 from core.settings import Role, Settings
-from playbooks.registry import CaseTypeRegistry, UnknownCaseType
+from playbooks.registry import CaseTypeRegistry, UnknownCaseType, pinned_subprocess_types
 from schemas.case import (
     DEFAULT_CASE_TYPE,
     CaseInput,
@@ -47,7 +47,7 @@ from schemas.case import (
     StartCaseRequest,
 )
 from schemas.casedata import CaseDataError, validate_case_data
-from schemas.casetype import CaseType, SubprocessElement
+from schemas.casetype import CaseType
 from schemas.commands import (
     CancelCase,
     CompleteTask,
@@ -135,21 +135,6 @@ def resolve_case_type(
     return case_type, data
 
 
-def subprocess_types(registry: CaseTypeRegistry, case_type: CaseType) -> dict[str, CaseType]:
-    """Every case type ``case_type`` may start as a subprocess (transitively), pinned with it."""
-    found: dict[str, CaseType] = {}
-    todo = [case_type]
-    while todo:
-        current = todo.pop()
-        for stage in current.stages:
-            for element in stage.elements:
-                if isinstance(element, SubprocessElement) and element.case_type not in found:
-                    child = registry.get(element.case_type)
-                    found[child.name] = child
-                    todo.append(child)
-    return found
-
-
 @dataclass(frozen=True)
 class StartResult:
     view: CaseView
@@ -227,7 +212,12 @@ async def start_case(
                     settings=settings,
                     row=row,
                     case_type=case_type,
-                    children=subprocess_types(registry, case_type),
+                    children=pinned_subprocess_types(
+                        registry,
+                        case_type,
+                        client=body.client.model_dump(mode="json"),
+                        data=data,
+                    ),
                     body=body,
                     data=data,
                     requested_by=requested,
@@ -288,6 +278,7 @@ async def _start_engine_workflow(
                 data=data,
                 requested_by=requested_by,
                 subprocess_types=children,
+                row_exists=True,  # the draft row above: the case needs no seed
             ),
             id=row.workflow_id,
             task_queue=settings.temporal_task_queue,

@@ -149,7 +149,7 @@ def _lookup(fields: dict[str, Any], path: str) -> tuple[bool, Any]:
 def may_hold(condition: Condition | None, fields: dict[str, Any]) -> bool:
     """Whether a stage's ``when`` may hold for these fields: False only when it plainly fails
     on a field the case has. Used to leave routed-out stages off a progress bar; the engine
-    itself decides (``workflows.engine.conditions``), this never moves a case."""
+    itself decides (``schemas.conditions``), this never moves a case."""
     if condition is None:
         return True
     if condition.all_ is not None:

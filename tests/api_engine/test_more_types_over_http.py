@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -95,8 +96,14 @@ async def test_return_with_receipt_refund_rejected_once_then_accepted(stack: Sta
         "resolution",
     ]
     assert [v["outcome"] for v in final["history"]][:2] == ["completed", "sent_back"]
+    kinds: list[str] = []
+    for _ in range(100):  # the read model follows the workflow a moment later
+        async with stack.sessions() as s:
+            kinds = list(await s.scalars(select(CaseEvent.kind).where(CaseEvent.case_ref == ref)))
+        if "case_resolved" in kinds:
+            break
+        await asyncio.sleep(0.1)
     async with stack.sessions() as s:
-        kinds = list(await s.scalars(select(CaseEvent.kind).where(CaseEvent.case_ref == ref)))
         messages = list(
             await s.scalars(
                 select(NotificationRow.milestone).where(

@@ -9,7 +9,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
-from playbooks.registry import CaseTypeRegistry
+from playbooks.registry import CaseTypeRegistry, pinned_subprocess_types
 from schemas.client import ClientProfile
 from schemas.contracts import CASE_WORKFLOW, EngineCaseInput
 from schemas.snapshot import CaseSnapshot
@@ -67,12 +67,7 @@ async def start(
                 access_roles=list(ct.stages[0].access),
             )
         )
-    subtypes = {
-        e.case_type: reg.get(e.case_type)
-        for s in ct.stages
-        for e in s.elements
-        if e.kind == "subprocess"
-    }
+    subtypes = pinned_subprocess_types(reg, ct, client=who.model_dump(mode="json"), data=data or {})
     handle = await client.start_workflow(
         CASE_WORKFLOW,
         EngineCaseInput(
@@ -83,6 +78,7 @@ async def start(
             data=data or {},
             requested_by="test",
             subprocess_types=subtypes,
+            row_exists=True,
         ),
         id=workflow_id,
         task_queue=task_queue,

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.casetype import StageDef
     from schemas.client import ContactPreferences
+    from schemas.conditions import holds
     from schemas.contracts import CASE_WORKFLOW, EngineCaseInput, EngineCaseOutcome
     from schemas.engine_commands import (
         CancelCaseCmd,
@@ -42,9 +43,8 @@ with workflow.unsafe.imports_passed_through():
         TickItem,
         WaiveDocuments,
     )
-    from schemas.snapshot import CaseSnapshot
+    from schemas.snapshot import CaseSnapshot, CaseSummary
     from workflows.engine import clock, snapshot
-    from workflows.engine.conditions import holds
     from workflows.engine.elements import (
         approval,
         automation,
@@ -581,6 +581,11 @@ class CaseWorkflow:
     @workflow.query
     def state(self) -> CaseSnapshot:
         return snapshot.build(self.case, workflow.now())
+
+    @workflow.query
+    def summary(self) -> CaseSummary:
+        """Where the case is and which commands it takes now: cheap, for polling."""
+        return snapshot.summary(self.case)
 
 
 __all__ = ["CaseWorkflow", "timedelta"]

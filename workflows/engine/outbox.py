@@ -45,6 +45,9 @@ class Outbox:
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self.failures: list[str] = []
+        # Nothing leaves before the case's first read-model write: messages and webhooks hang
+        # off the case row, which that write creates when nobody inserted it first.
+        self.held = True
 
     def message(self, item: NotifyInput) -> None:
         self._messages.append(item)
@@ -55,10 +58,15 @@ class Outbox:
         self._start()
 
     def carry(self, projection: EngineProjection) -> bool:
-        """Take the projection along with the next batch if one is about to leave now."""
-        if self._busy or not (self._messages or self._webhooks):
+        """Take the projection along with the next batch, if messages are queued: it leaves
+        now when the lane is idle, else right after the batch in flight. With nothing queued
+        the caller writes it at once (a local activity), so the read model never waits for
+        a message that may never come."""
+        if self.held or not (self._messages or self._webhooks):
             return False
-        self._riding = projection
+        if projection.seed is not None:  # the first write creates the row others depend on
+            return False
+        self._riding = projection if self._riding is None else merged(self._riding, projection)
         return True
 
     def _start(self) -> None:
@@ -68,7 +76,7 @@ class Outbox:
     async def _run(self) -> None:
         while True:
             await workflow.wait_condition(
-                lambda: bool(self._messages or self._webhooks) or self._closing
+                lambda: (bool(self._messages or self._webhooks) and not self.held) or self._closing
             )
             if not (self._messages or self._webhooks):
                 return
@@ -109,3 +117,16 @@ class Outbox:
         self._closing = True
         if self._task is not None:
             await self._task
+
+
+def merged(older: EngineProjection, newer: EngineProjection) -> EngineProjection:
+    """Two projections not yet written, as one: the newer one's rows win, events add up."""
+    return newer.model_copy(
+        update={
+            "seed": older.seed or newer.seed,
+            "visits": list({v.seq: v for v in [*older.visits, *newer.visits]}.values()),
+            "pauses": list({p.seq: p for p in [*older.pauses, *newer.pauses]}.values()),
+            "elements": list({e.key: e for e in [*older.elements, *newer.elements]}.values()),
+            "events": [*older.events, *newer.events],
+        }
+    )

@@ -58,7 +58,8 @@ class CaseRuntime:
         self.cancel_requested: tuple[str, str, str | None] | None = None  # actor, code, reason
         self.jump: tuple[str, str, str, str] | None = None  # to_stage, outcome, actor, reason
         self._published: dict[str, str] = {}
-        self._seeded = False
+        self._seeded = inp.row_exists  # else the first projection carries the row's seed
+        self.outbox.held = not inp.row_exists
 
     # ------------------------------------------------------------------ lookups
     @property
@@ -333,6 +334,7 @@ class CaseRuntime:
                     workflow.logger.error(
                         "read-model projection %s dead-lettered", projection.version
                     )
+        self.outbox.held = False
         self.publish_search_attributes()
         self.refresh_details()
 

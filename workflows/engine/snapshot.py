@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from schemas.case_state import ElementStatus, EngineStatus
-from schemas.snapshot import CaseSnapshot, SlaNow, StagePlan
+from schemas.snapshot import CaseSnapshot, CaseSummary, SlaNow, StagePlan
 from workflows.engine import clock
 from workflows.engine.runtime import CaseRuntime
 
@@ -79,6 +79,18 @@ def build(case: CaseRuntime, now: datetime) -> CaseSnapshot:
         proposal=proposal,
         projection_version=state.counters.get("projection", 0),
         requested_by=case.input.requested_by,
+    )
+
+
+def summary(case: CaseRuntime) -> CaseSummary:
+    state = case.state
+    return CaseSummary(
+        case_ref=state.case_ref,
+        status=state.status.value,
+        stage=state.stage,
+        awaiting=case.awaiting(),
+        sla_state=case.sla_state(),
+        allowed_actions=allowed_actions(case),
     )
 
 

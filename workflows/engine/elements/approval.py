@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from schemas.case_state import ElementState, Vote
 from schemas.casetype import ApprovalElement
+from schemas.conditions import holds
 from schemas.engine_commands import Decide
-from workflows.engine.conditions import holds
 from workflows.engine.elements.base import (
     Forbidden,
     Invalid,

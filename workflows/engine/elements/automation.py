@@ -14,8 +14,8 @@ from temporalio.exceptions import ActivityError
 
 from schemas.case_state import ElementState, ElementStatus
 from schemas.casetype import AutomationElement
+from schemas.conditions import resolve_argument
 from schemas.contracts import RUN_AUTOMATION, AutomationInput, AutomationResult
-from workflows.engine.conditions import resolve_argument
 from workflows.engine.elements.base import finish, open_element
 from workflows.engine.runtime import CaseRuntime
 

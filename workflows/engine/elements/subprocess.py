@@ -11,8 +11,8 @@ from temporalio.workflow import ParentClosePolicy
 
 from schemas.case_state import ElementState
 from schemas.casetype import SubprocessElement
+from schemas.conditions import resolve_argument
 from schemas.contracts import CASE_WORKFLOW, EngineCaseInput, EngineCaseOutcome
-from workflows.engine.conditions import resolve_argument
 from workflows.engine.elements.base import finish, open_element
 from workflows.engine.runtime import CaseRuntime
 
@@ -40,6 +40,7 @@ async def run(case: CaseRuntime, spec: SubprocessElement, element: ElementState)
             data={k: resolve_argument(case.state.fields, v) for k, v in spec.data.items()},
             requested_by=f"case:{case.state.case_ref}",
             parent_workflow_id=case.state.workflow_id,
+            subprocess_types=case.input.subprocess_types,  # grandchildren stay pinned too
         ),
         id=workflow_id,
         task_queue=workflow.info().task_queue,

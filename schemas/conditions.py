@@ -85,3 +85,26 @@ def _number(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def paths(condition: Condition | None) -> list[str]:
+    """Every field path a condition reads."""
+    if condition is None:
+        return []
+    found = [condition.field] if condition.field else []
+    for child in (*(condition.all_ or []), *(condition.any_ or []), condition.not_):
+        found += paths(child)
+    return found
+
+
+def ruled_out_at_open(
+    condition: Condition | None, fields: dict[str, Any], static: set[str]
+) -> bool:
+    """True when the condition reads only what is fixed when the case opens (the client
+    profile, ``international``, the case's data: ``static`` roots) and does not hold: the
+    step can never run for this case. Anything that reads a later output may still hold."""
+    if condition is None:
+        return False
+    if not all(p.split(".")[0] in static for p in paths(condition)):
+        return False
+    return not holds(condition, fields)
