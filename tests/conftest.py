@@ -14,16 +14,15 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from core.settings import Settings
 from store.db import SessionFactory, make_engine, make_session_factory
@@ -146,10 +145,23 @@ def manual_review_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings
     return test_settings(playbook_path=path)
 
 
+class RunningWorker(Protocol):
+    """What a test sees of the worker ``running_worker`` yields (a ``Worker``).
+
+    ``started_cases`` is set on it here: the cases a test started on this worker, closed
+    before the worker stops.
+    """
+
+    @property
+    def task_queue(self) -> str: ...
+
+    started_cases: list[WorkflowHandle[Any, Any]]
+
+
 @asynccontextmanager
 async def running_worker(
     client: Client, sessions: SessionFactory, settings: Settings | None = None
-) -> AsyncIterator[Worker]:
+) -> AsyncIterator[RunningWorker]:
     """A worker on a fresh task queue; the queue name is ``worker.task_queue``.
 
     Cases a test started here (``tests.factories.start_case`` records them) and left running
@@ -162,11 +174,12 @@ async def running_worker(
         sessions,
         task_queue=f"tq-{uuid.uuid4().hex[:10]}",
     )
-    started: list[Any] = []
-    worker.started_cases = started  # type: ignore[attr-defined]
+    started: list[WorkflowHandle[Any, Any]] = []
+    tracked = cast(RunningWorker, worker)
+    tracked.started_cases = started
     async with worker:
         try:
-            yield worker
+            yield tracked
         finally:
             await close_leftovers(started)
 

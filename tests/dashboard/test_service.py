@@ -199,12 +199,13 @@ async def test_any_case_type_and_stage_string(sessions: SessionFactory) -> None:
             ],
         )
         await s.commit()
-    window = {"date_from": date(2041, 5, 10), "date_to": date(2041, 5, 11)}
+    date_from, date_to = date(2041, 5, 10), date(2041, 5, 11)
     try:
         async with sessions() as s:
             typed = await build_dashboard(
                 s,
-                **window,
+                date_from=date_from,
+                date_to=date_to,
                 case_type="order_approval",
                 stage_order=stage_order(registry(), "order_approval"),
             )
@@ -217,7 +218,9 @@ async def test_any_case_type_and_stage_string(sessions: SessionFactory) -> None:
         assert typed.filters.case_type == "order_approval"
         assert {st.stage: st.breaches for st in typed.stages}["approval"] == 1
         async with sessions() as s:
-            everything = await build_dashboard(s, **window)  # no declared order: first seen
+            everything = await build_dashboard(
+                s, date_from=date_from, date_to=date_to
+            )  # no declared order: first seen
         assert [st.stage for st in everything.stages] == [
             "fulfilment",
             "hand_over",

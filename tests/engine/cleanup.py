@@ -17,12 +17,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.worker import Worker
 
 from core.settings import Settings
 from schemas.engine_commands import CancelCaseCmd, CommandResult
 from store.db import SessionFactory
-from tests.conftest import running_worker
+from tests.conftest import RunningWorker, running_worker
 from tests.engine.helpers import snapshot
 
 
@@ -56,11 +55,11 @@ async def end_case(handle: WorkflowHandle[Any, Any]) -> None:
 @asynccontextmanager
 async def engine_worker(
     client: Client, sessions: SessionFactory, settings: Settings | None = None
-) -> AsyncIterator[Worker]:
+) -> AsyncIterator[RunningWorker]:
     async with running_worker(client, sessions, settings) as worker:
         try:
             yield worker
         finally:
-            for handle in list(worker.started_cases):  # type: ignore[attr-defined]
+            for handle in list(worker.started_cases):
                 with contextlib.suppress(Exception):
                     await end_case(handle)

@@ -167,7 +167,8 @@ async def test_a_rejection_needs_a_listed_reason_and_resolves_rejected(time_skip
         )
         assert rejected[0].detail["reason_code"] == "credit_limit"
         rows = await eventually(
-            lambda: visits(sessions, ref), lambda rows: len(rows) == 2 and rows[-1].exited_at
+            lambda: visits(sessions, ref),
+            lambda rows: len(rows) == 2 and rows[-1].exited_at is not None,
         )
         assert rows[-1].outcome == "rejected"
 

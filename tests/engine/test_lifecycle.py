@@ -78,7 +78,9 @@ async def assert_reopened_at_review(
     )
     assert rows[-1].stage == "review"
     assert rows[-1].sla_budget_seconds == REVIEW_SLA
-    row = await eventually(lambda: case_row(sessions, ref), lambda c: c and c.status == "open")
+    row = await eventually(
+        lambda: case_row(sessions, ref), lambda c: c is not None and c.status == "open"
+    )
     assert row is not None and row.stage == "review"
     return state
 
@@ -107,7 +109,9 @@ async def test_reopen_returns_to_the_chosen_stage_with_a_fresh_sla(time_skipping
         )
         assert "reopened at review" in result.message
         state = await assert_reopened_at_review(handle, sessions, ref, visit=3)
-        assert state.history[-1].entered_at >= resolved.history[-1].exited_at + timedelta(days=3)
+        resolved_at = resolved.history[-1].exited_at
+        assert resolved_at is not None
+        assert state.history[-1].entered_at >= resolved_at + timedelta(days=3)
         reopened = await eventually(
             lambda: events(sessions, ref, "case_reopened"), lambda rows: len(rows) == 1
         )
@@ -129,7 +133,9 @@ async def test_a_reopened_case_row_drops_its_old_resolution(time_skipping_env, s
             started=worker.started_cases,
         )
         await resolve_return(handle)
-        await eventually(lambda: case_row(sessions, ref), lambda c: c and c.status == "resolved")
+        await eventually(
+            lambda: case_row(sessions, ref), lambda c: c is not None and c.status == "resolved"
+        )
         await handle.execute_update(
             "reopen",
             ReopenCase(actor="cm1", role="case_manager", reason="wrong item"),
@@ -234,7 +240,9 @@ async def test_a_resolved_case_closes_after_close_after(time_skipping_env, sessi
     assert outcome["status"] == "closed"
     assert outcome["resolution"] == "completed"
     assert outcome["case_ref"] == ref
-    row = await eventually(lambda: case_row(sessions, ref), lambda c: c and c.status == "closed")
+    row = await eventually(
+        lambda: case_row(sessions, ref), lambda c: c is not None and c.status == "closed"
+    )
     assert row is not None and row.closed_at is not None and row.resolution == "completed"
     closed = await events(sessions, ref, "case_closed")
     assert [e.detail for e in closed] == [{"resolution": "completed"}]

@@ -129,7 +129,7 @@ async def test_a_refused_projection_is_dead_lettered_and_the_case_goes_on(
             id=workflow_id,
             task_queue=worker.task_queue,
         )
-        worker.started_cases.append(handle)  # type: ignore[attr-defined]
+        worker.started_cases.append(handle)
 
         # The first write (case opened, intake, approval entered) is refused and parked.
         await wait_for(handle, _approval_open)

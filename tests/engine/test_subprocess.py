@@ -54,10 +54,11 @@ async def to_security_review(handle: WorkflowHandle[Any, Any]) -> CaseSnapshot:
                 CompleteTaskCmd(actor="cr1", role="compliance_reviewer", task_key=active.key),
                 result_type=CommandResult,
             )
-        await wait_for(
-            handle,
-            lambda s, key=active.key: all(e.key != key or e.status != "active" for e in s.elements),
-        )
+
+        def settled(s: CaseSnapshot, key: str = active.key) -> bool:
+            return all(e.key != key or e.status != "active" for e in s.elements)
+
+        await wait_for(handle, settled)
     assert state.approvals_required == 2  # enterprise: two independent reviewers
     await handle.execute_update(
         "decide",
@@ -95,7 +96,7 @@ async def test_enterprise_case_runs_a_security_review_child_and_cancels_it(
         element = next(e for e in parent.elements if e.key == "security_review_case")
         assert element.child_workflow_id is not None
         child = client.get_workflow_handle(element.child_workflow_id)
-        worker.started_cases.append(child)  # type: ignore[attr-defined]
+        worker.started_cases.append(child)
 
         # The child is a case of its own: its type, stage, SLA and row.
         kid = await wait_for(
@@ -175,7 +176,7 @@ async def test_the_parent_goes_on_when_the_security_review_resolves(time_skippin
         element = next(e for e in parent.elements if e.key == "security_review_case")
         assert element.child_workflow_id is not None
         child = client.get_workflow_handle(element.child_workflow_id)
-        worker.started_cases.append(child)  # type: ignore[attr-defined]
+        worker.started_cases.append(child)
         kid = await wait_for(child, lambda s: bool(_active(s)))
         for item in ("questionnaire_reviewed", "pen_test_report", "data_processing_agreement"):
             await child.execute_update(

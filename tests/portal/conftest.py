@@ -14,7 +14,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
-from temporalio.worker import Worker
 
 from api.app import create_app
 from core.security import mint_portal_token
@@ -22,7 +21,7 @@ from core.settings import Settings
 from store.cases import insert_draft_case
 from store.db import SessionFactory
 from store.models import Case
-from tests.conftest import new_ref, running_worker, test_settings
+from tests.conftest import RunningWorker, new_ref, running_worker, test_settings
 from tests.factories import profile
 
 UPLOAD_LIMIT = 256 * 1024
@@ -59,7 +58,7 @@ async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="module")
 async def worker(
     dev_server_env: Any, sessions: SessionFactory, portal_settings: Settings
-) -> AsyncIterator[Worker]:
+) -> AsyncIterator[RunningWorker]:
     async with running_worker(dev_server_env.client, sessions, portal_settings) as w:
         yield w
 

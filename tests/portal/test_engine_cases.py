@@ -8,12 +8,12 @@ from typing import Any
 
 import httpx
 from sqlalchemy import update
-from temporalio.worker import Worker
 
 from core.settings import Settings
 from schemas.engine_commands import CommandResult, CompleteTaskCmd, WaiveDocuments
 from store.db import SessionFactory
 from store.models import Case
+from tests.conftest import RunningWorker
 from tests.engine.helpers import start, wait_for
 from tests.portal.conftest import csrf_of, token_for
 
@@ -34,7 +34,7 @@ async def test_open_proposal_is_accepted_or_rejected_by_the_client(
     portal_settings: Settings,
     sessions: SessionFactory,
     dev_server_env: Any,
-    worker: Worker,
+    worker: RunningWorker,
 ) -> None:
     client = dev_server_env.client
     ref, handle = await start(
@@ -103,7 +103,7 @@ async def test_waived_documents_ask_for_nothing(
     portal_settings: Settings,
     sessions: SessionFactory,
     dev_server_env: Any,
-    worker: Worker,
+    worker: RunningWorker,
 ) -> None:
     client = dev_server_env.client
     ref, handle = await start(
@@ -135,7 +135,7 @@ async def test_accepted_refund_then_a_low_score_reopens_the_case(
     portal_settings: Settings,
     sessions: SessionFactory,
     dev_server_env: Any,
-    worker: Worker,
+    worker: RunningWorker,
 ) -> None:
     client = dev_server_env.client
     ref, handle = await start(

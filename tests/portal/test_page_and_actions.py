@@ -8,13 +8,13 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
-from temporalio.worker import Worker
 
 from api.services.documents import new_document_id
 from core.settings import Settings
 from schemas.enums import Stage
 from store.db import SessionFactory
 from store.models import Case, DocumentRow, NotificationRow
+from tests.conftest import RunningWorker
 from tests.documents import samples
 from tests.factories import close_case, start_case, wait_for_state
 from tests.portal.conftest import UPLOAD_LIMIT, csrf_of, make_case, token_for, wait_for_case_row
@@ -22,7 +22,7 @@ from tests.portal.conftest import UPLOAD_LIMIT, csrf_of, make_case, token_for, w
 TODAY = date.today()
 
 
-async def running(dev_server_env: Any, worker: Worker, sessions: SessionFactory, **who: Any):
+async def running(dev_server_env: Any, worker: RunningWorker, sessions: SessionFactory, **who: Any):
     """A case waiting in document collection, with its read-model row."""
     ref, handle = await start_case(dev_server_env, worker, **who)
     await wait_for_state(handle, lambda s: s.stage == Stage.DOCUMENT_COLLECTION)
@@ -52,7 +52,7 @@ async def test_progress_of_a_running_case(
     portal_settings: Settings,
     sessions: SessionFactory,
     dev_server_env: Any,
-    worker: Worker,
+    worker: RunningWorker,
 ):
     ref, handle = await running(dev_server_env, worker, sessions)
     try:
@@ -80,7 +80,7 @@ async def test_upload_through_the_portal_is_stored_and_listed(
     portal_settings: Settings,
     sessions: SessionFactory,
     dev_server_env: Any,
-    worker: Worker,
+    worker: RunningWorker,
 ):
     ref, handle = await running(dev_server_env, worker, sessions)
     token = token_for(portal_settings, ref)
@@ -196,7 +196,7 @@ async def test_preferences_update(
     portal_settings: Settings,
     sessions: SessionFactory,
     dev_server_env: Any,
-    worker: Worker,
+    worker: RunningWorker,
 ):
     ref, handle = await running(dev_server_env, worker, sessions)
     token = token_for(portal_settings, ref)
@@ -244,7 +244,7 @@ async def test_inbox_shows_messages_and_marks_them_read(
     portal_settings: Settings,
     sessions: SessionFactory,
     dev_server_env: Any,
-    worker: Worker,
+    worker: RunningWorker,
 ):
     ref, handle = await running(dev_server_env, worker, sessions)
     token = token_for(portal_settings, ref)

@@ -17,13 +17,12 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from temporalio.worker import Worker
 
 from core.settings import Settings
 from store.db import SessionFactory
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.browser import SHOTS as SCREENSHOTS
-from tests.conftest import new_ref, running_worker, test_settings
+from tests.conftest import RunningWorker, new_ref, running_worker, test_settings
 from tests.documents import samples
 from tests.portal.conftest import build_app, token_for
 
@@ -80,7 +79,7 @@ async def stack(
 
 
 def _server_settings(
-    database_url: str, dev_server_env: Any, worker: Worker, tmp_path: Path
+    database_url: str, dev_server_env: Any, worker: RunningWorker, tmp_path: Path
 ) -> Settings:
     from tests.e2e.conftest import free_port
 
