@@ -34,7 +34,7 @@ async def wait_for_state(
     handle: WorkflowHandle[Any, Any],
     predicate: Callable[[CaseState], bool],
     *,
-    timeout: float = 15,
+    timeout: float = 30,  # generous: a loaded CI machine is slow, a wrong state still fails
 ) -> CaseState:
     """Poll the workflow's state query until ``predicate`` holds (fails the test on timeout)."""
     deadline = asyncio.get_running_loop().time() + timeout
