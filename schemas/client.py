@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
 from schemas.enums import Channel, ClientTier, ClientType
+from schemas.text import Key, Line
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
@@ -25,8 +26,9 @@ class ContactPreferences(BaseModel):
         default_factory=lambda: [Channel.EMAIL, Channel.IN_APP], min_length=1
     )
     language: str = Field(default="en", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
-    callback_stages: list[str] = Field(
+    callback_stages: list[Key] = Field(
         default_factory=list,
+        max_length=20,
         description="Stages at which a premium client wants a phone callback.",
     )
 
@@ -43,7 +45,7 @@ class ClientProfile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Line = Field(description="No control characters, at most 200 characters")
     email: EmailStr
     phone: str | None = Field(default=None, description="E.164, e.g. +447700900123")
     client_type: ClientType
@@ -55,6 +57,7 @@ class ClientProfile(BaseModel):
         default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD, individuals"
     )
     regulatory_requirements: list[str] = Field(
+        max_length=20,
         default_factory=list,
         description="Regimes that apply, e.g. 'fatca', 'mifid_ii'. Each adds its checks.",
     )
