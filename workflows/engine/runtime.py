@@ -20,6 +20,7 @@ from temporalio.common import RetryPolicy
 from schemas.case_state import CaseState, ElementState, ElementStatus, EngineStatus
 from schemas.casetype import CaseType, StageDef
 from schemas.client import ClientProfile
+from schemas.conditions import holds
 from schemas.contracts import PROJECT_CASE, EngineCaseInput, EngineSeed, ProjectResult
 from schemas.notifications import NotifyInput
 from schemas.projection import AuditEvent
@@ -269,9 +270,17 @@ class CaseRuntime:
         human = [
             e
             for e in self.state.elements
-            if e.kind in HUMAN_KINDS and e.status != ElementStatus.NOT_APPLICABLE
+            if e.kind in HUMAN_KINDS
+            and e.status != ElementStatus.NOT_APPLICABLE
+            and self._will_run(e)
         ]
         return sum(e.finished for e in human), len(human)
+
+    def _will_run(self, element: ElementState) -> bool:
+        """A step not reached yet counts only if its condition holds as things stand."""
+        if element.status != ElementStatus.PENDING:
+            return True
+        return holds(self.element_def(element.key).when, self.state.fields)
 
     def recheck_risk(self) -> None:
         """An at-risk alert clears (and its priority bump with it) once work catches up."""
