@@ -71,7 +71,7 @@ async def test_missing_document_client_reminded_then_upload_moves_the_case_on(
     time_skipping_env, sessions
 ):
     env = time_skipping_env
-    today = date.today()
+    today = (await time_skipping_env.get_current_time()).date()  # the workflows' today
     async with running_worker(env.client, sessions) as worker:
         ref, handle = await start_case(env, worker)
         await wait_for_state(handle, lambda s: s.stage == Stage.DOCUMENT_COLLECTION)
@@ -117,7 +117,7 @@ async def test_missing_document_client_reminded_then_upload_moves_the_case_on(
 
 async def test_expired_id_is_asked_for_again_at_once(time_skipping_env, sessions):
     env = time_skipping_env
-    today = date.today()
+    today = (await time_skipping_env.get_current_time()).date()  # the workflows' today
     async with running_worker(env.client, sessions) as worker:
         ref, handle = await start_case(env, worker)
         await wait_for_state(handle, lambda s: s.stage == Stage.DOCUMENT_COLLECTION)
