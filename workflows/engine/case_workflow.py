@@ -106,11 +106,13 @@ class CaseWorkflow:
             status=state.status.value,
             resolution=state.resolution,
             closure_code=state.closure_code,
-            fields={  # what the case found out; the client's profile stays out of the result
+            fields={  # what a child found out, for its parent; the profile stays out
                 k: v
                 for k, v in state.fields.items()
                 if not k.startswith("_") and k not in ("client", "international")
-            },
+            }
+            if state.parent_workflow_id is not None
+            else {},
         )
 
     async def _lifecycle(self) -> None:
