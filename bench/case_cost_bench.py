@@ -24,6 +24,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,6 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-QUERIES: Counter[str] = Counter()  # state queries the bench sent, per side
 POLL = float(os.environ.get("BENCH_POLL", "0.05"))  # how often the bench looks at a case
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests/ helpers (profile, waiver, fixture lists) are reused
@@ -50,7 +50,7 @@ BILLABLE = {
 }
 
 
-async def history_profile(handle: WorkflowHandle[Any, Any]) -> tuple[int, int, Counter[str]]:
+async def one_history(handle: WorkflowHandle[Any, Any]) -> tuple[int, int, Counter[str]]:
     history = await handle.fetch_history()
     actions: Counter[str] = Counter()
     for event in history.events:
@@ -62,6 +62,34 @@ async def history_profile(handle: WorkflowHandle[Any, Any]) -> tuple[int, int, C
                 actions["local activity"] += 1
     size = len(history.to_json().encode())
     return len(history.events), size, actions
+
+
+@dataclass
+class Profile:
+    """Per case, over every case of a side: the mean, and the worst case."""
+
+    events: float
+    size: float
+    actions: float
+    by_kind: dict[str, float]
+    max_size: int
+    max_actions: int
+
+
+async def history_profile(handles: list[WorkflowHandle[Any, Any]]) -> Profile:
+    runs = [await one_history(h) for h in handles]
+    n = len(runs)
+    kinds: Counter[str] = Counter()
+    for _, _, a in runs:
+        kinds.update(a)
+    return Profile(
+        events=sum(r[0] for r in runs) / n,
+        size=sum(r[1] for r in runs) / n,
+        actions=sum(sum(r[2].values()) for r in runs) / n,
+        by_kind={k: v / n for k, v in kinds.items()},
+        max_size=max(r[1] for r in runs),
+        max_actions=max(sum(r[2].values()) for r in runs),
+    )
 
 
 async def run_raw(client: Client, queue: str, n: int, concurrency: int) -> tuple[float, Any]:
@@ -78,7 +106,7 @@ async def run_raw(client: Client, queue: str, n: int, concurrency: int) -> tuple
 
     start = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(n)))
-    return time.perf_counter() - start, handles[0]
+    return time.perf_counter() - start, handles
 
 
 async def run_frozen(client: Client, queue: str, n: int, concurrency: int) -> tuple[float, Any]:
@@ -110,7 +138,7 @@ async def run_frozen(client: Client, queue: str, n: int, concurrency: int) -> tu
 
     start = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(n)))
-    return time.perf_counter() - start, handles[0]
+    return time.perf_counter() - start, handles
 
 
 async def run_engine(
@@ -143,7 +171,6 @@ async def run_engine(
 
     async def until(h: WorkflowHandle[Any, Any], ok: Any) -> None:
         for _ in range(1200):
-            QUERIES["engine"] += 1
             if ok(await h.query("summary", result_type=CaseSummary)):
                 return
             await asyncio.sleep(POLL)
@@ -196,7 +223,7 @@ async def run_engine(
     await asyncio.gather(*(one(i) for i in range(n)))
     elapsed = time.perf_counter() - start  # to resolution: the case's work is done
     await asyncio.gather(*(h.result() for h in handles))  # closed: history complete
-    return elapsed, handles[0]
+    return elapsed, handles
 
 
 def machine() -> str:
@@ -258,38 +285,49 @@ async def main(cases: int, concurrency: int, write_docs: bool) -> None:
             server.cleanup()
 
     rate = {"raw": cases / raw_s, "engine": cases / eng_s, "frozen": cases / frz_s}
-    actions = {k: sum(v[2].values()) for k, v in (("raw", raw), ("engine", eng), ("frozen", frz))}
 
     def row(label: str, r: float, e: float, f: float, fmt: str) -> str:
         return f"| {label} | {fmt.format(r)} | {fmt.format(e)} | {fmt.format(f)} | {e / r:.2f}x |"
+
+    def kinds(p: Profile) -> str:
+        return ", ".join(
+            f"{k} {v:.1f}".replace(".0", "")
+            for k, v in sorted(p.by_kind.items(), key=lambda kv: -kv[1])
+        )
 
     lines = [
         "## Case cost and throughput (ours vs raw Temporal)",
         "",
         f"Date: {time.strftime('%Y-%m-%d')}. Machine: {machine()}. In-memory dev server, one "
         f"worker process, {cases} cases per side, {concurrency} at a time, all three measured in "
-        "one run (`bench/case_cost_bench.py`).",
+        "one run (`bench/case_cost_bench.py`). History and actions are the mean over every case "
+        "of a side; the worst case is given too.",
         "",
         "| | raw six-activity workflow | engine (`CaseWorkflow`) | frozen pre-engine workflow "
         "| engine / raw |",
         "|---|---:|---:|---:|---:|",
         row("cases per second", rate["raw"], rate["engine"], rate["frozen"], "{:.1f}"),
-        row("history events per case", raw[0], eng[0], frz[0], "{:.0f}"),
-        row("history size per case (KiB)", raw[1] / 1024, eng[1] / 1024, frz[1] / 1024, "{:.1f}"),
+        row("history events per case", raw.events, eng.events, frz.events, "{:.0f}"),
         row(
-            "billable actions per case",
-            actions["raw"],
-            actions["engine"],
-            actions["frozen"],
-            "{:.0f}",
+            "history size per case (KiB)",
+            raw.size / 1024,
+            eng.size / 1024,
+            frz.size / 1024,
+            "{:.1f}",
         ),
+        row(
+            "worst history size (KiB)",
+            raw.max_size / 1024,
+            eng.max_size / 1024,
+            frz.max_size / 1024,
+            "{:.1f}",
+        ),
+        row("billable actions per case", raw.actions, eng.actions, frz.actions, "{:.1f}"),
+        row("worst billable actions", raw.max_actions, eng.max_actions, frz.max_actions, "{:.0f}"),
         "",
-        "Billable actions of a standard engine case by kind: "
-        + ", ".join(f"{k} {v}" for k, v in sorted(eng[2].items(), key=lambda kv: -kv[1]))
-        + f" (about ${actions['engine'] * 50 / 1000:.2f} per 1,000 cases at $50 per million "
-        "actions; the frozen workflow: "
-        + ", ".join(f"{k} {v}" for k, v in sorted(frz[2].items(), key=lambda kv: -kv[1]))
-        + ").",
+        f"Billable actions of a standard engine case by kind: {kinds(eng)} (about "
+        f"${eng.actions * 50 / 1000:.2f} per 1,000 cases at $50 per million actions; the frozen "
+        f"workflow: {kinds(frz)}).",
         "",
         "The engine's standard case: documents waived by a case manager (one update),",
         "straight-through compliance (screening clear, risk low), account provisioned, final",

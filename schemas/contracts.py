@@ -53,11 +53,25 @@ AUTOMATIONS: dict[str, str] = {
 }
 
 
+# Counters and flags of the projected dataclasses whose default is 0 / False.
+_ZERO_DEFAULTS = frozenset(
+    {"required", "reminders_sent", "overdue", "uploads_seen", "escalations", "rebuild"}
+)
+
+
 def _lean(value: Any) -> Any:
-    """Drop None, empty lists and empty dicts, recursively: every field that can be left out
-    has that as its default, and the payload is paid for in every case's history."""
+    """Drop None, empty lists and empty dicts, recursively, and the zero counters above: every
+    field left out has that as its default, and the payload is paid for in every case's
+    history."""
     if isinstance(value, dict):
-        return {k: _lean(v) for k, v in value.items() if v is not None and v != [] and v != {}}
+        return {
+            k: _lean(v)
+            for k, v in value.items()
+            if v is not None
+            and v != []
+            and v != {}
+            and not (k in _ZERO_DEFAULTS and v in (0, False) and not isinstance(v, float))
+        }
     if isinstance(value, list):
         return [_lean(v) for v in value]
     return value

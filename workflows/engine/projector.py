@@ -43,8 +43,9 @@ class Projector:
 
     def element(self, element: ElementState) -> None:
         """Elements the case has reached (a not-applicable one too: the audit shows a step was
-        not needed); one not reached yet is nobody's task."""
-        if element.status == ElementStatus.PENDING:
+        not needed); one not reached yet is nobody's task, and a message is no task at all
+        (its audit event and the outbox row record it)."""
+        if element.status == ElementStatus.PENDING or element.kind == "notification":
             return
         self._elements[element.key] = element
 
