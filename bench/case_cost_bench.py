@@ -340,6 +340,18 @@ async def main(cases: int, concurrency: int, write_docs: bool) -> None:
         "together, only when the case waits with a changed stage/status/SLA state; one timer per",
         "SLA deadline. The throughput includes the bench's own polling of the state query.",
         "",
+        "Throughput is below the 0.5x goal of issue #10 (history and actions meet theirs).",
+        "Profiled on 2026-11-30 (py-spy --gil, yappi, getrusage): the bottleneck is the one",
+        "Python process that hosts the worker (and the bench's client) at ~90% of a core, while",
+        "the dev server uses ~55% and Postgres little. It spends ~280 ms of CPU per engine case",
+        "against ~55 ms per raw case: the notification outbox ~90 ms (Jinja2 rendering plus",
+        "several ORM transactions per message and channel), screening and provisioning with",
+        "their audit rows, the read-model writes, and the SDK's fixed cost per workflow",
+        "activation (payload visiting and serialisation context, ~45% of the workflow threads'",
+        "CPU) over ~17 activations. What would close the gap: a set-based outbox write (one",
+        "statement per batch instead of per-message units of work), fewer activations per case,",
+        "and more worker processes (issue #15).",
+        "",
     ]
     text = "\n".join(lines)
     print(text)
