@@ -106,7 +106,9 @@ def banner(settings: Settings) -> str:
         f"  Temporal UI    http://localhost:{settings.temporal_ui_port}",
         f"  Temporal gRPC  127.0.0.1:{settings.temporal_port}",
         f"  Data           {settings.data_dir}",
-        f"  Playbook       {settings.playbook_path}",
+        "  Case types     playbooks/case_types/"
+        + "".join(f", {d}" for d in settings.case_type_dirs_extra)
+        + "   (GET /case-types)",
     ]
     if settings.uses_dev_api_keys:
         lines.append("  Dev API keys (X-API-Key):")
