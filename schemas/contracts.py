@@ -156,6 +156,7 @@ class CasePatchV2(BaseModel):
     ever_paused: bool | None = None
     access_roles: list[str] | None = None
     resolution: str | None = None
+    resolved_at: datetime | None = None
     closed_at: datetime | None = None
     closure_reason: str | None = None
     clear: list[str] = Field(
@@ -169,7 +170,7 @@ class CasePatchV2(BaseModel):
         return {**self.model_dump(exclude_none=True, exclude={"clear"}), **cleared}
 
 
-CLEARABLE = frozenset({"resolution", "closed_at", "closure_reason", "sla_state"})
+CLEARABLE = frozenset({"resolution", "resolved_at", "closed_at", "closure_reason", "sla_state"})
 
 
 class EngineProjection(_Lean):

@@ -292,8 +292,10 @@ async def end_to_end(
     tier: ClientTier | None = None,
     case_type: str | None = None,
 ) -> EndToEnd:
-    """Completed cases closed in the window and their created→closed duration."""
-    seconds = cast(extract("epoch", Case.closed_at - Case.created_at), Float)
+    """Completed cases closed in the window and how long their work took: created→resolved
+    for engine cases (they close ``close_after`` days later), created→closed before it."""
+    finished = func.coalesce(Case.resolved_at, Case.closed_at)
+    seconds = cast(extract("epoch", finished - Case.created_at), Float)
     stmt = select(
         func.count().label("completed_cases"),
         cast(func.avg(seconds), Float).label("avg_seconds"),

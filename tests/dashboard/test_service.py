@@ -232,3 +232,33 @@ async def test_any_case_type_and_stage_string(sessions: SessionFactory) -> None:
         async with sessions() as s:
             await s.execute(delete(Case).where(Case.ref.in_([order_ref, other_ref])))
             await s.commit()
+
+
+async def test_engine_cases_count_their_time_to_resolution_not_to_closing(
+    sessions: SessionFactory,
+) -> None:
+    """An engine case resolves when its work is done and closes days later (lifecycle): the
+    onboarding time a team watches is created -> resolved."""
+    created = datetime(2024, 2, 5, 9, tzinfo=UTC)
+    ref = new_ref("E2E")
+    async with sessions.begin() as s:
+        await s.execute(
+            insert_draft_case(ref=ref, client=profile(), requested_by="test", engine="case")
+        )
+        await s.execute(
+            update(Case)
+            .where(Case.ref == ref)
+            .values(
+                status="closed",
+                resolution="completed",
+                created_at=created,
+                resolved_at=created + timedelta(days=2, hours=7),  # 2.3 days of work
+                closed_at=created + timedelta(days=9, hours=7),  # closed 7 days later
+            )
+        )
+    async with sessions() as s:
+        d = await build_dashboard(
+            s, date_from=date(2024, 2, 1), date_to=date(2024, 2, 28), stage_order=ORDER
+        )
+    assert d.end_to_end.completed_cases == 1
+    assert d.end_to_end.avg_seconds == approx(timedelta(days=2, hours=7).total_seconds())

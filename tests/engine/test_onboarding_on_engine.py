@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from schemas.engine_commands import CommandResult, Decide, WaiveDocuments
@@ -40,6 +42,8 @@ async def test_standard_case_resolves_then_closes(time_skipping_env, sessions):
     async with sessions() as s:
         case = await s.get(Case, ref)
         assert case is not None and case.status == "closed"
+        assert case.resolved_at is not None and case.closed_at is not None
+        assert case.closed_at - case.resolved_at >= timedelta(days=7)  # the lifecycle's wait
         stages = (
             await s.scalars(
                 select(StageIntervalRow.stage)

@@ -248,7 +248,7 @@ class CaseWorkflow:
         now = case.now()
         state.status, state.resolution, state.resolved_at = EngineStatus.RESOLVED, resolution, now
         state.sla = None
-        case.projector.case(status=state.status.value, resolution=resolution)
+        case.projector.case(status=state.status.value, resolution=resolution, resolved_at=now)
         case.event("case_resolved", "system", {"resolution": resolution})
         case.webhook("case.resolved", {"resolution": resolution})
         if state.parent_workflow_id is None:  # a child case's lifecycle is its parent's
@@ -260,7 +260,12 @@ class CaseWorkflow:
                 state.status, state.resolution, state.resolved_at = EngineStatus.OPEN, None, None
                 state.closure_reason = None
                 state.reopened += 1
-                case.projector.case(status=state.status.value, resolution=None, closure_reason=None)
+                case.projector.case(
+                    status=state.status.value,
+                    resolution=None,
+                    resolved_at=None,
+                    closure_reason=None,
+                )
                 case.event("case_reopened", actor, {"to": target, "reason": reason})
                 case.tell_staff(
                     "case_reopened",
