@@ -443,12 +443,15 @@ class CaseTypeRegistry:
             resolved = list(dict.fromkeys(_resolve(f) for f in folders))
         found, problems = _scan(resolved)
         entries: dict[Path, _Entry] = {}
+        parsed: dict[Path, _Entry] = {}  # also the files with problems: list theirs all at once
         for path, mtime in found.items():
             case_type, file_problems = _parse_file(path)
             problems.extend(file_problems)
-            if case_type is not None and not file_problems:
-                entries[path] = _Entry(path, mtime, case_type)
-        problems.extend(_check_all(entries, known_roles, known_milestones))
+            if case_type is not None:
+                parsed[path] = _Entry(path, mtime, case_type)
+                if not file_problems:
+                    entries[path] = parsed[path]
+        problems.extend(_check_all(parsed, known_roles, known_milestones))
         if problems:
             raise CaseTypeError(problems)
         return cls(resolved, entries, known_roles, known_milestones)
