@@ -45,7 +45,12 @@ log = logging.getLogger(__name__)
 ENGINE = "case"
 FROZEN = "onboarding-v1"
 RETRY_AFTER = "5"
-QUERY_TIMEOUT = timedelta(seconds=10)
+# A query needs a worker: with none polling, answer 503 within 5 s rather than hang (a few
+# of many concurrent queries take two rounds of this).
+QUERY_TIMEOUT = timedelta(seconds=2)  # a cached case answers in milliseconds
+# An update waits for a worker to accept it; past this the caller gets 503 and retries (a
+# repeat is refused by the validator if the first one landed after all).
+COMMAND_TIMEOUT = timedelta(seconds=10)
 STAFF_ROLES = frozenset(
     {Role.CASE_MANAGER, Role.COMPLIANCE_REVIEWER, Role.RELATIONSHIP_MANAGER, Role.OPERATOR}
 )
@@ -250,14 +255,18 @@ async def engine_update(
         raise not_for_frozen(row, f"'{name}' command")
     handle = temporal.get_workflow_handle(row.workflow_id)
     async with temporal_errors():
-        return await handle.execute_update(name, as_caller(arg, caller), result_type=CommandResult)
+        return await handle.execute_update(
+            name, as_caller(arg, caller), result_type=CommandResult, rpc_timeout=COMMAND_TIMEOUT
+        )
 
 
 async def frozen_update(*, temporal: Client, row: CaseRow, name: str, arg: Any) -> CommandResult:
     """Send update ``name`` to a case of the frozen onboarding workflow."""
     handle = temporal.get_workflow_handle(row.workflow_id)
     async with temporal_errors():
-        accepted = await handle.execute_update(name, arg, result_type=CommandAccepted)
+        accepted = await handle.execute_update(
+            name, arg, result_type=CommandAccepted, rpc_timeout=COMMAND_TIMEOUT
+        )
     return CommandResult.model_validate(accepted.model_dump(mode="json"))
 
 

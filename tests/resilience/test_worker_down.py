@@ -1,0 +1,57 @@
+"""With the worker down, plain reads still answer from Postgres at once, and calls that need
+the workflow answer 503 with Retry-After within seconds (never hang, never 500), while 50 of
+them are in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from store.db import SessionFactory
+from tests.api_engine.conftest import ADMIN, MANAGER, build_app, engine_settings
+from tests.conftest import new_ref, running_worker
+from tests.factories import profile_json
+
+
+async def test_reads_answer_and_workflow_calls_fail_fast_while_the_worker_is_down(
+    tmp_path: Path, sessions: SessionFactory, dev_server_env: Any
+) -> None:
+    settings = engine_settings(tmp_path)
+    ref = new_ref("DOWN")
+    async with running_worker(dev_server_env.client, sessions, settings) as worker:
+        settings = settings.model_copy(update={"temporal_task_queue": worker.task_queue})
+        app = build_app(settings, sessions, dev_server_env.client)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            body = {"reference": ref, "client": profile_json()}
+            assert (await http.post("/cases", json=body, headers=MANAGER)).status_code == 201
+            for _ in range(100):  # the case reaches its first wait while the worker runs
+                live = await http.get(f"/cases/{ref}/state", headers=ADMIN)
+                if live.status_code == 200 and live.json()["stage"] == "document_collection":
+                    break
+                await asyncio.sleep(0.1)
+    # the worker is gone now; nothing polls the task queue
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t", timeout=30
+    ) as http:
+
+        async def timed(path: str) -> tuple[int, float, str | None]:
+            start = time.perf_counter()
+            r = await http.get(path, headers=ADMIN)
+            return r.status_code, time.perf_counter() - start, r.headers.get("retry-after")
+
+        states = [asyncio.create_task(timed(f"/cases/{ref}/state")) for _ in range(50)]
+        await asyncio.sleep(0.5)  # all 50 are waiting on Temporal now
+        plain_status, plain_seconds, _ = await timed(f"/cases/{ref}")
+        listing_status, listing_seconds, _ = await timed("/cases?limit=5")
+        answers = await asyncio.gather(*states)
+
+    assert plain_status == 200 and listing_status == 200
+    assert plain_seconds < 1.0 and listing_seconds < 1.0  # from Postgres, not held up
+    assert {code for code, _, _ in answers} == {503}
+    assert all(retry is not None for _, _, retry in answers)
+    assert max(seconds for _, seconds, _ in answers) < 5.0  # the issue's limit
