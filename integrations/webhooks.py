@@ -8,12 +8,13 @@ classes of ``integrations.delivery`` so the caller only decides "retry" or "give
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import httpx
 
@@ -29,6 +30,33 @@ HEADER_EVENT_TYPE = "X-Onboarding-Event-Type"
 HEADER_TIMESTAMP = "X-Onboarding-Timestamp"
 HEADER_SIGNATURE = "X-Onboarding-Signature"
 DEFAULT_TOLERANCE_SECONDS = 300
+
+
+# Standard Webhooks (https://www.standardwebhooks.com): any receiver can verify with the spec's
+# libraries. The signed content is "{webhook-id}.{webhook-timestamp}.{body}".
+HEADER_STD_ID = "webhook-id"
+HEADER_STD_TIMESTAMP = "webhook-timestamp"
+HEADER_STD_SIGNATURE = "webhook-signature"
+STD_SECRET_PREFIX = "whsec_"  # noqa: S105 - the spec's prefix, not a secret
+
+
+def standard_key(secret: str) -> bytes:
+    """The signing key: a ``whsec_<base64>`` secret is decoded as the spec says; any other
+    secret is used as its UTF-8 bytes (receivers then configure ``whsec_`` + base64 of it)."""
+    if secret.startswith(STD_SECRET_PREFIX):
+        return base64.b64decode(secret[len(STD_SECRET_PREFIX) :] + "==")
+    return secret.encode("utf-8")
+
+
+def standard_signature(secrets: Sequence[str], msg_id: str, timestamp: int, body: bytes) -> str:
+    """``v1,<base64>`` per secret, space-separated: during a rotation receivers holding the
+    new or the old secret both verify."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return " ".join(
+        "v1,"
+        + base64.b64encode(hmac.new(standard_key(s), signed, hashlib.sha256).digest()).decode()
+        for s in secrets
+    )
 
 
 def encode_event(event: WebhookEvent) -> bytes:
@@ -94,6 +122,7 @@ class WebhookSender:
         timeout: float = 10,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
+        previous_secrets: Sequence[str] = (),
     ) -> None:
         parsed = httpx.URL(url)
         if parsed.scheme not in ("http", "https") or not parsed.host:
@@ -102,6 +131,7 @@ class WebhookSender:
             raise ValueError("webhook secret must not be empty")
         self.url = url
         self._secret = secret
+        self._previous = tuple(s for s in previous_secrets if s)  # still signed with: rotation
         self._timeout = timeout
         self._transport = transport
         self._clock = clock
@@ -120,6 +150,11 @@ class WebhookSender:
             HEADER_EVENT_TYPE: event.event_type,
             HEADER_TIMESTAMP: str(timestamp),
             HEADER_SIGNATURE: f"{SIGNATURE_VERSION}={signature}",
+            HEADER_STD_ID: event.event_id,
+            HEADER_STD_TIMESTAMP: str(timestamp),
+            HEADER_STD_SIGNATURE: standard_signature(
+                (self._secret, *self._previous), event.event_id, timestamp, body
+            ),
         }
         return body, headers
 
@@ -138,7 +173,7 @@ class WebhookSender:
         except httpx.TimeoutException as e:
             raise RetryableDeliveryError(PROVIDER, f"timed out: {type(e).__name__}") from e
         except httpx.HTTPError as e:
-            detail = safe_detail(f"{type(e).__name__}: {e}", [self._secret])
+            detail = safe_detail(f"{type(e).__name__}: {e}", [self._secret, *self._previous])
             raise RetryableDeliveryError(PROVIDER, detail) from e
         if 200 <= response.status_code < 300:
             log.info(
@@ -151,5 +186,5 @@ class WebhookSender:
         raise error_for_status(
             PROVIDER,
             response.status_code,
-            safe_detail(response.text[:2000], [self._secret]),
+            safe_detail(response.text[:2000], [self._secret, *self._previous]),
         )
