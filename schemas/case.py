@@ -15,7 +15,7 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
-from schemas.client import ClientProfile
+from schemas.client import ClientProfile, NewClientProfile
 from schemas.enums import CaseStatus, ClientTier, ClientType, Decision, SlaState, Stage
 from schemas.text import Actor, Key, Line, Text
 
@@ -26,7 +26,9 @@ CLOSED_STATUSES = frozenset({"completed", "rejected", "cancelled", "closed"})
 """Statuses that take no more commands: the frozen workflow's three, and the engine's closed
 (a *resolved* engine case can still be reopened, so it is not among them)."""
 
-DataValue = str | int | float | bool | None
+MAX_DATA_TEXT = 10_000
+"""No case type field takes a longer string (``FieldDef.max_length`` is at most this)."""
+DataValue = Annotated[str, StringConstraints(max_length=MAX_DATA_TEXT)] | int | float | bool | None
 CaseData = Annotated[dict[str, DataValue], Field(max_length=50)]
 
 
@@ -69,7 +71,7 @@ class StartCaseRequest(BaseModel):
         pattern=CASE_REF_PATTERN,
         description="Your own reference for the case; makes the request idempotent.",
     )
-    client: ClientProfile
+    client: NewClientProfile
     case_type: str = Field(
         default=DEFAULT_CASE_TYPE,
         pattern=KEY_PATTERN,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
@@ -23,7 +24,7 @@ class ContactPreferences(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     channels: list[Channel] = Field(
-        default_factory=lambda: [Channel.EMAIL, Channel.IN_APP], min_length=1
+        default_factory=lambda: [Channel.EMAIL, Channel.IN_APP], min_length=1, max_length=10
     )
     language: str = Field(default="en", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
     callback_stages: list[Key] = Field(
@@ -47,7 +48,7 @@ class ClientProfile(BaseModel):
 
     name: Line = Field(description="No control characters, at most 200 characters")
     email: EmailStr
-    phone: str | None = Field(default=None, description="E.164, e.g. +447700900123")
+    phone: str | None = Field(default=None, max_length=16, description="E.164, e.g. +447700900123")
     client_type: ClientType
     tier: ClientTier = ClientTier.STANDARD
     country: CountryCode = Field(
@@ -56,7 +57,7 @@ class ClientProfile(BaseModel):
     date_of_birth: str | None = Field(
         default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD, individuals"
     )
-    regulatory_requirements: list[str] = Field(
+    regulatory_requirements: list[Annotated[str, StringConstraints(max_length=40)]] = Field(
         max_length=20,
         default_factory=list,
         description="Regimes that apply, e.g. 'fatca', 'mifid_ii'. Each adds its checks.",
@@ -78,3 +79,32 @@ class ClientProfile(BaseModel):
             if not re.fullmatch(r"[a-z0-9_\-]{1,40}", item):
                 raise ValueError("requirements are short codes like 'fatca' or 'mifid_ii'")
         return sorted(set(cleaned))
+
+
+EARLIEST_BIRTH = date(1900, 1, 1)
+
+
+def check_birth_date(value: str | None, *, today: date | None = None) -> str | None:
+    """A real calendar day (not 2023-02-30), not in the future and not before 1900."""
+    if value is None:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError as e:
+        raise ValueError("date_of_birth must be a real date, YYYY-MM-DD") from e
+    if day > (today or date.today()):
+        raise ValueError("date_of_birth must not be in the future")
+    if day < EARLIEST_BIRTH:
+        raise ValueError("date_of_birth must not be before 1900-01-01")
+    return value
+
+
+class NewClientProfile(ClientProfile):
+    """A client profile as the API takes it (``POST /cases``): the date of birth must be a real
+    past date. Stored profiles and workflow histories keep the lenient ``ClientProfile``, so a
+    case opened before this check still loads (screening ignores a date it cannot read)."""
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _real_birth_date(cls, value: str | None) -> str | None:
+        return check_birth_date(value)

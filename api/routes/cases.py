@@ -70,6 +70,8 @@ Ref = Annotated[str, Path(pattern=CASE_REF_PATTERN, description="Case reference"
 KeyPath = Annotated[str, Path(pattern=KEY_PATTERN)]
 KeyList = Annotated[list[Annotated[str, Query(pattern=KEY_PATTERN)]] | None, Query()]
 ACCEPTED = status.HTTP_202_ACCEPTED
+MAX_OFFSET = 100_000
+"""Deeper pages are refused (422): a bigint offset would otherwise fail in Postgres."""
 
 
 @router.post(
@@ -124,7 +126,7 @@ async def list_cases(
     tier: ClientTier | None = None,
     sla_state: KeyList = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> CasePage:
     """Cases, newest first. Repeat `status`/`stage`/`case_type`/`sla_state` to match any of
     several."""

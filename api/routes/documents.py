@@ -25,6 +25,7 @@ from core.settings import Role, Settings
 from integrations.blobstore import BlobStore
 from schemas.case import CASE_REF_PATTERN
 from schemas.documents import DocumentKind
+from schemas.text import Actor
 
 # Multipart framing and the small text fields around the file; the file itself is capped
 # exactly (max_upload_bytes) by the service.
@@ -116,10 +117,14 @@ async def upload_document(
     caller: DocumentSubmitter,
     file: Annotated[UploadFile, File(description="PDF, PNG or JPEG")],
     kind: Annotated[DocumentKind, Form()],
-    issued_on: Annotated[str | None, Form(pattern=DAY_PATTERN, description="YYYY-MM-DD")] = None,
-    expires_on: Annotated[str | None, Form(pattern=DAY_PATTERN, description="YYYY-MM-DD")] = None,
+    issued_on: Annotated[
+        str | None, Form(max_length=10, pattern=DAY_PATTERN, description="YYYY-MM-DD")
+    ] = None,
+    expires_on: Annotated[
+        str | None, Form(max_length=10, pattern=DAY_PATTERN, description="YYYY-MM-DD")
+    ] = None,
     uploaded_by: Annotated[
-        str | None, Form(min_length=1, max_length=120, description="Defaults to the caller")
+        Actor | None, Form(description="One clean line; defaults to the caller")
     ] = None,
 ) -> svc.DocumentUploaded:
     """Upload one document. Idempotent on content: the same bytes return the same document."""

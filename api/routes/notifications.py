@@ -5,20 +5,32 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel, ConfigDict
 
 from api.deps import Caller, CaseWorker, SessionDep, TemporalDep, require
 from api.services import notifications as svc
 from core.settings import Role
 from schemas.case import CASE_REF_PATTERN
 from schemas.client import ContactPreferences
+from schemas.text import Actor
 
 router = APIRouter(prefix="/cases", tags=["notifications"])
 
 Ref = Annotated[str, Path(pattern=CASE_REF_PATTERN, description="Case reference")]
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Row id (a Postgres bigint)")]
+"""An id out of bigint range is a 422, not an overflow in the database."""
 Staff = Annotated[Caller, Depends(require(Role.CASE_MANAGER, Role.OPERATOR))]
 """Who may see the delivery log and callbacks: internal people only."""
 ClientOrManager = Annotated[Caller, Depends(require(Role.CLIENT_APP, Role.CASE_MANAGER))]
 """The client's portal (through the client app) and the case manager acting for them."""
+
+
+class CallbackDoneBody(BaseModel):
+    """Body of ``POST /cases/{ref}/callbacks/{id}/done``: who made the call (one clean line)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    actor: Actor
 
 
 @router.get("/{ref}/notifications", response_model=svc.NotificationList)
@@ -36,7 +48,7 @@ async def get_inbox(ref: Ref, session: SessionDep, _: ClientOrManager) -> svc.In
 
 @router.post("/{ref}/inbox/{notification_id}/read", response_model=svc.InboxItem)
 async def mark_read(
-    ref: Ref, notification_id: int, session: SessionDep, _: ClientOrManager
+    ref: Ref, notification_id: RowId, session: SessionDep, _: ClientOrManager
 ) -> svc.InboxItem:
     """Mark one in-app notification read (idempotent; 404 for another case's id)."""
     return await svc.mark_read(session=session, ref=ref, notification_id=notification_id)
@@ -50,7 +62,7 @@ async def list_callbacks(ref: Ref, session: SessionDep, _: Staff) -> svc.Callbac
 
 @router.post("/{ref}/callbacks/{callback_id}/done", response_model=svc.CallbackView)
 async def callback_done(
-    ref: Ref, callback_id: int, body: svc.CallbackDone, session: SessionDep, _: CaseWorker
+    ref: Ref, callback_id: RowId, body: CallbackDoneBody, session: SessionDep, _: CaseWorker
 ) -> svc.CallbackView:
     """Record that the callback happened (idempotent: the first completion is kept)."""
     return await svc.complete_callback(
