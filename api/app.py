@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from api import errors
-from api.deps import load_case_types
+from api.deps import Throttle, load_case_types
 from api.routes import (
     case_types,
     cases,
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         same_site="lax",
         https_only=False,  # behind TLS in production: terminate at the proxy
     )
+    app.state.throttle = Throttle(settings)  # per app: a fresh one for every test app
     errors.install(app)
     app.include_router(health.router)
     app.include_router(case_types.router)

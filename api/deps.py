@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import math
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
@@ -41,7 +46,8 @@ def load_case_types(settings: Settings) -> CaseTypeRegistry:
 
     return CaseTypeRegistry.load(
         [DEFAULT_FOLDER, *settings.case_type_dirs_extra],
-        known_roles=settings.known_roles(),  # an escalation to nobody fails here, not mid-case
+        known_roles=settings.known_roles(),
+        staff_roles=set(settings.staff_directory),  # an escalation to nobody fails here
         known_milestones={m.value for m in Milestone},
     )
 
@@ -54,6 +60,65 @@ def get_case_types(request: Request) -> CaseTypeRegistry:
         registry = load_case_types(request.app.state.settings)
         request.app.state.case_types = registry
     return registry
+
+
+class Throttle:
+    """Per-process rate limits (``limits``, in memory) for sign-in failures and portal links.
+    One per app (``app.state.throttle``), so every test app starts with clean counters.
+    Keys are hashed: no username, address or portal token is held in clear."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.login_per_user = parse(settings.login_failures_per_user)
+        self.login_per_address = parse(settings.login_failures_per_address)
+        self.portal_per_token = parse(settings.portal_requests_per_token)
+        self.portal_per_address = parse(settings.portal_requests_per_address)
+
+    @staticmethod
+    def _key(*parts: str) -> str:
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+    async def retry_after(self, checks: list[tuple[RateLimitItem, str]]) -> int | None:
+        """Seconds until every limit has room again, or None when none is exhausted."""
+        waits: list[int] = []
+        for item, key in checks:
+            if not await self._limiter.test(item, self._key(key)):
+                reset, _ = await self._limiter.get_window_stats(item, self._key(key))
+                waits.append(max(1, math.ceil(reset - time.time())))
+        return max(waits) if waits else None
+
+    async def hit(self, checks: list[tuple[RateLimitItem, str]]) -> None:
+        for item, key in checks:
+            await self._limiter.hit(item, self._key(key))
+
+    def login_checks(self, address: str, username: str) -> list[tuple[RateLimitItem, str]]:
+        return [
+            (self.login_per_user, f"login-user\x1f{address}\x1f{username.lower()}"),
+            (self.login_per_address, f"login-address\x1f{address}"),
+        ]
+
+    def portal_checks(self, address: str, token: str | None) -> list[tuple[RateLimitItem, str]]:
+        """Every portal request counts per address; per link only for a genuine link (a
+        guesser's made-up tokens are each new, so the address limit is what stops them)."""
+        checks = [(self.portal_per_address, f"portal-address\x1f{address}")]
+        if token is not None:
+            checks.append((self.portal_per_token, f"portal-token\x1f{token}"))
+        return checks
+
+
+def client_address(request: Request) -> str:
+    """The caller's address as the server sees it (behind a proxy, run uvicorn with
+    ``--proxy-headers`` so this is the real client)."""
+    return request.client.host if request.client else "unknown"
+
+
+def get_throttle(request: Request) -> Throttle:
+    """The app's throttle (made on first use when ``create_app`` did not, e.g. a bare app)."""
+    throttle: Throttle | None = getattr(request.app.state, "throttle", None)
+    if throttle is None:
+        throttle = Throttle(request.app.state.settings)
+        request.app.state.throttle = throttle
+    return throttle
 
 
 SESSION_USER = "user"  # key in the signed session cookie (set by the console's login)

@@ -13,7 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from limits import parse as parse_rate_limit
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The seed playbook ships inside the package (playbooks/ is a package), so an installed build
@@ -86,6 +87,18 @@ DEV_CONSOLE_USERS: dict[str, tuple[str, Role]] = {
 }
 
 
+class AppEnv(StrEnum):
+    """Where the process runs. ``production`` refuses every development default secret."""
+
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+DEV_SESSION_SECRET = "dev-session-secret-change-me"  # noqa: S105 - dev only
+DEV_PORTAL_SECRET = "dev-portal-secret-change-me"  # noqa: S105 - dev only
+DEV_WEBHOOK_SECRET = "dev-webhook-secret"  # noqa: S105 - dev only
+
 DEV_API_KEYS: dict[str, Role] = {
     "dev-client-app-key": Role.CLIENT_APP,
     "dev-case-manager-key": Role.CASE_MANAGER,
@@ -96,7 +109,15 @@ DEV_API_KEYS: dict[str, Role] = {
 class Settings(BaseSettings):
     """Process configuration, read from env (case-insensitive) with dev defaults."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # hide_input_in_errors: a refused value (a secret, perhaps) never shows in the error
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", case_sensitive=False, hide_input_in_errors=True
+    )
+
+    app_env: AppEnv = Field(
+        default=AppEnv.DEVELOPMENT,
+        description="development | test | production. production refuses dev secrets.",
+    )
 
     # --- where things live -------------------------------------------------------------
     data_dir: Path = Field(
@@ -127,7 +148,7 @@ class Settings(BaseSettings):
 
     # --- outbound webhooks ------------------------------------------------------------------
     webhook_url: str | None = Field(default=None, description="Unset: webhooks are skipped")
-    webhook_secret: SecretStr = SecretStr("dev-webhook-secret")
+    webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
 
     # --- notifications ----------------------------------------------------------------------
@@ -166,11 +187,25 @@ class Settings(BaseSettings):
         default_factory=lambda: _dev_console_users(),
         description='JSON {"<username>": {"name", "role", "password_hash"}}. Dev users only.',
     )
-    session_secret: SecretStr = SecretStr("dev-session-secret-change-me")
+    session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)
     session_max_age_seconds: int = 8 * 3600
-    portal_secret: SecretStr = SecretStr("dev-portal-secret-change-me")
+    portal_secret: SecretStr = SecretStr(DEV_PORTAL_SECRET)
     portal_link_ttl_days: int = Field(default=30, ge=1, le=365)
     console_base_url: str = "http://127.0.0.1:8000/console"
+
+    # --- throttling (per client address; "<count>/<second|minute|hour>") ----------------
+    login_failures_per_user: str = Field(
+        default="5/minute", description="Failed console sign-ins per username + address"
+    )
+    login_failures_per_address: str = Field(
+        default="20/minute", description="Failed console sign-ins per address, any username"
+    )
+    portal_requests_per_token: str = Field(
+        default="60/minute", description="Portal requests per portal link"
+    )
+    portal_requests_per_address: str = Field(
+        default="300/minute", description="Portal requests per address, any link"
+    )
 
     # --- Temporal (address/namespace/TLS/API key are read by temporalio.envconfig) -----
     temporal_address: str = "localhost:7233"
@@ -197,6 +232,17 @@ class Settings(BaseSettings):
             return json.loads(value)
         return value
 
+    @field_validator(
+        "login_failures_per_user",
+        "login_failures_per_address",
+        "portal_requests_per_token",
+        "portal_requests_per_address",
+    )
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        parse_rate_limit(value)  # ValueError for anything but "<count>/<period>"
+        return value
+
     @field_validator("case_type_dirs_extra", mode="before")
     @classmethod
     def _parse_dirs(cls, value: Any) -> Any:
@@ -215,6 +261,39 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return json.loads(value)
         return value
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_production(self) -> Settings:
+        """APP_ENV=production with any development default is an error naming each setting
+        (never its value), so no process (API, worker, CLI) starts with a known secret."""
+        if self.app_env is AppEnv.PRODUCTION and (offending := self.dev_defaults_in_use()):
+            raise ValueError(
+                "APP_ENV=production refuses development defaults; set real values for: "
+                + ", ".join(offending)
+            )
+        return self
+
+    def dev_defaults_in_use(self) -> list[str]:
+        """The env names of settings still at a development default (secrets only)."""
+        from core.security import check_password
+
+        offending: list[str] = []
+        if self.uses_dev_api_keys:
+            offending.append("API_KEYS")
+        for name, dev in (
+            ("SESSION_SECRET", DEV_SESSION_SECRET),
+            ("PORTAL_SECRET", DEV_PORTAL_SECRET),
+            ("WEBHOOK_SECRET", DEV_WEBHOOK_SECRET),
+        ):
+            secret: SecretStr = getattr(self, name.lower())
+            if secret.get_secret_value() == dev:
+                offending.append(name)
+        if any(  # the dev users, or anyone whose password is the dev one
+            check_password(DEV_CONSOLE_PASSWORD, user.password_hash.get_secret_value())
+            for user in self.console_users.values()
+        ):
+            offending.append("CONSOLE_USERS")
+        return offending
 
     def __repr_args__(self) -> Any:
         """Mask API keys too: they are secrets even though they are dict keys."""

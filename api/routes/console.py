@@ -8,6 +8,7 @@ and every command is role-checked here, on the server, before it reaches the wor
 from __future__ import annotations
 
 import logging
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,7 +25,9 @@ from api.deps import (
     SessionDep,
     SettingsDep,
     TemporalDep,
+    client_address,
     get_case_types,
+    get_throttle,
     session_caller,
 )
 from api.web import console_service as console
@@ -147,6 +150,26 @@ async def login(request: Request, settings: SettingsDep) -> Response:
     target = console.safe_next(str(form.get("next") or ""))
     username = str(form.get("username") or "").strip()[:120]
     password = str(form.get("password") or "")
+    throttle = get_throttle(request)
+    checks = throttle.login_checks(client_address(request), username)
+    if (wait := await throttle.retry_after(checks)) is not None:
+        # too many failures: refuse before looking at the password, even a right one
+        log.warning("console sign-in throttled user=%r", username[:60])
+        minutes = "a minute" if wait <= 60 else f"{math.ceil(wait / 60)} minutes"
+        response = render(
+            request,
+            "login.html",
+            {
+                "next": target,
+                "username": username,
+                "error": "Too many failed sign-ins. For your security, sign-in is paused: "
+                f"please wait {minutes} and try again.",
+            },
+            user=None,
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
     if not console.csrf_ok(request, form.get("csrf_token")):
         return render(
             request,
@@ -162,6 +185,7 @@ async def login(request: Request, settings: SettingsDep) -> Response:
     user = console.authenticate(settings, username, password) if username and password else None
     if user is None or user.role not in CONSOLE_ROLES:
         log.warning("console sign-in refused user=%r", username[:60])
+        await throttle.hit(checks)
         return render(
             request,
             "login.html",

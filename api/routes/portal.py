@@ -25,7 +25,14 @@ from markupsafe import Markup
 from starlette.datastructures import Headers
 from starlette.types import Message, Receive, Scope, Send
 
-from api.deps import SessionDep, SettingsDep, TemporalDep, get_case_types
+from api.deps import (
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+    client_address,
+    get_case_types,
+    get_throttle,
+)
 from api.web import portal_service as svc
 from core.settings import Settings
 from playbooks.registry import CaseTypeRegistry
@@ -110,6 +117,13 @@ class PortalRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             token = str(request.path_params.get("token", ""))
+            throttle = get_throttle(request)
+            genuine = _back_url(request, token) is not None  # signature + expiry only
+            checks = throttle.portal_checks(client_address(request), token if genuine else None)
+            if (wait := await throttle.retry_after(checks)) is not None:
+                log.info("portal request throttled")
+                return _too_many(request, wait)
+            await throttle.hit(checks)
             try:
                 return await original(request)
             except svc.PortalLinkInvalid:
@@ -163,6 +177,19 @@ class PortalRoute(APIRoute):
             return message
 
         await super().handle(scope, capped_receive, send)
+
+
+def _too_many(request: Request, wait: int) -> Response:
+    """429: the link was used too often; nothing was done."""
+    response = _message_page(
+        request,
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        "Please slow down",
+        "This link has been used too many times in a short while, so we paused it for a "
+        f"moment. Nothing was changed. Please wait {wait} seconds and open it again.",
+    )
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 def _back_url(request: Request, token: str) -> str | None:

@@ -1,0 +1,1 @@
+"""Trust: secrets that production refuses, sign-in and portal throttling."""
