@@ -271,6 +271,21 @@ def _check_one(case_type: CaseType) -> list[str]:
     return problems
 
 
+# Roles that receive staff notices (SLA warnings and escalations to stage owners and targets,
+# task reminders and overdue escalations, staff notifications): each needs a staff address.
+_NOTIFIED = (".owner_role", ".target", ".assignee_role", ".escalate_to")
+
+
+def _notified_roles_where(case_type: CaseType) -> Iterator[tuple[str, str]]:
+    for where, role in _roles_where(case_type):
+        if where.endswith(_NOTIFIED):
+            yield where, role
+    for si, stage in enumerate(case_type.stages):
+        for ei, el in enumerate(stage.elements):
+            if isinstance(el, NotificationElement) and el.role:
+                yield f"stages[{si}].elements[{ei}] (element {el.key!r}).role", el.role
+
+
 def _roles_where(case_type: CaseType) -> Iterator[tuple[str, str]]:
     """(path, role) for every role the case type names."""
     for si, stage in enumerate(case_type.stages):
@@ -295,6 +310,7 @@ def _check_all(
     entries: Mapping[Path, _Entry],
     known_roles: set[str] | None,
     known_milestones: set[str] | None,
+    staff_roles: set[str] | None = None,
 ) -> list[str]:
     problems: list[str] = []
     by_name: dict[str, list[Path]] = {}
@@ -349,6 +365,17 @@ def _check_all(
                     problems.append(
                         f"{where}.data: {child.name} requires {_list(missing)}; map them in data"
                     )
+        if staff_roles is not None:
+            unaddressed: dict[str, list[str]] = {}
+            for where, role in _notified_roles_where(ct):
+                unknown_anyway = known_roles is not None and role not in known_roles
+                if role not in staff_roles and not unknown_anyway:  # reported once, below
+                    unaddressed.setdefault(role, []).append(where)
+            for role, wheres in sorted(unaddressed.items()):
+                problems.append(
+                    f"{label}: {', '.join(dict.fromkeys(wheres))}: role {role!r} gets staff "
+                    f"notices but has no address in STAFF_DIRECTORY"
+                )
         if known_roles is not None:
             unknown: dict[str, list[str]] = {}
             for where, role in _roles_where(ct):
@@ -432,6 +459,7 @@ class CaseTypeRegistry:
         folders: PathLike | Iterable[PathLike] | None = None,
         known_roles: set[str] | None = None,
         known_milestones: set[str] | None = None,
+        staff_roles: set[str] | None = None,
     ) -> CaseTypeRegistry:
         """Load every ``*.yaml`` under ``folders`` (default: ``playbooks/case_types``; relative
         paths are relative to the repo root). Raises ``CaseTypeError`` listing every problem."""
@@ -451,7 +479,7 @@ class CaseTypeRegistry:
                 parsed[path] = _Entry(path, mtime, case_type)
                 if not file_problems:
                     entries[path] = parsed[path]
-        problems.extend(_check_all(parsed, known_roles, known_milestones))
+        problems.extend(_check_all(parsed, known_roles, known_milestones, staff_roles))
         if problems:
             raise CaseTypeError(problems)
         return cls(resolved, entries, known_roles, known_milestones)

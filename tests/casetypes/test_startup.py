@@ -97,12 +97,6 @@ def test_api_test_client_refuses_to_start(broken_settings: Settings) -> None:
     _assert_every_problem(exc.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding: known_roles() is the API roles plus the staff directory, so an "
-    "escalation to an API role without a staff address (here 'operator') loads, and the "
-    "breach notice then fails in the notify activity ('no address for staff role')",
-)
 def test_escalation_to_a_role_without_a_staff_address_is_refused(tmp_path: Path) -> None:
     from api.deps import load_case_types
 
