@@ -194,9 +194,9 @@ async def dashboard_page(
     registry: CaseTypesDep,
     date_from: FromQ = None,
     date_to: ToQ = None,
-    client_type: Annotated[str | None, Query()] = None,
-    tier: Annotated[str | None, Query()] = None,
-    case_type: Annotated[str | None, Query()] = None,
+    client_type: Annotated[str | None, Query(max_length=40)] = None,
+    tier: Annotated[str | None, Query(max_length=40)] = None,
+    case_type: Annotated[str | None, Query(max_length=60)] = None,
 ) -> Response:
     """The dashboard for people: filters in a GET form, charts as server-side SVG."""
     if caller is None:
@@ -206,8 +206,13 @@ async def dashboard_page(
     try:
         ctype = ClientType(client_type) if client_type else None
         ctier = ClientTier(tier) if tier else None
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+    except ValueError as exc:  # the message would echo the value: name the choices instead
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail="unknown client type or tier; client types: "
+            f"{', '.join(t.value for t in ClientType)}; tiers: "
+            f"{', '.join(t.value for t in ClientTier)}",
+        ) from exc
     ctype_name = case_type or None
     if ctype_name is not None and ctype_name not in registry:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="unknown case type")

@@ -31,6 +31,7 @@ from tests.conftest import new_ref, running_worker
 from tests.factories import profile_json
 
 MB = "x" * 1_000_000
+LONG = "x" * 10_000  # for a query string (httpx caps a URL at 64 kB)
 NEXT_YEAR = (date.today() + timedelta(days=366)).isoformat()
 
 
@@ -305,3 +306,39 @@ async def test_a_paused_case_refuses_a_document_waiver(
         assert snap["status"] == "paused"
     finally:
         await dev_server_env.client.get_workflow_handle(workflow_id).terminate("test cleanup")
+
+
+# ------------------------------------------------------------------ dashboard filters
+@pytest.mark.parametrize(
+    ("path", "params", "loc"),
+    [
+        ("/dashboard", {"from": LONG}, ["query", "from"]),
+        ("/dashboard", {"from": "2023-02-30"}, ["query", "from"]),
+        ("/dashboard", {"to": "99999-01-01"}, ["query", "to"]),
+        ("/dashboard", {"case_type": LONG}, ["query", "case_type"]),
+        ("/dashboard", {"tier": "gold\u0000"}, ["query", "tier"]),
+        ("/console/dashboard", {"tier": LONG}, ["query", "tier"]),
+        ("/console/dashboard", {"client_type": LONG}, ["query", "client_type"]),
+        ("/console/dashboard", {"case_type": LONG}, ["query", "case_type"]),
+    ],
+    ids=[
+        "1mb-from",
+        "feb-30",
+        "year-99999",
+        "1mb-type",
+        "nul-tier",
+        "html-tier",
+        "html-ct",
+        "html-t",
+    ],
+)
+async def test_dashboard_filters_are_bounded(
+    api: httpx.AsyncClient, path: str, params: dict[str, str], loc: list[Any]
+) -> None:
+    _assert_422_at(await api.get(path, params=params, headers=MANAGER), loc)
+
+
+async def test_dashboard_page_does_not_echo_an_unknown_tier(api: httpx.AsyncClient) -> None:
+    r = await api.get("/console/dashboard", params={"tier": "<b>gold</b>"}, headers=MANAGER)
+    assert r.status_code == 422, r.text
+    assert "<b>" not in r.text and "standard" in r.json()["detail"]
