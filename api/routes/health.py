@@ -4,6 +4,7 @@ reveal nothing about cases."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -33,10 +34,14 @@ async def favicon() -> Response:
     )
 
 
+READY_TIMEOUT_SECONDS = 3
+RETRY_AFTER_SECONDS = 5
+
+
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """Temporal and Postgres both answer within 3 s; 503 otherwise, saying which one failed."""
-    checks: dict[str, str] = {}
+    """Temporal and Postgres both answer within 3 s; otherwise 503 with ``Retry-After``,
+    naming which one failed (``unavailable``) and why (``checks``)."""
 
     async def database() -> None:
         async with request.app.state.sessions() as session:
@@ -45,14 +50,22 @@ async def readyz(request: Request) -> JSONResponse:
     async def temporal() -> None:
         await request.app.state.temporal.service_client.check_health()
 
-    for name, probe in (("database", database), ("temporal", temporal)):
+    async def check(probe: Callable[[], Awaitable[None]]) -> str:
         try:
-            await asyncio.wait_for(probe(), timeout=3)
-            checks[name] = "ok"
+            await asyncio.wait_for(probe(), timeout=READY_TIMEOUT_SECONDS)
         except Exception as e:
-            checks[name] = f"unavailable ({type(e).__name__})"
-    ready = all(v == "ok" for v in checks.values())
+            return f"unavailable ({type(e).__name__})"
+        return "ok"
+
+    # both at once: one slow dependency does not hide (or delay) the other's answer
+    names = ("database", "temporal")
+    results = await asyncio.gather(check(database), check(temporal))
+    checks = dict(zip(names, results, strict=True))
+    down = [name for name, result in checks.items() if result != "ok"]
+    if not down:
+        return JSONResponse({"status": "ready", "checks": checks})
     return JSONResponse(
-        status_code=200 if ready else 503,
-        content={"status": "ready" if ready else "not_ready", "checks": checks},
+        status_code=503,
+        content={"status": "not_ready", "checks": checks, "unavailable": down},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
