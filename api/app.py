@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -19,6 +20,7 @@ from api.deps import Throttle, load_case_types
 from api.routes import (
     case_types,
     cases,
+    codec,
     console,
     dashboard,
     documents,
@@ -84,6 +86,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=False,  # behind TLS in production: terminate at the proxy
     )
     app.state.throttle = Throttle(settings)  # per app: a fresh one for every test app
+    app.add_middleware(  # the Temporal UI calls the codec server from the browser
+        CORSMiddleware,
+        allow_origins=[codec.ui_origin(settings)],
+        allow_methods=["POST"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+        allow_credentials=True,
+    )
     errors.install(app)
     app.include_router(health.router)
     app.include_router(case_types.router)
@@ -93,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(portal.router)
     app.include_router(console.router)
     app.include_router(dashboard.router)
+    app.include_router(codec.router)
     app.mount("/static", StaticFiles(directory=WEB_STATIC), name="static")
     return app
 

@@ -72,6 +72,9 @@ def start_temporal(settings: Settings, logs: Path) -> subprocess.Popen[Any]:
         "--log-level",
         "warn",
         "--ui-disable-news-fetch",
+        # the UI shows decrypted payloads through our codec server (api/routes/codec.py)
+        "--ui-codec-endpoint",
+        f"http://{settings.api_host}:{settings.api_port}/codec",
     ]
     for key in SEARCH_ATTRIBUTES:
         cmd += ["--search-attribute", f"{key.name}=Keyword"]
@@ -92,7 +95,20 @@ def child_env(settings: Settings, database_url: str) -> dict[str, str]:
         DATA_DIR=str(settings.data_dir),
         PLAYBOOK_PATH=str(settings.playbook_path),
     )
+    if settings.payload_keys is None:  # a dev key, kept with the data it encrypts
+        env["PAYLOAD_KEYS"] = dev_payload_keys(settings.data_dir)
     return env
+
+
+def dev_payload_keys(data_dir: Path) -> str:
+    """The dev stack's payload key, made once under DATA_DIR (never for production)."""
+    from core.codec import new_key_entry
+
+    path = data_dir / "payload-keys.txt"
+    if not path.exists():
+        path.write_text(new_key_entry("dev-1") + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def banner(settings: Settings) -> str:

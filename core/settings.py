@@ -151,6 +151,14 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
 
+    # --- payload encryption (core/codec.py) -------------------------------------------------
+    payload_keys: SecretStr | None = Field(
+        default=None,
+        description="id:base64key,... (AES-256, newest first): Temporal payloads are "
+        "encrypted with the first and decrypted with any. Unset: plaintext (make run "
+        "generates a dev key under DATA_DIR; production refuses to start without one)",
+    )
+
     # --- notifications ----------------------------------------------------------------------
     sendgrid_api_key: SecretStr | None = None
     sendgrid_host: str | None = Field(default=None, description="Override for tests only")
@@ -293,6 +301,8 @@ class Settings(BaseSettings):
             for user in self.console_users.values()
         ):
             offending.append("CONSOLE_USERS")
+        if self.payload_keys is None:  # client PII would sit in Temporal history in clear
+            offending.append("PAYLOAD_KEYS")
         return offending
 
     def __repr_args__(self) -> Any:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile
 
+from core.codec import data_converter
 from core.settings import Settings
 
 
@@ -25,7 +25,9 @@ def connect_config(settings: Settings) -> dict[str, Any]:
 
 
 async def connect(settings: Settings) -> Client:
-    """A client with the pydantic data converter (required by our pydantic payloads)."""
+    """A client with the pydantic data converter (our payloads are pydantic models), which
+    encrypts every payload when PAYLOAD_KEYS is set."""
     config = connect_config(settings)
     target = config.pop("target_host")
-    return await Client.connect(target, data_converter=pydantic_data_converter, **config)
+    keys = settings.payload_keys.get_secret_value() if settings.payload_keys else None
+    return await Client.connect(target, data_converter=data_converter(keys), **config)

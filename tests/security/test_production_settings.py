@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from core.codec import new_key_entry
 from core.security import hash_password
 from core.settings import (
     DEV_API_KEYS,
@@ -22,7 +23,14 @@ from core.settings import (
     Settings,
 )
 
-DEV_NAMES = ["API_KEYS", "SESSION_SECRET", "PORTAL_SECRET", "WEBHOOK_SECRET", "CONSOLE_USERS"]
+DEV_NAMES = [
+    "API_KEYS",
+    "SESSION_SECRET",
+    "PORTAL_SECRET",
+    "WEBHOOK_SECRET",
+    "CONSOLE_USERS",
+    "PAYLOAD_KEYS",  # unset: payloads would reach Temporal unencrypted
+]
 DEV_VALUES = [*DEV_API_KEYS, DEV_SESSION_SECRET, DEV_PORTAL_SECRET, DEV_WEBHOOK_SECRET]
 
 
@@ -32,6 +40,7 @@ def real_values() -> dict[str, Any]:
         "session_secret": SecretStr("s-" + "a1" * 24),
         "portal_secret": SecretStr("p-" + "b2" * 24),
         "webhook_secret": SecretStr("w-" + "c3" * 24),
+        "payload_keys": SecretStr(new_key_entry("prod-1")),
         "console_users": {
             "jane": ConsoleUser(
                 name="Jane Ops",
@@ -98,7 +107,7 @@ def test_production_with_real_values_starts(monkeypatch: pytest.MonkeyPatch) -> 
     # and the same values given as environment variables, as a deployment does
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("API_KEYS", json.dumps({"k-3f9a1c7e5b2d4f60": "client_app"}))
-    for name in ("session_secret", "portal_secret", "webhook_secret"):
+    for name in ("session_secret", "portal_secret", "webhook_secret", "payload_keys"):
         monkeypatch.setenv(name.upper(), values[name].get_secret_value())
     users = {
         "jane": {"name": "Jane Ops", "role": "operator", "password_hash": hash_password("x" * 20)}

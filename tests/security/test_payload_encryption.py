@@ -1,0 +1,143 @@
+"""Client PII never reaches Temporal in plaintext: a whole case runs with the payload codec,
+then every event, payload and search attribute of its history is scanned; the codec server
+endpoint still shows operators the decoded payloads."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+
+from core.codec import data_converter, new_key_entry
+from schemas.engine_commands import CommandResult, Decide, WaiveDocuments
+from store.db import SessionFactory
+from tests.api_engine.conftest import OPERATOR, RM, build_app, engine_settings
+from tests.conftest import running_worker
+from tests.engine.helpers import profile, start, wait_for
+
+NAME, EMAIL, PHONE, DOB = (
+    "Philippa Quarrington",
+    "philippa.q@example.org",
+    "+447700900456",
+    "1979-03-14",
+)
+
+
+async def test_a_case_history_holds_no_plaintext_pii_and_the_codec_server_decodes_it(
+    tmp_path: Path, sessions: SessionFactory, dev_server_env: Any
+) -> None:
+    keys = new_key_entry("test-2") + "," + new_key_entry("test-1")  # newest first
+    plain = dev_server_env.client
+    client = await Client.connect(
+        plain.service_client.config.target_host,
+        namespace=plain.namespace,
+        data_converter=data_converter(keys),
+    )
+    who = profile(name=NAME, email=EMAIL, phone=PHONE, date_of_birth=DOB)
+    async with running_worker(client, sessions) as worker:
+        _, handle = await start(
+            client,
+            sessions,
+            worker.task_queue,
+            "client_onboarding",
+            client_profile=who,
+            started=worker.started_cases,
+        )
+        await wait_for(handle, lambda s: "waive_documents" in s.allowed_actions)
+        await handle.execute_update(
+            "waive_documents", WaiveDocuments(actor="cm", note="seen"), result_type=CommandResult
+        )
+        await wait_for(handle, lambda s: "decide" in s.allowed_actions)
+        await handle.execute_update(
+            "decide", Decide(actor="fred", decision="approve"), result_type=CommandResult
+        )
+        state = await wait_for(handle, lambda s: s.status == "resolved")
+        assert state.fields["client"]["name"] == NAME  # the workflow itself sees it all
+
+        history = await handle.fetch_history()
+        described = await handle.describe()
+
+    text = history.to_json()
+    payloads = _payloads(json.loads(text))
+    assert len(payloads) > 10  # inputs, activity arguments and results, updates, the result
+    decoded_raw = b"".join(base64.b64decode(p.get("data", "")) for p in payloads)
+    for secret in (NAME, EMAIL, PHONE, DOB, "Philippa", "Quarrington"):
+        assert secret not in text, secret
+        assert secret.encode() not in decoded_raw, secret
+    assert all(base64.b64decode(p["metadata"]["encoding"]) == b"binary/encrypted" for p in payloads)
+    attributes = json.dumps({k.name: v for k, v in described.typed_search_attributes})
+    assert NAME not in attributes and EMAIL not in attributes
+    assert NAME not in handle.id and EMAIL not in handle.id
+
+    # operators read it through the codec server, with a staff key; others cannot
+    settings = engine_settings(tmp_path).model_copy(update={"payload_keys": _secret(keys)})
+    app = build_app(settings, sessions, plain)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as http:
+        start_input = {"payloads": _start_payloads(json.loads(text))}
+        refused = await http.post("/codec/decode", json=start_input)
+        assert refused.status_code == 401
+        decoded = await http.post("/codec/decode", json=start_input, headers=OPERATOR)
+        assert decoded.status_code == 200, decoded.text
+        body = base64.b64decode(decoded.json()["payloads"][0]["data"])
+        assert NAME.encode() in body and EMAIL.encode() in body
+        not_staff = await http.post("/codec/decode", json=start_input, headers=RM)
+        assert not_staff.status_code == 200  # relationship managers are staff too
+
+
+def _secret(text: str) -> Any:
+    from pydantic import SecretStr
+
+    return SecretStr(text)
+
+
+def _payloads(node: Any) -> list[dict[str, Any]]:
+    """Every Payload object in a history's JSON, search attributes aside (they are never
+    encrypted: they carry no PII, which the test checks separately)."""
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        if "metadata" in node and "encoding" in node.get("metadata", {}):
+            found.append(node)
+        for key, value in node.items():
+            if key != "searchAttributes":
+                found += _payloads(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _payloads(value)
+    return found
+
+
+def _start_payloads(history: dict[str, Any]) -> list[dict[str, Any]]:
+    started = history["events"][0]["workflowExecutionStartedEventAttributes"]
+    return list(started["input"]["payloads"])
+
+
+async def test_the_local_temporal_ui_may_use_the_codec_server_in_development_only(
+    tmp_path: Path, sessions: SessionFactory, dev_server_env: Any
+) -> None:
+    keys = new_key_entry("dev-1")
+    settings = engine_settings(tmp_path).model_copy(update={"payload_keys": _secret(keys)})
+    ui = str(settings.temporal_ui_url).rstrip("/")
+    app = build_app(settings, sessions, dev_server_env.client)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        plain = {"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "IkFkYSI="}]}
+        sealed = await http.post("/codec/encode", json=plain, headers={"Origin": ui})
+        assert sealed.status_code == 200, sealed.text
+        assert sealed.headers["access-control-allow-origin"] == ui
+        opened = await http.post("/codec/decode", json=sealed.json(), headers={"Origin": ui})
+        assert opened.json() == plain  # round trip: '"Ada"' as json/plain
+        stranger = await http.post(
+            "/codec/decode", json=sealed.json(), headers={"Origin": "https://evil.example"}
+        )
+        assert stranger.status_code == 401
+        preflight = await http.options(
+            "/codec/decode",
+            headers={"Origin": ui, "Access-Control-Request-Method": "POST"},
+        )
+        assert preflight.status_code == 200
