@@ -51,7 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from temporalio.client import Client
-        from temporalio.contrib.pydantic import pydantic_data_converter
+
+        from core.codec import data_converter
 
         app.state.case_types = load_case_types(settings)  # a bad case type stops the start
         url, embedded = resolve_database_url(settings)
@@ -60,7 +61,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         target = config.pop("target_host")
         # lazy: the API starts (and /readyz says why it is not ready) even if Temporal is down
         app.state.temporal = await Client.connect(
-            target, data_converter=pydantic_data_converter, lazy=True, **config
+            target,
+            data_converter=data_converter(
+                settings.payload_keys.get_secret_value() if settings.payload_keys else None
+            ),
+            lazy=True,
+            **config,
         )
         app.state.settings = settings
         app.state.sessions = make_session_factory(engine)
