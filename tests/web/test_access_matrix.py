@@ -110,6 +110,9 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/cases/{ref}/proposal"): api(CLIENT, CM),
     ("POST", "/cases/{ref}/messages"): api(CLIENT),
     ("POST", "/cases/{ref}/feedback"): api(CLIENT),
+    # --- codec server (the Temporal UI decodes payloads through it): staff only
+    ("POST", "/codec/decode"): api(*STAFF),
+    ("POST", "/codec/encode"): api(*STAFF),
     # --- JSON API: case types
     ("GET", "/case-types"): api(*ANY_CALLER),
     ("GET", "/case-types/{name}"): api(*ANY_CALLER),
