@@ -17,6 +17,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from cli import reproject, screen
 from core.logging import configure_logging
 from core.settings import get_settings
@@ -87,7 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except ValidationError as e:  # settings refused (e.g. APP_ENV=production with dev secrets)
+        reasons = "; ".join(str(err["msg"]) for err in e.errors())
+        print(f"onboarding: configuration refused: {reasons}", file=sys.stderr)
+        return 2
     return code
 
 

@@ -95,3 +95,22 @@ def test_unknown_or_missing_command_fails(
         main(argv)
     assert exc.value.code not in (0, None)
     assert "usage: onboarding" in capsys.readouterr().err
+
+
+def test_production_with_dev_defaults_is_refused_in_one_line_naming_the_settings() -> None:
+    import os
+
+    exe = Path(sys.executable).with_name("onboarding")
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("API_", "SESSION_", "PAYLOAD_"))
+    }
+    env["APP_ENV"] = "production"
+    done = subprocess.run(
+        [str(exe), "worker"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("onboarding: configuration refused:")
+    for name in ("API_KEYS", "SESSION_SECRET", "PAYLOAD_KEYS"):
+        assert name in last

@@ -17,6 +17,7 @@ from temporalio.service import RPCError
 from api.services import engine as eng
 from api.services.cases import running_case
 from schemas.client import ContactPreferences
+from schemas.text import Actor
 from store.models import CallbackTaskRow, Case, NotificationRow
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class CallbackList(BaseModel):
 class CallbackDone(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    actor: str = Field(min_length=1, max_length=120)
+    actor: Actor  # clean, bounded text (schemas/text.py)
 
 
 class PreferencesUpdated(BaseModel):
