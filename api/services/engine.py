@@ -16,6 +16,7 @@ their names, with the argument and result models from ``schemas``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -48,6 +49,9 @@ RETRY_AFTER = "5"
 # A query needs a worker: with none polling, answer 503 within 5 s rather than hang (a few
 # of many concurrent queries take two rounds of this).
 QUERY_TIMEOUT = timedelta(seconds=2)  # a cached case answers in milliseconds
+# ... and whatever the client's own retries do (a busy server answers RESOURCE_EXHAUSTED and
+# the SDK backs off), the caller has its answer by then:
+QUERY_DEADLINE = timedelta(seconds=3.5)
 # An update waits for a worker to accept it; past this the caller gets 503 and retries (a
 # repeat is refused by the validator if the first one landed after all).
 COMMAND_TIMEOUT = timedelta(seconds=10)
@@ -285,13 +289,13 @@ async def engine_signal(*, temporal: Client, row: CaseRow, name: str, arg: Any) 
 # ----------------------------------------------------------------------------- state
 async def frozen_state(handle: WorkflowHandle[Any, Any]) -> CaseState:
     """The frozen onboarding workflow's own ``state`` answer."""
-    async with temporal_errors():
+    async with temporal_errors(), asyncio.timeout(QUERY_DEADLINE.total_seconds()):
         return await handle.query(STATE, result_type=CaseState, rpc_timeout=QUERY_TIMEOUT)
 
 
 async def engine_snapshot(handle: WorkflowHandle[Any, Any]) -> CaseSnapshot:
     """An engine case's ``state`` answer."""
-    async with temporal_errors():
+    async with temporal_errors(), asyncio.timeout(QUERY_DEADLINE.total_seconds()):
         return await handle.query(STATE, result_type=CaseSnapshot, rpc_timeout=QUERY_TIMEOUT)
 
 
