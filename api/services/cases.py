@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -649,6 +649,27 @@ async def waive_documents(
     )
 
 
+async def _either(
+    *,
+    session: AsyncSession,
+    temporal: Client,
+    ref: str,
+    caller: Caller,
+    engine: tuple[str, Callable[[], BaseModel]],
+    frozen: tuple[str, Callable[[], BaseModel]],
+) -> CommandResult:
+    """Load the case (404/403/409), then send the engine's update or the frozen workflow's,
+    built only for the engine the case runs on."""
+    row = await eng.commandable_case(session=session, ref=ref, caller=caller)
+    if row.is_engine:
+        name, build = engine
+        return await eng.engine_update(
+            temporal=temporal, row=row, name=name, arg=build(), caller=caller
+        )
+    name, build = frozen
+    return await eng.frozen_update(temporal=temporal, row=row, name=name, arg=build())
+
+
 async def complete_task(
     *,
     session: AsyncSession,
@@ -661,17 +682,23 @@ async def complete_task(
     actor: str | None = None,
 ) -> CommandResult:
     """Complete a task of the current stage (409 if it is not open now)."""
-    row = await eng.commandable_case(session=session, ref=ref, caller=caller)
-    if row.is_engine:
-        cmd = _command(
-            CompleteTaskCmd, task_key=task_key, note=note, outcome=outcome, **_identity(caller)
-        )
-        return await eng.engine_update(
-            temporal=temporal, row=row, name=eng.COMPLETE_TASK, arg=cmd, caller=caller
-        )
-    frozen = _command(CompleteTask, task_key=task_key, actor=actor or caller.label, note=note)
-    return await eng.frozen_update(
-        temporal=temporal, row=row, name=eng.FROZEN_COMPLETE_TASK, arg=frozen
+    return await _either(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        caller=caller,
+        engine=(
+            eng.COMPLETE_TASK,
+            lambda: _command(
+                CompleteTaskCmd, task_key=task_key, note=note, outcome=outcome, **_identity(caller)
+            ),
+        ),
+        frozen=(
+            eng.FROZEN_COMPLETE_TASK,
+            lambda: _command(
+                CompleteTask, task_key=task_key, actor=actor or caller.label, note=note
+            ),
+        ),
     )
 
 
@@ -801,15 +828,21 @@ async def send_back(
     actor: str | None = None,
 ) -> CommandResult:
     """Return the case to an earlier stage, whose SLA starts afresh."""
-    row = await eng.commandable_case(session=session, ref=ref, caller=caller)
-    if row.is_engine:
-        cmd = _command(SendBackCmd, to_stage=to_stage, reason=reason, **_identity(caller))
-        return await eng.engine_update(
-            temporal=temporal, row=row, name=eng.SEND_BACK, arg=cmd, caller=caller
-        )
-    frozen = _command(SendBack, to_stage=to_stage, actor=actor or caller.label, reason=reason)
-    return await eng.frozen_update(
-        temporal=temporal, row=row, name=eng.FROZEN_SEND_BACK, arg=frozen
+    return await _either(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        caller=caller,
+        engine=(
+            eng.SEND_BACK,
+            lambda: _command(SendBackCmd, to_stage=to_stage, reason=reason, **_identity(caller)),
+        ),
+        frozen=(
+            eng.FROZEN_SEND_BACK,
+            lambda: _command(
+                SendBack, to_stage=to_stage, actor=actor or caller.label, reason=reason
+            ),
+        ),
     )
 
 
@@ -824,16 +857,24 @@ async def cancel(
     actor: str | None = None,
 ) -> CommandResult:
     """Cancel at any stage with a closure code."""
-    row = await eng.commandable_case(session=session, ref=ref, caller=caller)
-    if row.is_engine:
-        cmd = _command(CancelCaseCmd, closure_code=closure_code, reason=reason, **_identity(caller))
-        return await eng.engine_update(
-            temporal=temporal, row=row, name=eng.CANCEL, arg=cmd, caller=caller
-        )
-    frozen = _command(
-        CancelCase, closure_code=closure_code, actor=actor or caller.label, reason=reason
+    return await _either(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        caller=caller,
+        engine=(
+            eng.CANCEL,
+            lambda: _command(
+                CancelCaseCmd, closure_code=closure_code, reason=reason, **_identity(caller)
+            ),
+        ),
+        frozen=(
+            eng.FROZEN_CANCEL,
+            lambda: _command(
+                CancelCase, closure_code=closure_code, actor=actor or caller.label, reason=reason
+            ),
+        ),
     )
-    return await eng.frozen_update(temporal=temporal, row=row, name=eng.FROZEN_CANCEL, arg=frozen)
 
 
 async def engine_command(
