@@ -69,7 +69,9 @@ class Role(StrEnum):
 
 
 class ConsoleUser(BaseModel):
-    """A person who signs in to the console. ``password_hash`` from core.security."""
+    """A person who signs in to the console. ``password_hash`` from
+    ``core.security.hash_password`` (argon2id); an older ``pbkdf2_sha256$...`` hash still
+    works and is upgraded in Postgres at the user's next sign-in."""
 
     name: str
     role: Role
@@ -296,10 +298,10 @@ class Settings(BaseSettings):
             secret: SecretStr = getattr(self, name.lower())
             if secret.get_secret_value() == dev:
                 offending.append(name)
-        if any(  # the dev users, or anyone whose password is the dev one
-            check_password(DEV_CONSOLE_PASSWORD, user.password_hash.get_secret_value())
-            for user in self.console_users.values()
-        ):
+        hashes = {user.password_hash.get_secret_value() for user in self.console_users.values()}
+        # the dev users, or anyone whose password is the dev one (each distinct hash once:
+        # argon2 is slow on purpose, and the dev users share one hash)
+        if any(check_password(DEV_CONSOLE_PASSWORD, stored) for stored in hashes):
             offending.append("CONSOLE_USERS")
         if self.payload_keys is None:  # client PII would sit in Temporal history in clear
             offending.append("PAYLOAD_KEYS")
@@ -328,7 +330,8 @@ class Settings(BaseSettings):
 def _dev_password_hash() -> str:
     from core.security import hash_password
 
-    return hash_password(DEV_CONSOLE_PASSWORD, salt="dev-console")
+    # one random salt per process, shared by every dev user
+    return hash_password(DEV_CONSOLE_PASSWORD)
 
 
 def _dev_console_users() -> dict[str, ConsoleUser]:
