@@ -353,3 +353,16 @@ class ProjectionDeadLetter(Base):
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ConsoleCredential(Base):
+    """A console password hash upgraded at sign-in (``CONSOLE_USERS`` lives in the
+    environment, which the app cannot rewrite). ``source_fingerprint`` is the SHA-256 of the
+    configured hash it replaced: once an admin changes that hash, the row no longer counts."""
+
+    __tablename__ = "console_credentials"
+
+    username: Mapped[str] = mapped_column(String(120), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    source_fingerprint: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
