@@ -144,7 +144,7 @@ async def login_form(request: Request, settings: SettingsDep, next: str | None =
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request, settings: SettingsDep) -> Response:
+async def login(request: Request, settings: SettingsDep, session: SessionDep) -> Response:
     """Check the form's CSRF token, then the password; one generic error for any failure."""
     form = await request.form()
     target = console.safe_next(str(form.get("next") or ""))
@@ -182,7 +182,11 @@ async def login(request: Request, settings: SettingsDep) -> Response:
             user=None,
             status_code=status.HTTP_400_BAD_REQUEST,
         )
-    user = console.authenticate(settings, username, password) if username and password else None
+    user = (
+        await console.authenticate(settings, session, username, password)
+        if username and password
+        else None
+    )
     if user is None or user.role not in CONSOLE_ROLES:
         log.warning("console sign-in refused user=%r", username[:60])
         await throttle.hit(checks)

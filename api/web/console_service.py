@@ -26,6 +26,7 @@ from urllib.parse import urlencode, urlsplit
 
 from fastapi import HTTPException, Request
 from sqlalchemy import or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -34,7 +35,7 @@ from api.deps import SESSION_USER, Caller
 from api.services import cases as svc
 from api.services import engine as eng
 from api.web import case_engine as ce
-from core.security import check_password, hash_password
+from core.security import hash_fingerprint, hash_password, verify_and_update
 from core.settings import ConsoleUser, Role, Settings
 from playbooks.registry import CaseTypeRegistry
 from schemas.case import CLOSED_STATUSES, CaseView, status_is_closed
@@ -49,6 +50,7 @@ from schemas.commands import PauseRequest, ResumeRequest
 from schemas.engine_commands import ReopenCase, SkipElement, TickItem
 from schemas.enums import ClientTier, ClientType, SlaState
 from schemas.snapshot import CaseSnapshot, StagePlan
+from store import console_credentials as credentials
 from store.models import (
     CallbackTaskRow,
     Case,
@@ -73,7 +75,7 @@ KEY = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 @lru_cache(maxsize=1)
 def _decoy_hash() -> str:
     """Checked for unknown usernames, so a wrong name costs as long as a wrong password."""
-    return hash_password(secrets.token_hex(16), salt="console-decoy")
+    return hash_password(secrets.token_hex(16))  # argon2id, like every current hash
 
 
 # ------------------------------------------------------------------ session helpers
@@ -127,12 +129,37 @@ def login_url(next_path: str | None = None) -> str:
     return f"{LOGIN}?{urlencode({'next': target})}" if target != HOME else LOGIN
 
 
-def authenticate(settings: Settings, username: str, password: str) -> ConsoleUser | None:
-    """The console user if the password matches; None otherwise (no hint which part failed)."""
-    user = settings.console_users.get(username.strip())
-    stored = user.password_hash.get_secret_value() if user else _decoy_hash()
-    matches = check_password(password, stored)
-    return user if (user is not None and matches) else None
+async def authenticate(
+    settings: Settings, session: AsyncSession, username: str, password: str
+) -> ConsoleUser | None:
+    """The console user if the password matches; None otherwise (no hint which part failed).
+
+    The password is checked against the user's upgraded hash in ``console_credentials`` when
+    that row replaced the hash configured now, else against ``CONSOLE_USERS``. A configured
+    hash in an outdated format (pbkdf2) that matches gets its argon2id replacement stored, so
+    the next sign-in checks that. An unknown username takes the same path against a decoy
+    hash, so a wrong name costs as long as a wrong password.
+    """
+    name = username.strip()
+    user = settings.console_users.get(name)
+    configured = user.password_hash.get_secret_value() if user else _decoy_hash()
+    fingerprint = hash_fingerprint(configured)
+    upgraded = await credentials.upgraded_hash(session, name, fingerprint)
+    await session.commit()  # the connection goes back to the pool while the hash is checked
+    matches, replacement = await asyncio.to_thread(
+        verify_and_update, password, upgraded or configured
+    )
+    if user is None or not matches:
+        return None
+    if replacement is not None:
+        try:
+            await credentials.save_upgraded_hash(session, name, replacement, fingerprint)
+        except SQLAlchemyError:  # the upgrade is best effort: it never blocks a sign-in
+            log.warning("console password upgrade not saved user=%s", name, exc_info=True)
+            await session.rollback()
+        else:
+            log.info("console password hash upgraded user=%s", name)
+    return user
 
 
 def sign_in(request: Request, username: str) -> None:
