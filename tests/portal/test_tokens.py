@@ -11,19 +11,21 @@ from fastapi import FastAPI
 from core.settings import Settings
 from store.db import SessionFactory
 from tests.portal.conftest import csrf_of, make_case, token_for
+from tests.security.test_passwords_and_tokens import mint_legacy_token
 
 NOT_VALID = "This link is not valid"
 
 
 def tampered(token: str) -> str:
-    ref, expires, sig = token.split(".")
+    payload, sig = token.rsplit(".", 1)
     flipped = ("A" if sig[0] != "A" else "B") + sig[1:]
-    return f"{ref}.{expires}.{flipped}"
+    return f"{payload}.{flipped}"
 
 
-def with_later_expiry(token: str) -> str:
-    ref, expires, sig = token.split(".")
-    return f"{ref}.{int(expires) + 86400}.{sig}"
+def with_later_expiry(settings: Settings, ref: str, token: str) -> str:
+    """A longer-lived link's payload (same case) under this link's signature."""
+    longer = token_for(settings, ref, ttl=timedelta(days=31))
+    return f"{longer.rsplit('.', 1)[0]}.{token.rsplit('.', 1)[1]}"
 
 
 async def test_bad_links_all_get_the_same_friendly_404(
@@ -41,7 +43,7 @@ async def test_bad_links_all_get_the_same_friendly_404(
     bodies = set()
     for bad in (
         tampered(good),
-        with_later_expiry(good),
+        with_later_expiry(portal_settings, ref, good),
         expired,
         other_secret,
         unknown_case,
@@ -58,6 +60,22 @@ async def test_bad_links_all_get_the_same_friendly_404(
         bodies.add(response.text)
     assert len(bodies) == 1, "every bad link must look the same"
     assert (await api.get(f"/portal/{good}")).status_code == 200
+
+
+async def test_a_legacy_link_from_an_old_email_opens_its_case_until_it_expires(
+    api: httpx.AsyncClient, portal_settings: Settings, sessions: SessionFactory
+):
+    ref = await make_case(sessions)
+    secret = portal_settings.portal_secret.get_secret_value()
+    now = datetime.now(UTC)
+    legacy = mint_legacy_token(ref, secret=secret, ttl=timedelta(days=30), now=now)
+    page = await api.get(f"/portal/{legacy}")
+    assert page.status_code == 200
+    assert ref in page.text
+    old = mint_legacy_token(ref, secret=secret, ttl=timedelta(days=30), now=now - timedelta(31))
+    refused = await api.get(f"/portal/{old}")
+    assert refused.status_code == 404
+    assert NOT_VALID in refused.text
 
 
 async def test_bad_links_are_refused_on_every_form_too(

@@ -54,8 +54,9 @@ async def sign_in(client: httpx.AsyncClient, username: str, password: str) -> ht
 
 
 @pytest.fixture
-async def console_app() -> FastAPI:
-    return app_for(test_settings())
+async def console_app(sessions: SessionFactory) -> FastAPI:
+    # sign-in reads console_credentials (upgraded password hashes), so it needs Postgres
+    return app_for(test_settings(), sessions=sessions)
 
 
 async def test_sixth_failed_sign_in_is_refused_even_with_the_right_password(
@@ -96,8 +97,8 @@ async def test_successful_sign_ins_do_not_count(console_app: FastAPI) -> None:
             assert (await sign_in(client, "maria", DEV_CONSOLE_PASSWORD)).status_code == 303
 
 
-async def test_an_address_guessing_many_usernames_is_throttled() -> None:
-    app = app_for(test_settings(login_failures_per_address="3/minute"))
+async def test_an_address_guessing_many_usernames_is_throttled(sessions: SessionFactory) -> None:
+    app = app_for(test_settings(login_failures_per_address="3/minute"), sessions=sessions)
     async with browser(app) as client:
         for name in ("maria", "rita", "omar"):
             assert (await sign_in(client, name, "guess")).status_code == 401
@@ -106,12 +107,12 @@ async def test_an_address_guessing_many_usernames_is_throttled() -> None:
         assert "Retry-After" in refused.headers
 
 
-async def test_each_app_starts_with_fresh_counters() -> None:
+async def test_each_app_starts_with_fresh_counters(sessions: SessionFactory) -> None:
     settings = test_settings(login_failures_per_user="1/minute")
-    async with browser(app_for(settings)) as client:
+    async with browser(app_for(settings, sessions=sessions)) as client:
         assert (await sign_in(client, "maria", "guess")).status_code == 401
         assert (await sign_in(client, "maria", "guess")).status_code == 429
-    async with browser(app_for(settings)) as client:
+    async with browser(app_for(settings, sessions=sessions)) as client:
         assert (await sign_in(client, "maria", DEV_CONSOLE_PASSWORD)).status_code == 303
 
 
