@@ -380,12 +380,25 @@ class EngineStoreActivities:
         if inp.projection is not None:
             result.dead_lettered = (await self.apply(inp.projection)).dead_lettered
         outcomes: list[tuple[str, str]] = []
+        transient: list[ApplicationError] = []
+        # A transient failure of one item must not hold back the others (a message in doubt
+        # may wait minutes for its provider's log): finish the batch, then raise.
         for message in inp.messages:
             activity.heartbeat(f"notify {message.milestone}")
-            outcomes.append(await self._notify(message))
+            try:
+                outcomes.append(await self._notify(message))
+            except ApplicationError as exc:
+                transient.append(exc)
         for event in inp.webhooks:
             activity.heartbeat(f"webhook {event.event_id}")
-            outcomes.append(await self._deliver(event))
+            try:
+                outcomes.append(await self._deliver(event))
+            except ApplicationError as exc:
+                if exc.non_retryable:
+                    raise
+                transient.append(exc)
+        if transient:  # the soonest retry wins: settled items are skipped next time
+            raise min(transient, key=_retry_delay)
         for outcome, label in outcomes:
             if outcome == DELIVERED_OUTCOME:
                 result.delivered += 1
@@ -425,6 +438,11 @@ class EngineStoreActivities:
         if delivery.status == DEAD_LETTER:
             return FAILED_OUTCOME, f"{label}:dead_letter"
         return NOTHING_OUTCOME, label  # skipped: no endpoint configured
+
+
+def _retry_delay(exc: ApplicationError) -> float:
+    """When the error asks to be retried (0: Temporal's own backoff)."""
+    return exc.next_retry_delay.total_seconds() if exc.next_retry_delay else 0.0
 
 
 def _ascii(value: str) -> str:

@@ -12,7 +12,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from jinja2 import TemplateError
@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError
 
 from core.settings import Settings
 from integrations.delivery import (
-    DeliveryReceipt,
+    AmbiguousDeliveryError,
     EmailMessage,
     EmailSender,
     PermanentDeliveryError,
@@ -51,7 +51,8 @@ SENT = "sent"
 FAILED = "failed"  # a retryable error; the next attempt sends again
 FALLBACK = "fallback"  # permanent error, the next channel was tried
 REJECTED = "rejected"  # permanent error and no channel left to fall back to
-UNCONFIRMED = "unconfirmed"  # an attempt died mid-send; the provider may have it
+CHECKING = "checking"  # an attempt's answer was lost; the provider is asked before a resend
+UNCONFIRMED = "unconfirmed"  # in doubt and the provider cannot be asked: staff confirm by hand
 LOCAL_OUTBOX = "local_outbox"  # no provider configured: stored, not delivered externally
 TERMINAL = frozenset({SENT, FALLBACK, REJECTED, UNCONFIRMED, LOCAL_OUTBOX})
 
@@ -65,6 +66,7 @@ UNCONFIRMED_ERROR = (
     "the client (or in the provider's activity log) and follow up by hand."
 )
 DIED_MID_SEND = "an earlier attempt died mid-send"
+IN_DOUBT = frozenset({SENDING, CHECKING})
 
 
 def outbox_key(inp: NotifyInput, channel: Channel | str) -> str:
@@ -92,6 +94,17 @@ def route_channels(channels: list[Channel], *, urgent: bool) -> list[Channel]:
         external.remove(front)
         external.insert(0, front)
     return external
+
+
+@dataclass(frozen=True)
+class _InDoubt:
+    """An earlier attempt handed the message over and its answer was lost."""
+
+    attempts: int
+    since: datetime
+    """When that attempt began: the provider's record, if any, is no older."""
+    stored: _Outgoing
+    """What that attempt sent (the row's copy): a re-render would differ (fresh link)."""
 
 
 @dataclass(frozen=True)
@@ -142,13 +155,15 @@ class NotificationActivities:
         ``ApplicationError`` so Temporal retries with backoff; rows already ``sent``,
         ``local_outbox``, ``fallback``, ``rejected`` or ``unconfirmed`` are not sent again.
 
-        Exactly once, and its one trade-off: before a provider call the row is committed as
-        ``sending``. Neither SendGrid nor Twilio accepts an idempotency key on a send, so if
-        an attempt dies after that commit (worker killed, activity timed out) nobody knows
-        whether the provider took the message. A retry that finds ``sending`` therefore does
-        NOT send again: it marks the row ``unconfirmed`` with an explanation for staff to
-        follow up. We choose "never twice" and surface the rare unknown case, rather than
-        risk a duplicate message to a client.
+        Exactly once: before a provider call the row is committed as ``sending``. Neither
+        SendGrid nor Twilio accepts an idempotency key on a send, so when an attempt loses
+        its answer (a read timeout, a reset, the worker killed mid-call) nobody knows yet
+        whether the provider took the message. The row becomes ``checking``, and the next
+        attempt asks the provider (``find_sent``: SendGrid's activity log by our key, Twilio's
+        recent messages by body) before anything is sent again. Found: ``sent``. Not found
+        once the provider's listing lag has passed: sent again, as a new attempt. The
+        provider cannot be asked (no activity API on the account): ``unconfirmed``, for
+        staff to confirm by hand. Never a blind second send.
         """
         inp = self._address_staff(inp)
         milestone, rendered = self._render_linked(inp)
@@ -309,34 +324,22 @@ class NotificationActivities:
         sender = self._email if out.channel == Channel.EMAIL else self._sms
         provider = _provider_name(sender) if sender is not None else LOCAL_PROVIDER
         claim = await self._claim(inp, milestone, out, key, provider, local=sender is None)
-        if claim is not None:
+        if isinstance(claim, ChannelResult):
             return claim  # settled earlier, or without a provider call (local, unconfirmed)
+        assert sender is not None
+        if isinstance(claim, _InDoubt):
+            out = claim.stored
+            settled = await self._reconcile(
+                sender, self._message(inp, milestone, out), key, claim, out.channel
+            )
+            if settled is not None:
+                return settled
+            # the provider has no record of it: this attempt sends again
 
         activity.heartbeat(f"sending {key}")
         try:
-            if out.channel == Channel.EMAIL:
-                assert self._email is not None
-                receipt = await _in_thread(
-                    self._email.send,
-                    EmailMessage(
-                        to_email=out.recipient,
-                        to_name=inp.recipient.name,
-                        subject=out.subject or "",
-                        text=out.body_text,
-                        html=out.body_html or "",
-                        case_ref=inp.case_ref,
-                        categories=("onboarding", milestone.value),
-                        custom_args={"milestone": milestone.value, "audience": inp.audience},
-                    ),
-                    key,
-                )
-            else:
-                assert self._sms is not None
-                receipt = await _in_thread(
-                    self._sms.send,
-                    SmsMessage(to_number=out.recipient, body=out.body_text, case_ref=inp.case_ref),
-                    key,
-                )
+            message: Any = self._message(inp, milestone, out)
+            receipt = await _in_thread(lambda: sender.send(message, idempotency_key=key), key)
         except PermanentDeliveryError as exc:
             status = FALLBACK if has_next else REJECTED
             await self._finish(key, status=status, error=str(exc))
@@ -344,6 +347,20 @@ class NotificationActivities:
                 "notify %s case=%s key=%s: %s", status, inp.case_ref, key, exc.detail
             )
             return ChannelResult(channel=out.channel, status=status, detail=str(exc))
+        except AmbiguousDeliveryError as exc:
+            await self._finish(key, status=CHECKING, error=str(exc))
+            activity.logger.warning(
+                "notify in doubt case=%s key=%s: %s; the provider is asked before any resend",
+                inp.case_ref,
+                key,
+                exc,
+            )
+            raise ApplicationError(
+                f"{out.channel.value} hand-over lost its answer ({exc}); checking with "
+                f"{provider} before sending again",
+                type="DeliveryInDoubt",
+                next_retry_delay=timedelta(seconds=max(1.0, sender.reconcile_after_seconds)),
+            ) from None
         except RetryableDeliveryError as exc:
             await self._finish(key, status=FAILED, error=str(exc))
             activity.logger.warning("notify retry later case=%s key=%s: %s", inp.case_ref, key, exc)
@@ -353,9 +370,8 @@ class NotificationActivities:
             ) from None
         except Exception as exc:
             # Not a provider answer we understand: it may or may not have gone out.
-            error = UNCONFIRMED_ERROR.format(provider=provider, why=type(exc).__name__)
-            await self._finish(key, status=UNCONFIRMED, error=error)
-            activity.logger.exception("notify unconfirmed case=%s key=%s", inp.case_ref, key)
+            await self._finish(key, status=CHECKING, error=f"{type(exc).__name__} mid-send")
+            activity.logger.exception("notify in doubt case=%s key=%s", inp.case_ref, key)
             raise
         activity.heartbeat(f"sent {key}")
         await self._finish(
@@ -381,11 +397,12 @@ class NotificationActivities:
         provider: str,
         *,
         local: bool,
-    ) -> ChannelResult | None:
+    ) -> ChannelResult | _InDoubt | None:
         """Insert-or-lock the row; ``None`` means "committed as sending: call the provider now".
 
+        ``_InDoubt``: an earlier attempt handed it over and lost the answer; ask the provider.
         Otherwise the returned result says what an earlier attempt already settled (or what
-        this one settled without a provider call: local outbox, unconfirmed).
+        this one settled without a provider call: local outbox).
         """
         now = datetime.now(UTC)
         async with self._sessions.begin() as session:
@@ -422,18 +439,20 @@ class NotificationActivities:
                     provider_message_id=row.provider_message_id,
                     detail=row.error,
                 )
-            if row.status == SENDING:
-                row.status = UNCONFIRMED
-                row.error = UNCONFIRMED_ERROR.format(
-                    provider=row.provider or provider, why=DIED_MID_SEND
+            if row.status in IN_DOUBT:
+                if row.status == SENDING:
+                    row.status, row.error = CHECKING, DIED_MID_SEND
+                return _InDoubt(
+                    attempts=row.attempts or 0,
+                    since=row.sent_at or row.created_at,
+                    stored=_Outgoing(
+                        channel=out.channel,
+                        recipient=row.recipient or out.recipient,
+                        subject=row.subject,
+                        body_text=row.body_text,
+                        body_html=row.body_html,
+                    ),
                 )
-                activity.logger.error(
-                    "notify unconfirmed case=%s key=%s: previous attempt died mid-send; "
-                    "not re-sending, staff must follow up",
-                    inp.case_ref,
-                    key,
-                )
-                return ChannelResult(channel=out.channel, status=UNCONFIRMED, detail=row.error)
             if local:
                 row.status = LOCAL_OUTBOX
                 row.provider = LOCAL_PROVIDER
@@ -454,7 +473,99 @@ class NotificationActivities:
             row.provider = provider
             row.attempts = (row.attempts or 0) + 1
             row.error = None
+            row.sent_at = now  # while in flight: when this hand-over began
         return None
+
+    def _message(
+        self, inp: NotifyInput, milestone: Milestone, out: _Outgoing
+    ) -> EmailMessage | SmsMessage:
+        """The provider-neutral message for one channel."""
+        if out.channel == Channel.EMAIL:
+            return EmailMessage(
+                to_email=out.recipient,
+                to_name=inp.recipient.name,
+                subject=out.subject or "",
+                text=out.body_text,
+                html=out.body_html or "",
+                case_ref=inp.case_ref,
+                categories=("onboarding", milestone.value),
+                custom_args={"milestone": milestone.value, "audience": inp.audience},
+            )
+        return SmsMessage(to_number=out.recipient, body=out.body_text, case_ref=inp.case_ref)
+
+    async def _reconcile(
+        self,
+        sender: EmailSender | SmsSender,
+        message: EmailMessage | SmsMessage,
+        key: str,
+        doubt: _InDoubt,
+        channel: Channel,
+    ) -> ChannelResult | None:
+        """Settle an in-doubt row by asking the provider; ``None``: not there, send again
+        (the row is this attempt's, as ``sending``)."""
+        provider = _provider_name(sender)
+        try:
+            lookup: Any = message
+            receipt = await _in_thread(
+                lambda: sender.find_sent(lookup, idempotency_key=key, since=doubt.since), key
+            )
+        except PermanentDeliveryError as exc:
+            error = UNCONFIRMED_ERROR.format(provider=provider, why=exc.detail)
+            await self._settle_doubt(key, doubt, status=UNCONFIRMED, error=error)
+            activity.logger.error("notify unconfirmed key=%s: %s", key, exc.detail)
+            return ChannelResult(channel=channel, status=UNCONFIRMED, detail=error)
+        except RetryableDeliveryError as exc:
+            raise ApplicationError(
+                f"cannot ask {provider} about {key} now: {exc}", type="RetryableDeliveryError"
+            ) from None
+        if receipt is not None:
+            await self._settle_doubt(
+                key,
+                doubt,
+                status=SENT,
+                provider_message_id=receipt.message_id,
+                provider=receipt.provider,
+            )
+            activity.logger.info("notify reconciled key=%s: %s had it", key, provider)
+            return ChannelResult(
+                channel=channel, status=SENT, provider_message_id=receipt.message_id
+            )
+        waited = (datetime.now(UTC) - doubt.since).total_seconds()
+        if waited < sender.reconcile_after_seconds:
+            left = sender.reconcile_after_seconds - waited
+            raise ApplicationError(
+                f"{provider} does not list {key} yet; asking again in {left:.0f}s before "
+                "sending it again",
+                type="DeliveryInDoubt",
+                next_retry_delay=timedelta(seconds=max(1.0, left)),
+            )
+        if not await self._settle_doubt(
+            key, doubt, status=SENDING, attempts=doubt.attempts + 1, sent_at=datetime.now(UTC)
+        ):
+            raise ApplicationError(f"{key} changed while it was checked", type="DeliveryInDoubt")
+        activity.logger.warning("notify resend key=%s: %s has no record of it", key, provider)
+        return None
+
+    async def _settle_doubt(self, key: str, doubt: _InDoubt, **values: Any) -> bool:
+        """Move an in-doubt row on, unless another attempt moved it first (compare-and-set
+        on the attempt count)."""
+        if values.get("status") == SENT:
+            values["sent_at"] = datetime.now(UTC)
+        elif values.get("status") == UNCONFIRMED:
+            values["sent_at"] = None
+        if "error" not in values:
+            values["error"] = None
+        async with self._sessions.begin() as session:
+            done = await session.execute(
+                update(NotificationRow)
+                .where(
+                    NotificationRow.outbox_key == key,
+                    NotificationRow.status.in_(IN_DOUBT),
+                    NotificationRow.attempts == doubt.attempts,
+                )
+                .values(**values)
+            )
+        return bool(getattr(done, "rowcount", 0))
 
     async def _finish(
         self,
@@ -468,6 +579,8 @@ class NotificationActivities:
         """Record the provider's answer. A racing retry may have marked the row unconfirmed
         meanwhile; a definite answer from the provider is better news, so it wins."""
         values: dict[str, Any] = {"status": status, "error": error}
+        if status not in (SENT, CHECKING):
+            values["sent_at"] = None  # it only marked when the hand-over began
         if status == SENT:
             values.update(provider_message_id=provider_message_id, sent_at=datetime.now(UTC))
             if provider:
@@ -477,7 +590,7 @@ class NotificationActivities:
                 update(NotificationRow)
                 .where(
                     NotificationRow.outbox_key == key,
-                    NotificationRow.status.in_([SENDING, UNCONFIRMED]),
+                    NotificationRow.status.in_([SENDING, CHECKING, UNCONFIRMED]),
                 )
                 .values(**values)
             )
@@ -521,13 +634,13 @@ def _mask(address: str) -> str:
     return f"***{address[-4:]}"
 
 
-async def _in_thread(send: Callable[..., DeliveryReceipt], msg: Any, key: str) -> DeliveryReceipt:
+async def _in_thread(call: Callable[[], T], key: str) -> T:
     """Run a blocking provider client in a thread, heartbeating while it works.
 
     If the activity is cancelled meanwhile, the thread cannot be stopped: the row stays
-    ``sending`` and the next attempt marks it ``unconfirmed`` instead of sending again.
+    ``sending`` and the next attempt asks the provider before it sends again.
     """
-    task = asyncio.ensure_future(asyncio.to_thread(lambda: send(msg, idempotency_key=key)))
+    task = asyncio.ensure_future(asyncio.to_thread(call))
     while True:
         done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS)
         if done:
@@ -552,6 +665,7 @@ def build_senders(settings: Settings) -> tuple[EmailSender | None, SmsSender | N
             settings.email_from,
             settings.email_from_name,
             host=settings.sendgrid_host,
+            reconcile_after_seconds=settings.sendgrid_reconcile_after_seconds,
         )
     token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else ""
     if settings.twilio_account_sid and token and settings.twilio_from_number:
@@ -560,6 +674,7 @@ def build_senders(settings: Settings) -> tuple[EmailSender | None, SmsSender | N
             token,
             settings.twilio_from_number,
             base_url=settings.twilio_base_url,
+            reconcile_after_seconds=settings.twilio_reconcile_after_seconds,
         )
     log.info(
         "notification channels email=%s sms=%s",

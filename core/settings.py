@@ -170,6 +170,19 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = None
     twilio_from_number: str | None = None
     twilio_base_url: str | None = Field(default=None, description="Override for tests only")
+    sendgrid_reconcile_after_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        le=3600,
+        description="After a send lost its answer, how long SendGrid's activity log may lag "
+        "before a message it does not list is sent again",
+    )
+    twilio_reconcile_after_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        le=3600,
+        description="The same for Twilio's message list (listed at once; this covers skew)",
+    )
     staff_directory: dict[str, str] = Field(
         default_factory=lambda: {
             "onboarding_team": "onboarding-team@example.com",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 _MAX_DETAIL_CHARS = 500
@@ -71,6 +72,14 @@ class PermanentDeliveryError(DeliveryError):
     """The provider rejected the request (other 4xx); retrying will not help."""
 
 
+class AmbiguousDeliveryError(RetryableDeliveryError):
+    """The request left in full but no answer came back (read timeout, connection reset).
+
+    The provider may have accepted it. Sending again blindly is how duplicates happen, so
+    the caller asks the provider first (``find_sent``) before it sends again.
+    """
+
+
 def is_retryable_status(status_code: int) -> bool:
     """408/429 and every 5xx are transient; other 4xx mean the request is wrong."""
     return status_code in (408, 429) or status_code >= 500
@@ -128,8 +137,19 @@ class SmsMessage:
 class EmailSender(Protocol):
     """Anything that can hand an email to a provider."""
 
+    reconcile_after_seconds: float
+    """How long the provider may take to list an accepted message (``find_sent``)."""
+
     def send(self, msg: EmailMessage, *, idempotency_key: str) -> DeliveryReceipt:
-        """Submit once; raise Retryable/PermanentDeliveryError on failure."""
+        """Submit once; raise Retryable/Ambiguous/PermanentDeliveryError on failure."""
+        ...
+
+    def find_sent(
+        self, msg: EmailMessage, *, idempotency_key: str, since: datetime
+    ) -> DeliveryReceipt | None:
+        """The provider's receipt if it accepted this message at or after ``since``; None if
+        it has no record. Raises RetryableDeliveryError when it cannot tell now, and
+        PermanentDeliveryError when it can never tell (e.g. the account lacks the API)."""
         ...
 
 
@@ -137,6 +157,14 @@ class EmailSender(Protocol):
 class SmsSender(Protocol):
     """Anything that can hand an SMS to a provider."""
 
+    reconcile_after_seconds: float
+
     def send(self, msg: SmsMessage, *, idempotency_key: str) -> DeliveryReceipt:
-        """Submit once; raise Retryable/PermanentDeliveryError on failure."""
+        """Submit once; raise Retryable/Ambiguous/PermanentDeliveryError on failure."""
+        ...
+
+    def find_sent(
+        self, msg: SmsMessage, *, idempotency_key: str, since: datetime
+    ) -> DeliveryReceipt | None:
+        """As ``EmailSender.find_sent``."""
         ...

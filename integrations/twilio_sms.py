@@ -3,11 +3,16 @@
 Tests and local stacks point the SDK at a stand-in with ``base_url``; the SDK
 builds absolute ``https://api.twilio.com`` URLs itself, so the override is a
 small ``TwilioHttpClient`` subclass that rewrites only the scheme and host.
+
+Twilio takes no idempotency key. When a create times out after the request left,
+``find_sent`` lists the recent messages to that number from our number and looks for the same
+body created since the attempt began, so the outbox re-sends only what Twilio never got.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -17,6 +22,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from integrations.delivery import (
+    AmbiguousDeliveryError,
     DeliveryReceipt,
     RetryableDeliveryError,
     SmsMessage,
@@ -28,6 +34,11 @@ logger = logging.getLogger(__name__)
 
 PROVIDER = "twilio"
 TWILIO_API_HOST = "api.twilio.com"
+LIST_LAG_SECONDS = 15.0
+"""A created message is listed at once; this covers clock skew and a slow create."""
+RECENT_MESSAGES = 50
+"""How many of the newest messages to that number a lookup reads."""
+CLOCK_SKEW = timedelta(minutes=2)
 
 
 class BaseUrlTwilioHttpClient(TwilioHttpClient):
@@ -97,12 +108,14 @@ class TwilioSmsSender:
         *,
         timeout: float = 10.0,
         status_callback: str | None = None,
+        reconcile_after_seconds: float = LIST_LAG_SECONDS,
     ) -> None:
         if not account_sid or not auth_token:
             raise ValueError("Twilio account_sid and auth_token are required")
         self._auth_token = auth_token
         self._from_number = from_number
         self._status_callback = status_callback
+        self.reconcile_after_seconds = reconcile_after_seconds
         self.base_url = base_url
         http_client = (
             BaseUrlTwilioHttpClient(base_url, timeout=timeout)
@@ -146,9 +159,14 @@ class TwilioSmsSender:
                 PROVIDER, int(exc.status), detail, provider_code=exc.code
             ) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
+            if _never_connected(exc):
+                detail = safe_detail(f"{type(exc).__name__}: {exc}", [self._auth_token])
+                logger.warning("twilio unreachable key=%s: %s", idempotency_key, detail)
+                raise RetryableDeliveryError(PROVIDER, detail) from None
+            # read timeout or reset after the request left: Twilio may have created it
             detail = safe_detail(f"{type(exc).__name__}: {exc}", [self._auth_token])
-            logger.warning("twilio unreachable key=%s: %s", idempotency_key, detail)
-            raise RetryableDeliveryError(PROVIDER, detail) from None
+            logger.warning("twilio answer lost key=%s: %s", idempotency_key, detail)
+            raise AmbiguousDeliveryError(PROVIDER, detail) from None
         logger.info(
             "twilio accepted sms key=%s sid=%s status=%s",
             idempotency_key,
@@ -156,6 +174,42 @@ class TwilioSmsSender:
             message.status,
         )
         return DeliveryReceipt(provider=PROVIDER, message_id=message.sid)
+
+    def find_sent(
+        self, msg: SmsMessage, *, idempotency_key: str, since: datetime
+    ) -> DeliveryReceipt | None:
+        """The newest message to ``msg.to_number`` from our number with the same body,
+        created at or after ``since`` (less clock skew); None if there is none."""
+        try:
+            recent = self._client.messages.list(
+                to=msg.to_number, from_=self._from_number, limit=RECENT_MESSAGES
+            )
+        except TwilioRestException as exc:
+            detail = safe_detail(_rest_error_text(exc), [self._auth_token])
+            raise error_for_status(
+                PROVIDER, int(exc.status), f"message lookup: {detail}", provider_code=exc.code
+            ) from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            detail = safe_detail(f"{type(exc).__name__}: {exc}", [self._auth_token])
+            raise RetryableDeliveryError(PROVIDER, f"message lookup: {detail}") from None
+        floor = since - CLOCK_SKEW
+        for message in recent:
+            created = message.date_created
+            if message.body == msg.body and (created is None or created >= floor):
+                logger.info("twilio already has sms key=%s sid=%s", idempotency_key, message.sid)
+                return DeliveryReceipt(provider=PROVIDER, message_id=message.sid)
+        return None
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
+    """True when the connection was never made (refused, DNS, connect timeout): the request
+    cannot have reached Twilio, so a plain retry is safe."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    text = repr(exc)
+    return any(
+        mark in text for mark in ("NewConnectionError", "NameResolutionError", "Connection refused")
+    )
 
 
 def _rest_error_text(exc: TwilioRestException) -> str:

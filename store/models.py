@@ -266,6 +266,7 @@ class NotificationRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = _ts()
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the provider took it; while ``sending``/``checking``: when that hand-over began."""
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

@@ -148,69 +148,207 @@ async def test_retry_after_provider_500_sends_once(
     assert len(sendgrid.requests) == 2
 
 
-async def test_worker_dying_mid_send_is_never_sent_twice(
+async def _in_doubt_row(sessions, inp, channel: Channel, *, body: str, age: timedelta) -> None:
+    """The row an attempt leaves when it dies between the hand-over and the answer."""
+    began = datetime.now(UTC) - age
+    async with sessions.begin() as s:
+        s.add(
+            NotificationRow(
+                outbox_key=outbox_key(inp, channel),
+                case_ref=inp.case_ref,
+                milestone=inp.milestone,
+                channel=channel.value,
+                recipient=CLIENT_PHONE if channel == Channel.SMS else CLIENT_EMAIL,
+                subject=None if channel == Channel.SMS else "Your onboarding",
+                body_text=body,
+                body_html=None if channel == Channel.SMS else f"<p>{body}</p>",
+                status="sending",
+                provider="twilio" if channel == Channel.SMS else "sendgrid",
+                attempts=1,
+                created_at=began,
+                sent_at=began,
+            )
+        )
+
+
+async def _wait_for(predicate, what: str, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+async def test_worker_dying_mid_send_is_reconciled_not_sent_twice(
     acts, sendgrid: SendGridStandin, sessions, case_ref
 ):
-    """The provider got the request, the attempt died before recording the answer."""
-    sendgrid.stall_next(1, seconds=1.0)
+    """The provider got the request, the attempt died before recording the answer: the
+    retry asks SendGrid's activity log, finds the message and records it as sent."""
+    sendgrid.stall_next(1, seconds=0.5)
     inp = notify_input(case_ref, Milestone.SETUP_COMPLETED)
     env = ActivityEnvironment()
     first = asyncio.ensure_future(env.run(acts.notify, inp))
-    for _ in range(200):
-        if sendgrid.requests:
-            break
-        await asyncio.sleep(0.01)
-    assert len(sendgrid.requests) == 1
+    await _wait_for(lambda: bool(sendgrid.requests), "the send to reach the provider")
     assert (await outbox(sessions, case_ref))["email"].status == "sending"
     env.cancel()  # the worker goes away mid-request
     with contextlib.suppress(asyncio.CancelledError):
         await first
     assert first.cancelled()
-    await asyncio.sleep(1.2)  # the stalled request completes at the provider meanwhile
-    assert len(sendgrid.accepted) == 1
+    await _wait_for(lambda: bool(sendgrid.accepted), "the stalled send to be accepted")
 
     result = await run(acts, inp)  # the retry on another worker
 
-    assert len(sendgrid.requests) == 1, "a second request reached the provider"
-    assert result.results[-1].channel == Channel.EMAIL
+    posts = [r for r in sendgrid.requests if r.method == "POST"]
+    lookups = [r for r in sendgrid.requests if r.method == "GET"]
+    assert len(posts) == 1, "a second send reached the provider"
+    assert len(lookups) == 1 and lookups[0].path == "/v3/messages"
+    key = f"{case_ref}:setup_completed:1:email"
+    assert lookups[0].query["query"] == [
+        f'unique_args[\'idempotency_key\']="{key}" AND to_email="{CLIENT_EMAIL}"'
+    ]
+    assert (result.results[-1].channel, result.results[-1].status) == (Channel.EMAIL, "sent")
+    row = (await outbox(sessions, case_ref))["email"]
+    assert (row.status, row.attempts, row.error) == ("sent", 1, None)
+    assert row.provider_message_id.startswith(sendgrid.accepted[0].message_id)
+
+    await run(acts, inp)  # settled: nothing more goes out, nothing more is asked
+    assert len(sendgrid.requests) == 2
+
+
+async def test_timeout_after_the_provider_took_it_is_not_resent(
+    sendgrid: SendGridStandin, sessions, case_ref
+):
+    """The client gives up waiting; SendGrid accepts the mail anyway (the past duplicate)."""
+    sender = SendGridEmailSender(
+        SG_KEY,
+        FROM_EMAIL,
+        FROM_NAME,
+        host=sendgrid.base_url,
+        timeout=0.3,
+        reconcile_after_seconds=30,
+    )
+    acts = NotificationActivities(sessions, email=sender, sms=None)
+    sendgrid.stall_next(1, seconds=0.8)
+    inp = notify_input(case_ref, Milestone.DOCUMENTS_NEEDED)
+
+    with pytest.raises(ApplicationError) as err:
+        await run(acts, inp)
+    assert err.value.type == "DeliveryInDoubt" and not err.value.non_retryable
+    assert err.value.next_retry_delay == timedelta(seconds=30)
+    row = (await outbox(sessions, case_ref))["email"]
+    assert row.status == "checking" and "TimeoutError" in (row.error or "")
+    await _wait_for(lambda: bool(sendgrid.accepted), "the provider to accept the stalled send")
+
+    result = await run(acts, inp)
+
+    assert result.results[-1].status == "sent"
+    assert len(sendgrid.accepted) == 1
+    assert [r.method for r in sendgrid.requests] == ["POST", "GET"]
+    assert (await outbox(sessions, case_ref))["email"].status == "sent"
+
+
+async def test_in_doubt_message_the_provider_never_got_is_sent_once_the_lag_has_passed(
+    sendgrid: SendGridStandin, sessions, case_ref
+):
+    sender = SendGridEmailSender(
+        SG_KEY, FROM_EMAIL, FROM_NAME, host=sendgrid.base_url, reconcile_after_seconds=60
+    )
+    acts = NotificationActivities(sessions, email=sender, sms=None)
+    inp = notify_input(case_ref, Milestone.DOCUMENTS_NEEDED)
+    await _in_doubt_row(sessions, inp, Channel.EMAIL, body="Please upload", age=timedelta(0))
+
+    with pytest.raises(ApplicationError) as err:  # too soon to trust "not listed"
+        await run(acts, inp)
+    assert err.value.type == "DeliveryInDoubt"
+    assert timedelta(seconds=50) < err.value.next_retry_delay <= timedelta(seconds=60)
+    assert [r.method for r in sendgrid.requests] == ["GET"]
+    assert (await outbox(sessions, case_ref))["email"].status == "checking"
+
+    async with sessions.begin() as s:  # a minute later, by the row's clock
+        row = (
+            await s.execute(
+                select(NotificationRow).where(
+                    NotificationRow.case_ref == case_ref, NotificationRow.channel == "email"
+                )
+            )
+        ).scalar_one()
+        row.sent_at = row.created_at = datetime.now(UTC) - timedelta(seconds=61)
+    result = await run(acts, inp)
+
+    assert result.results[-1].status == "sent"
+    assert [r.method for r in sendgrid.requests] == ["GET", "GET", "POST"]
+    sent = sendgrid.accepted[0].body
+    assert sent["content"][0] == {"type": "text/plain", "value": "Please upload"}, (
+        "the resend carries the stored copy, not a re-render"
+    )
+    row = (await outbox(sessions, case_ref))["email"]
+    assert (row.status, row.attempts) == ("sent", 2)
+
+
+async def test_in_doubt_without_an_activity_api_is_left_to_staff(
+    acts, sendgrid: SendGridStandin, sessions, case_ref
+):
+    sendgrid.activity_api = False  # the account has no Email Activity add-on
+    inp = notify_input(case_ref, Milestone.DOCUMENTS_NEEDED)
+    await _in_doubt_row(sessions, inp, Channel.EMAIL, body="Please", age=timedelta(hours=1))
+
+    result = await run(acts, inp)
+
+    assert [r.method for r in sendgrid.requests] == ["GET"]
+    assert sendgrid.accepted == []
     assert result.results[-1].status == "unconfirmed"
     row = (await outbox(sessions, case_ref))["email"]
     assert row.status == "unconfirmed"
     assert "may or may not have been delivered" in (row.error or "")
-    assert "follow up" in (row.error or "")
-    assert row.attempts == 1
-
+    assert "Email Activity add-on" in (row.error or "")
     await run(acts, inp)
     assert len(sendgrid.requests) == 1
-    assert (await outbox(sessions, case_ref))["email"].status == "unconfirmed"
 
 
-async def test_row_left_sending_by_a_dead_worker_becomes_unconfirmed(
-    acts, sendgrid: SendGridStandin, twilio: TwilioStandin, sessions, case_ref
-):
+async def test_sms_timeout_is_reconciled_by_body(twilio: TwilioStandin, sessions, case_ref):
+    sender = TwilioSmsSender(
+        TW_SID,
+        TW_TOKEN,
+        FROM_NUMBER,
+        base_url=twilio.base_url,
+        timeout=0.3,
+        reconcile_after_seconds=30,
+    )
+    acts = NotificationActivities(sessions, email=None, sms=sender)
+    twilio.stall_next(1, seconds=0.8)
     inp = notify_input(case_ref, channels=SMS_FIRST, urgent=True)
-    async with sessions.begin() as s:
-        s.add(
-            NotificationRow(
-                outbox_key=outbox_key(inp, Channel.SMS),
-                case_ref=case_ref,
-                milestone=inp.milestone,
-                channel="sms",
-                recipient=CLIENT_PHONE,
-                body_text="...",
-                status="sending",
-                provider="twilio",
-                attempts=1,
-                created_at=datetime.now(UTC),
-            )
-        )
+
+    with pytest.raises(ApplicationError) as err:
+        await run(acts, inp)
+    assert err.value.type == "DeliveryInDoubt"
+    assert (await outbox(sessions, case_ref))["sms"].status == "checking"
+    await _wait_for(lambda: bool(twilio.messages), "Twilio to create the stalled message")
+
     result = await run(acts, inp)
-    assert twilio.requests == [] and sendgrid.requests == []  # no fallback to email either
-    assert [(r.channel, r.status) for r in result.results] == [
-        (Channel.IN_APP, "recorded"),
-        (Channel.SMS, "unconfirmed"),
-    ]
-    assert (await outbox(sessions, case_ref))["sms"].status == "unconfirmed"
+
+    assert [(r.channel, r.status) for r in result.results][-1] == (Channel.SMS, "sent")
+    assert len(twilio.messages) == 1
+    assert [r.method for r in twilio.requests] == ["POST", "GET"]
+    assert twilio.requests[1].query["To"] == [CLIENT_PHONE]
+    row = (await outbox(sessions, case_ref))["sms"]
+    assert (row.status, row.provider_message_id) == ("sent", twilio.messages[0]["sid"])
+
+
+async def test_sms_row_left_sending_by_a_dead_worker_is_resent_when_twilio_lacks_it(
+    sessions, twilio: TwilioStandin, sendgrid: SendGridStandin, case_ref
+):
+    sender = TwilioSmsSender(TW_SID, TW_TOKEN, FROM_NUMBER, base_url=twilio.base_url)
+    acts = NotificationActivities(sessions, email=None, sms=sender)
+    inp = notify_input(case_ref, channels=SMS_FIRST, urgent=True)
+    await _in_doubt_row(sessions, inp, Channel.SMS, body="Case update", age=timedelta(minutes=5))
+
+    result = await run(acts, inp)
+
+    assert [r.method for r in twilio.requests] == ["GET", "POST"]
+    assert [m["body"] for m in twilio.messages] == ["Case update"]
+    assert sendgrid.requests == []  # no fallback to email either
+    assert result.results[-1].status == "sent"
+    row = (await outbox(sessions, case_ref))["sms"]
+    assert (row.status, row.attempts) == ("sent", 2)
 
 
 # ------------------------------------------------------------------ fallback
@@ -464,26 +602,33 @@ class _Exploding:
     """A provider client that fails in a way no adapter maps (a bug, an SDK surprise)."""
 
     provider = "exploding"
+    reconcile_after_seconds = 3600.0
 
     def __init__(self) -> None:
         self.calls = 0
+        self.lookups = 0
 
     def send(self, msg, *, idempotency_key):
         self.calls += 1
         raise RuntimeError("socket closed after the request was written")
 
+    def find_sent(self, msg, *, idempotency_key, since):
+        self.lookups += 1
+        return None
 
-async def test_unexpected_provider_error_is_unconfirmed_not_resent(sessions, case_ref):
+
+async def test_unexpected_provider_error_is_checked_not_resent(sessions, case_ref):
     sender = _Exploding()
     acts = NotificationActivities(sessions, email=sender, sms=None)
     inp = notify_input(case_ref)
     with pytest.raises(RuntimeError):
         await run(acts, inp)
-    result = await run(acts, inp)
-    assert sender.calls == 1
-    assert result.results[-1].status == "unconfirmed"
     row = (await outbox(sessions, case_ref))["email"]
-    assert row.status == "unconfirmed" and "RuntimeError" in (row.error or "")
+    assert row.status == "checking" and "RuntimeError" in (row.error or "")
+    with pytest.raises(ApplicationError) as err:
+        await run(acts, inp)
+    assert err.value.type == "DeliveryInDoubt"
+    assert (sender.calls, sender.lookups) == (1, 1)
 
 
 async def test_heartbeats_around_the_send(acts, sendgrid: SendGridStandin, case_ref):

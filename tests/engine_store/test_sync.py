@@ -6,6 +6,8 @@ through the real ``deliver`` (a signed HTTP receiver); a retried sync must never
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import select
 from temporalio.exceptions import ApplicationError
@@ -14,13 +16,15 @@ from temporalio.testing import ActivityEnvironment
 from activities.engine_store import EngineStoreActivities
 from activities.notifications import NotificationActivities
 from activities.webhooks import WebhookActivities
+from integrations.sendgrid_email import SendGridEmailSender
 from integrations.webhooks import WebhookSender
+from notifications import Milestone
 from schemas.case_state import PauseRecord
 from schemas.contracts import SyncCaseInput
 from schemas.webhooks import WebhookEvent
 from store.models import Case, NotificationRow, WebhookDeliveryRow
 from tests.compliance.conftest import SECRET, Receiver
-from tests.delivery.conftest import notify_input
+from tests.delivery.conftest import FROM_EMAIL, FROM_NAME, notify_input
 from tests.engine_store.conftest import T0, dead_letters, engine_case, projection
 
 
@@ -102,6 +106,42 @@ async def test_a_transient_send_failure_retries_the_sync_and_still_sends_once(
     assert retried.delivered == 1 and retried.failed == []
     assert len(sendgrid.accepted) == 1
     assert (await outbox(sessions, ref))["email"].attempts == 2
+
+
+async def test_a_message_in_doubt_does_not_hold_back_the_rest_of_the_batch(sessions, sendgrid):
+    """The first send times out after SendGrid took it; the second still goes out in the same
+    sync, which then raises the in-doubt error; the retry reconciles, sending nothing twice."""
+    sender = SendGridEmailSender(
+        sendgrid.api_key,
+        FROM_EMAIL,
+        FROM_NAME,
+        host=sendgrid.base_url,
+        timeout=0.3,
+        reconcile_after_seconds=30,
+    )
+    store = EngineStoreActivities(
+        sessions, NotificationActivities(sessions, email=sender, sms=None), None
+    )
+    ref = await engine_case(sessions)
+    first, second = notify_input(ref), notify_input(ref, Milestone.DOCUMENTS_NEEDED)
+    inp = SyncCaseInput(case_ref=ref, messages=[first, second])
+    sendgrid.stall_next(1, seconds=0.8)
+
+    with pytest.raises(ApplicationError) as raised:
+        await sync(store, inp)
+    assert raised.value.type == "DeliveryInDoubt" and not raised.value.non_retryable
+    keys = [m.body["custom_args"]["idempotency_key"] for m in sendgrid.accepted]
+    assert f"{ref}:documents_needed:1:email" in keys, "the second message went out meanwhile"
+    for _ in range(100):  # the stalled first send lands at the provider
+        if len(sendgrid.accepted) == 2:
+            break
+        await asyncio.sleep(0.02)
+
+    retried = await sync(store, inp)
+
+    assert retried.delivered == 2 and retried.failed == []
+    assert len(sendgrid.accepted) == 2
+    assert sorted(r.method for r in sendgrid.requests) == ["GET", "POST", "POST"]
 
 
 async def test_permanent_failures_are_reported_and_do_not_fail_the_sync(

@@ -10,6 +10,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 
 from integrations.delivery import (
+    AmbiguousDeliveryError,
     DeliveryReceipt,
     PermanentDeliveryError,
     RetryableDeliveryError,
@@ -130,12 +131,12 @@ def test_wrong_token_is_permanent_and_not_leaked(twilio_standin: TwilioStandin) 
     assert info.value.__cause__ is None
 
 
-def test_timeout_is_retryable(twilio_standin: TwilioStandin) -> None:
+def test_timeout_after_the_request_left_is_in_doubt(twilio_standin: TwilioStandin) -> None:
     sender = TwilioSmsSender(
         ACCOUNT_SID, AUTH_TOKEN, FROM, base_url=twilio_standin.base_url, timeout=0.2
     )
     twilio_standin.stall_next(1, seconds=1.0)
-    with pytest.raises(RetryableDeliveryError):
+    with pytest.raises(AmbiguousDeliveryError):
         sender.send(SmsMessage(to_number=TO, body="hi"), idempotency_key="k")
 
 
@@ -143,6 +144,7 @@ def test_connection_refused_is_retryable() -> None:
     sender = TwilioSmsSender(ACCOUNT_SID, AUTH_TOKEN, FROM, base_url=closed_port_url(), timeout=1.0)
     with pytest.raises(RetryableDeliveryError) as info:
         sender.send(SmsMessage(to_number=TO, body="hi"), idempotency_key="k")
+    assert not isinstance(info.value, AmbiguousDeliveryError), "never reached: a plain retry"
     assert AUTH_TOKEN not in str(info.value)
 
 

@@ -1,9 +1,15 @@
-"""Stand-in for SendGrid's ``POST /v3/mail/send``.
+"""Stand-in for SendGrid's ``POST /v3/mail/send`` and the Email Activity ``GET /v3/messages``.
 
 Mirrors the parts of the real contract the adapter depends on: Bearer auth,
 the required JSON fields, ``text/plain`` before ``text/html``, ``202`` with an
 empty body and an ``X-Message-Id`` header, and SendGrid's error shape
 ``{"errors": [{"message", "field", "help"}]}``.
+
+The activity endpoint answers the query forms the adapter sends
+(``unique_args['name']="value"`` and ``to_email="value"``, joined by ``AND``) from the mail
+it accepted, as ``{"messages": [{"msg_id", "from_email", "subject", "to_email", "status",
+"opens_count", "clicks_count", "last_event_time"}]}``. ``activity_api = False`` makes it
+answer 403 like an account without the Email Activity add-on.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.standins._server import RecordedRequest, Reply, StandinServer, json_reply
@@ -35,6 +42,15 @@ class AcceptedMail:
 
     message_id: str
     body: dict[str, Any]
+    accepted_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def to_email(self) -> str:
+        return str(self.body["personalizations"][0]["to"][0]["email"])
+
+
+_ARG_CLAUSE = re.compile(r"^unique_args\['(?P<name>[^']+)'\]=\"(?P<value>[^\"]*)\"$")
+_TO_CLAUSE = re.compile(r'^to_email="(?P<value>[^"]*)"$')
 
 
 def _error(field: str | None, message: str) -> dict[str, Any]:
@@ -50,6 +66,7 @@ class SendGridStandin(StandinServer):
         super().__init__()
         self.api_key = api_key
         self.accepted: list[AcceptedMail] = []
+        self.activity_api = True
 
     def reset(self) -> None:
         super().reset()
@@ -67,6 +84,8 @@ class SendGridStandin(StandinServer):
         return json_reply(status, {"errors": [_error(None, text)]}, headers)
 
     def handle(self, request: RecordedRequest) -> Reply:
+        if request.path == "/v3/messages" and request.method == "GET":
+            return self._activity(request)
         if request.path != "/v3/mail/send":
             return json_reply(404, {"errors": [_error(None, "resource not found")]})
         if request.method != "POST":
@@ -86,6 +105,51 @@ class SendGridStandin(StandinServer):
         message_id = secrets.token_urlsafe(16)[:22]
         self.accepted.append(AcceptedMail(message_id=message_id, body=request.json))
         return 202, {"X-Message-Id": message_id}, b""
+
+    def _activity(self, request: RecordedRequest) -> Reply:
+        """``GET /v3/messages?query=…&limit=…`` over the accepted mail."""
+        if request.bearer_token != self.api_key:
+            return json_reply(401, {"errors": [_error(None, _INJECTED_MESSAGES[401])]})
+        if not self.activity_api:
+            return json_reply(403, {"errors": [_error(None, _INJECTED_MESSAGES[403])]})
+        query = (request.query.get("query") or [""])[0]
+        try:
+            limit = int((request.query.get("limit") or ["10"])[0])
+        except ValueError:
+            return json_reply(400, {"errors": [_error("limit", "limit must be an integer")]})
+        wanted_args: dict[str, str] = {}
+        wanted_to: str | None = None
+        for clause in (c.strip() for c in query.split(" AND ") if c.strip()):
+            if m := _ARG_CLAUSE.match(clause):
+                wanted_args[m["name"]] = m["value"]
+            elif m := _TO_CLAUSE.match(clause):
+                wanted_to = m["value"]
+            else:
+                return json_reply(400, {"errors": [_error("query", f"invalid query {clause!r}")]})
+        with self._lock:
+            accepted = list(self.accepted)
+        found = [
+            mail
+            for mail in accepted
+            if (wanted_to is None or mail.to_email == wanted_to)
+            and all(
+                str(mail.body.get("custom_args", {}).get(k)) == v for k, v in wanted_args.items()
+            )
+        ]
+        messages = [
+            {
+                "from_email": mail.body["from"]["email"],
+                "msg_id": f"{mail.message_id}.filter0001p1mdw1-1-1-0",
+                "subject": mail.body.get("subject", ""),
+                "to_email": mail.to_email,
+                "status": "processed",
+                "opens_count": 0,
+                "clicks_count": 0,
+                "last_event_time": mail.accepted_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            for mail in reversed(found[-limit:])
+        ]
+        return json_reply(200, {"messages": messages})
 
 
 def validate_mail_send(body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -75,12 +75,14 @@ class TwilioStandin(StandinServer):
         match = _PATH.match(request.path)
         if match is None:
             return twilio_error(404, 20404, "The requested resource was not found")
-        if request.method != "POST":
+        if request.method not in ("POST", "GET"):
             return twilio_error(405, 20004, "Method not allowed")
         if request.basic_auth != (self.account_sid, self.auth_token):
             return twilio_error(401, 20003, "Authenticate")
         if match["sid"] != self.account_sid:
             return twilio_error(404, 20404, f"The requested resource {request.path} was not found")
+        if request.method == "GET":
+            return self._list(request)
         content_type = (request.header("content-type") or "").split(";")[0].strip()
         if content_type != "application/x-www-form-urlencoded":
             return twilio_error(
@@ -107,6 +109,37 @@ class TwilioStandin(StandinServer):
         message = self._message_resource(to, sender, body, form.get("MessagingServiceSid"))
         self.messages.append(message)
         return json_reply(201, message)
+
+    def _list(self, request: RecordedRequest) -> Reply:
+        """``GET …/Messages.json?To=&From=&PageSize=``: newest first, like Twilio."""
+        to = (request.query.get("To") or [None])[0]
+        sender = (request.query.get("From") or [None])[0]
+        try:
+            page_size = min(1000, int((request.query.get("PageSize") or ["50"])[0]))
+        except ValueError:
+            return twilio_error(400, 20001, "Invalid PageSize")
+        with self._lock:
+            stored = list(self.messages)
+        found = [
+            m
+            for m in reversed(stored)
+            if (to is None or m["to"] == to) and (sender is None or m["from"] == sender)
+        ][:page_size]
+        uri = request.path
+        return json_reply(
+            200,
+            {
+                "messages": found,
+                "end": max(0, len(found) - 1),
+                "first_page_uri": uri,
+                "next_page_uri": None,
+                "page": 0,
+                "page_size": page_size,
+                "previous_page_uri": None,
+                "start": 0,
+                "uri": uri,
+            },
+        )
 
     def _message_resource(
         self, to: str, sender: str, body: str, service_sid: str | None
