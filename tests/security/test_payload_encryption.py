@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,13 @@ from temporalio.client import Client
 from core.codec import data_converter, new_key_entry
 from schemas.engine_commands import CommandResult, Decide, WaiveDocuments
 from store.db import SessionFactory
-from tests.api_engine.conftest import OPERATOR, RM, build_app, engine_settings
+from tests.api_engine.conftest import MANAGER, OPERATOR, RM, build_app, engine_settings
 from tests.conftest import running_worker
+from tests.documents.samples import pdf, png
 from tests.engine.helpers import profile, start, wait_for
 
+PASSPORT_FILE = "Philippa_Quarrington_passport_scan.pdf"
+BILL_FILE = "quarrington-utility-bill-march.png"
 NAME, EMAIL, PHONE, DOB = (
     "Philippa Quarrington",
     "philippa.q@example.org",
@@ -37,9 +41,15 @@ async def test_a_case_history_holds_no_plaintext_pii_and_the_codec_server_decode
         namespace=plain.namespace,
         data_converter=data_converter(keys),
     )
+    settings = engine_settings(tmp_path).model_copy(update={"payload_keys": _secret(keys)})
+    app = build_app(settings, sessions, client)  # the API's own client encrypts too
     who = profile(name=NAME, email=EMAIL, phone=PHONE, date_of_birth=DOB)
-    async with running_worker(client, sessions) as worker:
-        _, handle = await start(
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        running_worker(client, sessions, settings) as worker,
+        httpx.AsyncClient(transport=transport, base_url="http://t") as http,
+    ):
+        ref, handle = await start(
             client,
             sessions,
             worker.task_queue,
@@ -48,10 +58,29 @@ async def test_a_case_history_holds_no_plaintext_pii_and_the_codec_server_decode
             started=worker.started_cases,
         )
         await wait_for(handle, lambda s: "waive_documents" in s.allowed_actions)
-        await handle.execute_update(
-            "waive_documents", WaiveDocuments(actor="cm", note="seen"), result_type=CommandResult
+        # real files, named the way clients name them, through the upload endpoint
+        for kind, filename, content, dates in (
+            ("government_id", PASSPORT_FILE, pdf("passport"), {"expires_on": "2031-01-31"}),
+            ("proof_of_address", BILL_FILE, png(2, 2), {"issued_on": _recent_day()}),
+        ):
+            uploaded = await http.post(
+                f"/cases/{ref}/documents",
+                files={"file": (filename, content, "application/octet-stream")},
+                data={"kind": kind, **dates},
+                headers=MANAGER,
+            )
+            assert uploaded.status_code == 201, uploaded.text
+            assert uploaded.json()["filename"] == filename
+        state = await wait_for(
+            handle, lambda s: "decide" in s.allowed_actions or _documents_settled(s)
         )
-        await wait_for(handle, lambda s: "decide" in s.allowed_actions)
+        if "decide" not in state.allowed_actions:  # verification wants a person: waive
+            await handle.execute_update(
+                "waive_documents",
+                WaiveDocuments(actor="cm", note="seen"),
+                result_type=CommandResult,
+            )
+            await wait_for(handle, lambda s: "decide" in s.allowed_actions)
         await handle.execute_update(
             "decide", Decide(actor="fred", decision="approve"), result_type=CommandResult
         )
@@ -65,19 +94,19 @@ async def test_a_case_history_holds_no_plaintext_pii_and_the_codec_server_decode
     payloads = _payloads(json.loads(text))
     assert len(payloads) > 10  # inputs, activity arguments and results, updates, the result
     decoded_raw = b"".join(base64.b64decode(p.get("data", "")) for p in payloads)
-    for secret in (NAME, EMAIL, PHONE, DOB, "Philippa", "Quarrington"):
+    secrets = (NAME, EMAIL, PHONE, DOB, "Philippa", "Quarrington", PASSPORT_FILE, BILL_FILE)
+    for secret in (*secrets, "quarrington"):
         assert secret not in text, secret
         assert secret.encode() not in decoded_raw, secret
     assert all(base64.b64decode(p["metadata"]["encoding"]) == b"binary/encrypted" for p in payloads)
     attributes = json.dumps({k.name: v for k, v in described.typed_search_attributes})
-    assert NAME not in attributes and EMAIL not in attributes
-    assert NAME not in handle.id and EMAIL not in handle.id
+    for secret in secrets:
+        assert secret not in attributes and secret not in handle.id, secret
 
     # operators read it through the codec server, with a staff key; others cannot
-    settings = engine_settings(tmp_path).model_copy(update={"payload_keys": _secret(keys)})
-    app = build_app(settings, sessions, plain)
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
+        transport=httpx.ASGITransport(app=build_app(settings, sessions, plain)),
+        base_url="http://t",
     ) as http:
         start_input = {"payloads": _start_payloads(json.loads(text))}
         refused = await http.post("/codec/decode", json=start_input)
@@ -88,6 +117,19 @@ async def test_a_case_history_holds_no_plaintext_pii_and_the_codec_server_decode
         assert NAME.encode() in body and EMAIL.encode() in body
         not_staff = await http.post("/codec/decode", json=start_input, headers=RM)
         assert not_staff.status_code == 200  # relationship managers are staff too
+        everything = await http.post("/codec/decode", json={"payloads": payloads}, headers=OPERATOR)
+        assert everything.status_code == 200
+        opened = b"".join(base64.b64decode(p["data"]) for p in everything.json()["payloads"])
+        assert NAME.encode() in opened
+
+
+def _recent_day() -> str:
+    return (datetime.now(UTC) - timedelta(days=10)).date().isoformat()
+
+
+def _documents_settled(state: Any) -> bool:
+    """Both uploads have been judged (verified or not) by the workflow."""
+    return any(e.kind == "documents" and e.uploads_seen >= 2 for e in state.elements)
 
 
 def _secret(text: str) -> Any:
