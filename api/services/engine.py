@@ -27,7 +27,12 @@ from typing import Any, TypeVar
 from fastapi import HTTPException, status
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    RPCTimeoutOrCancelledError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -232,6 +237,14 @@ async def temporal_errors() -> AsyncIterator[None]:
         raise refusal from e
     except RPCError as e:
         raise translate_rpc(e) from e
+    except RPCTimeoutOrCancelledError as e:
+        # an update the case did not take within COMMAND_TIMEOUT (its worker down or busy):
+        # the server may still deliver it once a worker is back, so say so
+        log.warning("temporal call timed out: %s", type(e).__name__)
+        raise unavailable(
+            "the case did not answer in time (its worker may be down or busy); the command "
+            "may still take effect: read the case before you retry"
+        ) from e
     except RuntimeError as e:
         # the lazy client's first call failing to connect: "Failed client connect: ..."
         if "connect" in str(e).lower():

@@ -1,16 +1,19 @@
 """With the worker down, plain reads still answer from Postgres at once, and calls that need
 the workflow answer 503 with Retry-After within seconds (never hang, never 500), while 50 of
-them are in flight."""
+them are in flight; a command (an update nobody takes) gives up with a 503 too."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from api.services import engine
 from store.db import SessionFactory
 from tests.api_engine.conftest import ADMIN, MANAGER, build_app, engine_settings
 from tests.conftest import new_ref, running_worker
@@ -18,8 +21,9 @@ from tests.factories import profile_json
 
 
 async def test_reads_answer_and_workflow_calls_fail_fast_while_the_worker_is_down(
-    tmp_path: Path, sessions: SessionFactory, dev_server_env: Any
+    tmp_path: Path, sessions: SessionFactory, dev_server_env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(engine, "COMMAND_TIMEOUT", timedelta(seconds=1))  # 10 s in production
     settings = engine_settings(tmp_path)
     ref = new_ref("DOWN")
     async with running_worker(dev_server_env.client, sessions, settings) as worker:
@@ -49,9 +53,16 @@ async def test_reads_answer_and_workflow_calls_fail_fast_while_the_worker_is_dow
         plain_status, plain_seconds, _ = await timed(f"/cases/{ref}")
         listing_status, listing_seconds, _ = await timed("/cases?limit=5")
         answers = await asyncio.gather(*states)
+        # an update times out (the chaos suite's R1 saw a 500 here: the SDK's
+        # WorkflowUpdateRPCTimeoutOrCancelledError was not translated)
+        waive = await http.post(
+            f"/cases/{ref}/documents/waive", json={"note": "seen"}, headers=MANAGER
+        )
 
     assert plain_status == 200 and listing_status == 200
     assert plain_seconds < 1.0 and listing_seconds < 1.0  # from Postgres, not held up
     assert {code for code, _, _ in answers} == {503}
     assert all(retry is not None for _, _, retry in answers)
     assert max(seconds for _, seconds, _ in answers) < 5.0  # the issue's limit
+    assert waive.status_code == 503, waive.text
+    assert waive.headers["retry-after"] and "may still take effect" in waive.json()["detail"]
