@@ -355,6 +355,12 @@ class WaiveBody(_Body):
     element: Key | None = None
 
 
+class AcknowledgeBody(_Body):
+    """``POST /cases/{ref}/escalation/acknowledge``: I have this escalated case in hand."""
+
+    note: Text | None = None
+
+
 class ReopenBody(_Body):
     to_stage: Key | None = Field(default=None, description="Default: the last stage")
     reason: Text

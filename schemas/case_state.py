@@ -123,6 +123,8 @@ class SlaTimerState:
     state: str = "on_track"
     escalation_level: int = 0
     escalations: int = 0
+    acknowledged_level: int = 0  # the escalation level someone took ownership of
+    acknowledged_by: str | None = None
 
 
 @dataclass

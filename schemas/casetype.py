@@ -324,6 +324,11 @@ class StageDef(_Strict):
     warn_at: list[float] = Field(default_factory=lambda: [0.8])
     predictive: PredictiveAlert | None = None
     escalations: list[EscalationLevel] = Field(default_factory=list)
+    escalations_stop_when_acknowledged: bool = Field(
+        default=False,
+        description="Once someone acknowledges an escalation, later levels of the same breach "
+        "are held back (recorded on the timeline, not sent)",
+    )
     sla_pauses_when_waiting_on_client: bool = True
     client_status: str | None = Field(default=None, description="What the portal calls it")
     when: Condition | None = Field(

@@ -70,6 +70,12 @@ class SendBackCmd(_Command):
     reason: Text
 
 
+class AcknowledgeEscalation(_Command):
+    """Someone has taken the escalated case in hand (the current level)."""
+
+    note: Text | None = None
+
+
 class ReopenCase(_Command):
     to_stage: Key | None = Field(default=None, description="Default: the last stage")
     reason: Text

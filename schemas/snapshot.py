@@ -25,6 +25,8 @@ class SlaNow(BaseModel):
     due_at: datetime | None = None  # wall-clock due time if nothing stops the clock
     running: bool = True
     escalation_level: int = 0
+    acknowledged_level: int = 0
+    acknowledged_by: str | None = None
 
 
 class StagePlan(BaseModel):

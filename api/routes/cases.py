@@ -26,12 +26,14 @@ from api.deps import (
     TaskDoer,
     TemporalDep,
 )
+from api.responses import errors
 from api.services import cases as svc
 from api.services import engine as eng
 from core.settings import Role
 from schemas.case import (
     CASE_REF_PATTERN,
     KEY_PATTERN,
+    AcknowledgeBody,
     CancelBody,
     CasePage,
     CaseView,
@@ -53,6 +55,7 @@ from schemas.case import (
 )
 from schemas.commands import DocumentsReceived, PauseRequest, ResumeRequest
 from schemas.engine_commands import (
+    AcknowledgeEscalation,
     ClientMessage,
     CommandResult,
     Feedback,
@@ -73,6 +76,12 @@ ACCEPTED = status.HTTP_202_ACCEPTED
 MAX_OFFSET = 100_000
 """Deeper pages are refused (422): a bigint offset would otherwise fail in Postgres."""
 
+READ = errors(401, 403, 404, 422, 503)
+"""Reading one case: 403 when its stage is restricted to roles the caller lacks."""
+COMMAND = errors(400, 401, 403, 404, 409, 422, 503)
+"""A command: 409 when the case does not take it now (wrong stage, paused, closed), 422 for a
+value the case refuses, 503 when Temporal does not answer in time."""
+
 
 @router.post(
     "",
@@ -80,8 +89,18 @@ MAX_OFFSET = 100_000
     status_code=status.HTTP_201_CREATED,
     responses={
         200: {"description": "Same request seen before: the existing case"},
-        409: {"description": "Reference or key already used for a different request"},
-        422: {"description": "Invalid body, unknown case type, or data the type refuses"},
+        **errors(
+            400,
+            401,
+            403,
+            409,
+            422,
+            503,
+            described={
+                409: "Reference or key already used for a different request",
+                422: "Invalid body, unknown case type, or data the type refuses",
+            },
+        ),
     },
 )
 async def create_case(
@@ -113,7 +132,7 @@ async def create_case(
     return result.view
 
 
-@router.get("", response_model=CasePage)
+@router.get("", response_model=CasePage, responses=errors(401, 422, 503))
 async def list_cases(
     session: SessionDep,
     _: AnyRole,
@@ -143,7 +162,7 @@ async def list_cases(
     )
 
 
-@router.get("/{ref}", response_model=CaseView)
+@router.get("/{ref}", response_model=CaseView, responses=READ)
 async def get_case(
     ref: Ref, session: SessionDep, settings: SettingsDep, caller: AnyRole
 ) -> CaseView:
@@ -151,7 +170,7 @@ async def get_case(
     return await svc.get_case(session=session, settings=settings, ref=ref, caller=caller)
 
 
-@router.get("/{ref}/state", response_model=CaseSnapshot)
+@router.get("/{ref}/state", response_model=CaseSnapshot, responses=READ)
 async def get_live_state(
     ref: Ref, session: SessionDep, temporal: TemporalDep, caller: AnyRole
 ) -> CaseSnapshot:
@@ -161,7 +180,12 @@ async def get_live_state(
 
 
 # ------------------------------------------------------------------ commands (both engines)
-@router.post("/{ref}/documents-received", response_model=CommandResult, status_code=ACCEPTED)
+@router.post(
+    "/{ref}/documents-received",
+    response_model=CommandResult,
+    status_code=ACCEPTED,
+    responses=COMMAND,
+)
 async def documents_received(
     ref: Ref,
     body: DocumentsReceivedBody,
@@ -194,7 +218,7 @@ async def documents_received(
     )
 
 
-@router.post("/{ref}/compliance-decision", response_model=CommandResult)
+@router.post("/{ref}/compliance-decision", response_model=CommandResult, responses=COMMAND)
 async def compliance_decision(
     ref: Ref,
     body: ComplianceDecisionBody,
@@ -215,7 +239,7 @@ async def compliance_decision(
     )
 
 
-@router.post("/{ref}/final-review", response_model=CommandResult)
+@router.post("/{ref}/final-review", response_model=CommandResult, responses=COMMAND)
 async def final_review(
     ref: Ref, body: FinalReviewBody, session: SessionDep, temporal: TemporalDep, caller: CaseWorker
 ) -> CommandResult:
@@ -230,7 +254,7 @@ async def final_review(
     )
 
 
-@router.post("/{ref}/decision", response_model=CommandResult)
+@router.post("/{ref}/decision", response_model=CommandResult, responses=COMMAND)
 async def decision(
     ref: Ref, body: DecisionBody, session: SessionDep, temporal: TemporalDep, caller: Reviewer
 ) -> CommandResult:
@@ -248,7 +272,7 @@ async def decision(
     )
 
 
-@router.post("/{ref}/pause", response_model=CommandResult, status_code=ACCEPTED)
+@router.post("/{ref}/pause", response_model=CommandResult, status_code=ACCEPTED, responses=COMMAND)
 async def pause_case(
     ref: Ref, body: PauseBody, session: SessionDep, temporal: TemporalDep, caller: CaseWorker
 ) -> CommandResult:
@@ -262,7 +286,7 @@ async def pause_case(
     )
 
 
-@router.post("/{ref}/resume", response_model=CommandResult, status_code=ACCEPTED)
+@router.post("/{ref}/resume", response_model=CommandResult, status_code=ACCEPTED, responses=COMMAND)
 async def resume_case(
     ref: Ref, body: ResumeBody, session: SessionDep, temporal: TemporalDep, caller: CaseWorker
 ) -> CommandResult:
@@ -276,7 +300,7 @@ async def resume_case(
     )
 
 
-@router.post("/{ref}/tasks/{task_key}/complete", response_model=CommandResult)
+@router.post("/{ref}/tasks/{task_key}/complete", response_model=CommandResult, responses=COMMAND)
 async def complete_task(
     ref: Ref,
     task_key: Annotated[str, Path(pattern=r"^[a-z0-9_]{1,60}$")],
@@ -299,7 +323,7 @@ async def complete_task(
     )
 
 
-@router.post("/{ref}/send-back", response_model=CommandResult)
+@router.post("/{ref}/send-back", response_model=CommandResult, responses=COMMAND)
 async def send_back(
     ref: Ref, body: SendBackBody, session: SessionDep, temporal: TemporalDep, caller: CaseWorker
 ) -> CommandResult:
@@ -315,7 +339,7 @@ async def send_back(
     )
 
 
-@router.post("/{ref}/cancel", response_model=CommandResult)
+@router.post("/{ref}/cancel", response_model=CommandResult, responses=COMMAND)
 async def cancel_case(
     ref: Ref, body: CancelBody, session: SessionDep, temporal: TemporalDep, caller: CaseWorker
 ) -> CommandResult:
@@ -331,7 +355,7 @@ async def cancel_case(
     )
 
 
-@router.post("/{ref}/documents/waive", response_model=CommandResult)
+@router.post("/{ref}/documents/waive", response_model=CommandResult, responses=COMMAND)
 async def waive_documents(
     ref: Ref, body: WaiveBody, session: SessionDep, temporal: TemporalDep, caller: CaseWorker
 ) -> CommandResult:
@@ -347,7 +371,7 @@ async def waive_documents(
 
 
 # ------------------------------------------------------------------ commands (engine cases)
-@router.post("/{ref}/elements/{key}/skip", response_model=CommandResult)
+@router.post("/{ref}/elements/{key}/skip", response_model=CommandResult, responses=COMMAND)
 async def skip_element(
     ref: Ref,
     key: KeyPath,
@@ -369,7 +393,31 @@ async def skip_element(
     )
 
 
-@router.post("/{ref}/checklists/{element}/items/{item}/tick", response_model=CommandResult)
+@router.post("/{ref}/escalation/acknowledge", response_model=CommandResult, responses=COMMAND)
+async def acknowledge_escalation(
+    ref: Ref,
+    body: AcknowledgeBody,
+    session: SessionDep,
+    temporal: TemporalDep,
+    caller: TaskDoer,
+) -> CommandResult:
+    """Take ownership of the current escalation level. Where the stage says
+    ``escalations_stop_when_acknowledged``, later levels of this breach are held back.
+    409 when nothing is escalated or this level is already acknowledged."""
+    return await svc.engine_command(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        caller=caller,
+        name=eng.ACKNOWLEDGE_ESCALATION,
+        model=AcknowledgeEscalation,
+        note=body.note,
+    )
+
+
+@router.post(
+    "/{ref}/checklists/{element}/items/{item}/tick", response_model=CommandResult, responses=COMMAND
+)
 async def tick_item(
     ref: Ref,
     element: KeyPath,
@@ -391,7 +439,7 @@ async def tick_item(
     )
 
 
-@router.post("/{ref}/reopen", response_model=CommandResult)
+@router.post("/{ref}/reopen", response_model=CommandResult, responses=COMMAND)
 async def reopen_case(
     ref: Ref, body: ReopenBody, session: SessionDep, temporal: TemporalDep, caller: CaseWorker
 ) -> CommandResult:
@@ -408,7 +456,7 @@ async def reopen_case(
     )
 
 
-@router.post("/{ref}/proposal", response_model=CommandResult)
+@router.post("/{ref}/proposal", response_model=CommandResult, responses=COMMAND)
 async def respond_to_proposal(
     ref: Ref,
     body: ProposalBody,
@@ -429,7 +477,7 @@ async def respond_to_proposal(
     )
 
 
-@router.post("/{ref}/messages", response_model=CommandResult)
+@router.post("/{ref}/messages", response_model=CommandResult, responses=COMMAND)
 async def client_message(
     ref: Ref, body: MessageBody, session: SessionDep, temporal: TemporalDep, caller: ClientApp
 ) -> CommandResult:
@@ -445,7 +493,7 @@ async def client_message(
     )
 
 
-@router.post("/{ref}/feedback", response_model=CommandResult)
+@router.post("/{ref}/feedback", response_model=CommandResult, responses=COMMAND)
 async def feedback(
     ref: Ref, body: FeedbackBody, session: SessionDep, temporal: TemporalDep, caller: ClientApp
 ) -> CommandResult:

@@ -19,7 +19,6 @@ from sqlalchemy import func, select
 from store.db import SessionFactory
 from store.models import CallbackTaskRow, Case, DocumentRow
 from tests.api_engine.conftest import (
-    ADMIN,
     CLIENT,
     MANAGER,
     build_app,
@@ -282,7 +281,7 @@ async def worker_api(
             yield http
 
 
-async def test_a_paused_case_refuses_a_document_waiver(
+async def test_a_paused_case_refuses_a_waiver_and_an_acknowledgement(
     worker_api: httpx.AsyncClient, dev_server_env: Any
 ) -> None:
     http = worker_api
@@ -302,8 +301,19 @@ async def test_a_paused_case_refuses_a_document_waiver(
         )
         assert waived.status_code == 409, waived.text
         assert "paused" in waived.json()["detail"]
-        snap = (await http.get(f"/cases/{ref}/state", headers=ADMIN)).json()
-        assert snap["status"] == "paused"
+        acked = await http.post(f"/cases/{ref}/escalation/acknowledge", json={}, headers=MANAGER)
+        assert acked.status_code == 409, acked.text
+        assert "paused" in acked.json()["detail"]
+        resumed = await http.post(f"/cases/{ref}/resume", json={}, headers=MANAGER)
+        assert resumed.status_code == 202, resumed.text
+        await wait_state(http, ref, lambda s: s["status"] != "paused")
+        nothing = await http.post(
+            f"/cases/{ref}/escalation/acknowledge", json={"note": "x"}, headers=MANAGER
+        )
+        assert nothing.status_code == 409, nothing.text
+        assert "no escalation to acknowledge" in nothing.json()["detail"]
+        client = await http.post(f"/cases/{ref}/escalation/acknowledge", json={}, headers=CLIENT)
+        assert client.status_code == 403, client.text
     finally:
         await dev_server_env.client.get_workflow_handle(workflow_id).terminate("test cleanup")
 

@@ -15,11 +15,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+import pytest
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 
 from playbooks.registry import CaseTypeRegistry
 from schemas.casetype import CaseType
 from schemas.contracts import CASE_WORKFLOW, EngineCaseInput
+from schemas.engine_commands import AcknowledgeEscalation, CommandResult
 from schemas.snapshot import CaseSnapshot
 from store.cases import insert_draft_case
 from store.db import SessionFactory
@@ -183,9 +185,14 @@ stages:
 """
 
 
-def _three_level_type(folder: Path) -> CaseType:
+def _three_level_type(folder: Path, *, stop_when_acknowledged: bool = False) -> CaseType:
     folder.mkdir()
-    (folder / "three_level_escalation.yaml").write_text(THREE_LEVELS, encoding="utf-8")
+    text = THREE_LEVELS
+    if stop_when_acknowledged:
+        text = text.replace(
+            "    escalations:\n", "    escalations_stop_when_acknowledged: true\n    escalations:\n"
+        )
+    (folder / "three_level_escalation.yaml").write_text(text, encoding="utf-8")
     settings = test_settings()
     registry = CaseTypeRegistry.load([folder], known_roles=settings.known_roles())
     return registry.get("three_level_escalation")
@@ -278,3 +285,85 @@ async def test_three_escalation_levels_each_reach_their_role_once(
         keys = [r.outbox_key for r in await _all_sla_rows(sessions, ref)]
         assert len(keys) == len(set(keys)), keys
         assert (await snapshot(handle)).priority == "critical"  # priority follows the level
+
+
+async def test_acknowledging_an_escalation_holds_back_the_later_levels(
+    time_skipping_env, sessions, tmp_path
+):
+    """The lead acknowledges level 1: levels 2 and 3 are recorded on the timeline as held,
+    and nobody else is paged. A second acknowledgement of the same level is refused."""
+    env = time_skipping_env
+    ct = _three_level_type(tmp_path / "case_types", stop_when_acknowledged=True)
+    async with engine_worker(env.client, sessions) as worker:
+        ref, handle = await _start_type(
+            env.client, sessions, worker.task_queue, ct, worker.started_cases
+        )
+        state = await wait_for(handle, lambda s: s.sla is not None and s.sla.due_at is not None)
+        assert state.sla is not None and state.sla.due_at is not None
+        breach = state.sla.due_at
+        assert "acknowledge_escalation" not in state.allowed_actions
+        with pytest.raises(WorkflowUpdateFailedError) as early:
+            await _acknowledge(handle, "lead")
+        assert "no escalation to acknowledge" in str(early.value.cause)
+
+        await _sleep_until(env, breach + MINUTE)
+        state = await wait_for(handle, _at_level(1))
+        assert "acknowledge_escalation" in state.allowed_actions
+        done = await _acknowledge(handle, "lead", note="on it")
+        assert done.message == "escalation level 1 acknowledged; later levels are held back"
+        with pytest.raises(WorkflowUpdateFailedError) as twice:
+            await _acknowledge(handle, "someone else")
+        assert "already acknowledged by lead" in str(twice.value.cause)
+
+        await _sleep_until(env, breach + timedelta(hours=5))
+        await eventually(
+            lambda: events(sessions, ref, "sla_escalation_held"), lambda rows: len(rows) == 2
+        )
+        state = await snapshot(handle)
+        assert state.sla is not None
+        assert (state.sla.escalation_level, state.sla.acknowledged_level) == (1, 1)
+        assert state.sla.acknowledged_by == "lead"
+        rows = await _staff(sessions, ref, "sla_escalated")
+        assert _per_recipient(rows) == {
+            DIRECTORY["onboarding_lead"]: 1,
+            DIRECTORY["case_manager"]: 1,
+        }, "level 2 and 3 targets were paged after the acknowledgement"
+        held = await events(sessions, ref, "sla_escalation_held")
+        assert [e.detail["level"] for e in held] == [2, 3]
+        acked = await events(sessions, ref, "sla_escalation_acknowledged")
+        assert [(e.actor, e.detail["level"], e.detail["note"]) for e in acked] == [
+            ("lead", 1, "on it")
+        ]
+
+
+async def test_without_the_stop_rule_an_acknowledgement_is_recorded_and_levels_go_on(
+    time_skipping_env, sessions, tmp_path
+):
+    env = time_skipping_env
+    ct = _three_level_type(tmp_path / "case_types")
+    async with engine_worker(env.client, sessions) as worker:
+        ref, handle = await _start_type(
+            env.client, sessions, worker.task_queue, ct, worker.started_cases
+        )
+        state = await wait_for(handle, lambda s: s.sla is not None and s.sla.due_at is not None)
+        assert state.sla is not None and state.sla.due_at is not None
+        breach = state.sla.due_at
+        await _sleep_until(env, breach + MINUTE)
+        await wait_for(handle, _at_level(1))
+        done = await _acknowledge(handle, "lead")
+        assert done.message.endswith("later levels still follow")
+        await _sleep_until(env, breach + timedelta(hours=1) + MINUTE)
+        state = await wait_for(handle, _at_level(2))
+        assert "acknowledge_escalation" in state.allowed_actions  # a new level, a new owner
+        rows = await _staff_rows(sessions, ref, "sla_escalated", 4)
+        assert DIRECTORY["compliance_lead"] in _per_recipient(rows)
+
+
+async def _acknowledge(
+    handle: WorkflowHandle[Any, Any], actor: str, note: str | None = None
+) -> CommandResult:
+    return await handle.execute_update(
+        "acknowledge_escalation",
+        AcknowledgeEscalation(actor=actor, note=note),
+        result_type=CommandResult,
+    )

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.conditions import holds
     from schemas.contracts import CASE_WORKFLOW, EngineCaseInput, EngineCaseOutcome
     from schemas.engine_commands import (
+        AcknowledgeEscalation,
         CancelCaseCmd,
         ClientMessage,
         CommandResult,
@@ -395,6 +396,39 @@ class CaseWorkflow:
         self._require(cmd, "resume", paused_ok=True)
         if self.case.state.status != EngineStatus.PAUSED:
             raise WrongState(f"case {self.case.state.case_ref} is not paused")
+
+    # ---------------------------------------------------------------- escalation
+    @workflow.update
+    def acknowledge_escalation(self, cmd: AcknowledgeEscalation) -> CommandResult:
+        case, sla = self.case, self.case.state.sla
+        assert sla is not None
+        sla.acknowledged_level, sla.acknowledged_by = sla.escalation_level, cmd.actor
+        stops = case.stage_def.escalations_stop_when_acknowledged
+        case.event(
+            "sla_escalation_acknowledged",
+            cmd.actor,
+            {
+                "stage": case.stage_def.key,
+                "level": sla.escalation_level,
+                "note": cmd.note,
+                "later_levels_held": stops,
+            },
+        )
+        case.touch()
+        later = "later levels are held back" if stops else "later levels still follow"
+        return self._result(f"escalation level {sla.escalation_level} acknowledged; {later}")
+
+    @acknowledge_escalation.validator
+    def _check_acknowledge(self, cmd: AcknowledgeEscalation) -> None:
+        self._require(cmd, "an escalation acknowledgement")
+        sla = self.case.state.sla
+        if sla is None or sla.escalation_level == 0:
+            raise WrongState(f"case {self.case.state.case_ref} has no escalation to acknowledge")
+        if sla.acknowledged_level >= sla.escalation_level:
+            raise WrongState(
+                f"escalation level {sla.escalation_level} was already acknowledged by "
+                f"{sla.acknowledged_by}"
+            )
 
     # ---------------------------------------------------------------- elements
     @workflow.update

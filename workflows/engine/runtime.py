@@ -234,6 +234,13 @@ class CaseRuntime:
                 [stage.owner_role],
                 {**base, "overdue_by": max(-remaining, timedelta(seconds=1))},
             )
+        elif sla.acknowledged_level and stage.escalations_stop_when_acknowledged:
+            # someone owns it: the later levels are recorded, not sent (per the case type)
+            self.event(
+                "sla_escalation_held",
+                "sla",
+                {"stage": stage.key, "level": m.level, "acknowledged_by": sla.acknowledged_by},
+            )
         else:
             sla.escalation_level = m.level
             sla.escalations += 1

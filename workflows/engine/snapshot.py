@@ -26,6 +26,8 @@ def build(case: CaseRuntime, now: datetime) -> CaseSnapshot:
             due_at=(now + left) if left is not None and running else None,
             running=running,
             escalation_level=state.sla.escalation_level,
+            acknowledged_level=state.sla.acknowledged_level,
+            acknowledged_by=state.sla.acknowledged_by,
         )
     approval = next((e for e in state.elements if e.kind == "approval" and e.votes), None)
     approval = approval or next(
@@ -104,6 +106,9 @@ def allowed_actions(case: CaseRuntime) -> list[str]:
     if status == EngineStatus.PAUSED:
         return ["resume", "cancel", "client_message", "feedback"]
     actions = ["pause", "cancel", "client_message", "feedback"]
+    sla = case.state.sla
+    if sla is not None and sla.escalation_level > sla.acknowledged_level:
+        actions.append("acknowledge_escalation")
     if case.case_type.stage_index(case.state.stage) > 0:
         actions.append("send_back")
     kinds = {e.kind for e in case.active_elements()}
