@@ -416,7 +416,9 @@ async def acknowledge_escalation(
 
 
 @router.post(
-    "/{ref}/checklists/{element}/items/{item}/tick", response_model=CommandResult, responses=COMMAND
+    "/{ref}/checklists/{element}/items/{item}/tick",
+    response_model=CommandResult,
+    responses=errors(401, 403, 404, 409, 422, 503),  # no body, so no 400
 )
 async def tick_item(
     ref: Ref,
