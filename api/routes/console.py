@@ -431,6 +431,15 @@ async def send_back(
     )
 
 
+@router.post("/cases/{ref}/escalation/acknowledge")
+async def acknowledge_escalation(
+    ref: str, request: Request, session: SessionDep, temporal: TemporalDep, user: SignedIn
+) -> Response:
+    return await _act(
+        request, action="acknowledge", ref=ref, user=user, session=session, temporal=temporal
+    )
+
+
 @router.post("/cases/{ref}/cancel")
 async def cancel(
     ref: str, request: Request, session: SessionDep, temporal: TemporalDep, user: SignedIn

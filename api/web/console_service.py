@@ -47,7 +47,7 @@ from schemas.casetype import (
     TaskElement,
 )
 from schemas.commands import PauseRequest, ResumeRequest
-from schemas.engine_commands import ReopenCase, SkipElement, TickItem
+from schemas.engine_commands import AcknowledgeEscalation, ReopenCase, SkipElement, TickItem
 from schemas.enums import ClientTier, ClientType, SlaState
 from schemas.snapshot import CaseSnapshot, StagePlan
 from store import console_credentials as credentials
@@ -924,6 +924,7 @@ ACTION_ROLES: dict[str, frozenset[Role]] = {
     "tick": STAFF_DOERS,
     "skip": frozenset({Role.CASE_MANAGER}),
     "send_back": frozenset({Role.CASE_MANAGER}),
+    "acknowledge": STAFF_DOERS,
     "reopen": frozenset({Role.CASE_MANAGER}),
     "cancel": frozenset({Role.CASE_MANAGER}),
 }
@@ -1074,6 +1075,15 @@ async def perform(
         assert reason is not None
         await svc.send_back(**common, caller=caller, to_stage=to_stage, reason=reason)
         return f"Case sent back to {stage_title(to_stage)}."
+    if action == "acknowledge":
+        result = await svc.engine_command(
+            **common,
+            caller=caller,
+            name=eng.ACKNOWLEDGE_ESCALATION,
+            model=AcknowledgeEscalation,
+            note=_text(form, "note"),
+        )
+        return result.message[:1].upper() + result.message[1:] + "."
     if action == "reopen":
         at = (
             _key(form, "to_stage", "Choose the stage to reopen the case at.")
