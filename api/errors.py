@@ -5,13 +5,24 @@ from __future__ import annotations
 import logging
 import uuid
 
+import asyncpg
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from temporalio.service import RPCError
 
 log = logging.getLogger(__name__)
+
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    PoolTimeout,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,  # admin_shutdown, cannot_connect_now, crash_shutdown
+    asyncpg.InterfaceError,
+    ConnectionError,
+)
+"""Exceptions that mean "Postgres cannot be reached now": 503 with Retry-After, not 500."""
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, object]]:
@@ -61,4 +72,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RPCError, temporal_unavailable)
     app.add_exception_handler(OperationalError, database_unavailable)
     app.add_exception_handler(DBAPIError, database_unavailable)
+    # Not wrapped by SQLAlchemy: the pool's wait for a connection, asyncpg's own connection
+    # errors, and a refused or reset socket while Postgres restarts.
+    for cause in DATABASE_DOWN:
+        app.add_exception_handler(cause, database_unavailable)
     app.add_exception_handler(Exception, unexpected)
