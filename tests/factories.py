@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +9,7 @@ from temporalio.client import WorkflowHandle
 
 from schemas.case import CaseState
 from schemas.client import ClientProfile
+from tests.waiting import eventually
 from workflows.onboarding import OnboardingCaseWorkflow
 
 
@@ -37,14 +37,12 @@ async def wait_for_state(
     timeout: float = 30,  # generous: a loaded CI machine is slow, a wrong state still fails
 ) -> CaseState:
     """Poll the workflow's state query until ``predicate`` holds (fails the test on timeout)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: CaseState | None = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await handle.query(OnboardingCaseWorkflow.state)
-        if predicate(last):
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"state never matched; last seen: {last}")
+    return await eventually(
+        lambda: handle.query(OnboardingCaseWorkflow.state),
+        predicate,
+        what=f"the state of {handle.id} to match",
+        timeout=timeout,
+    )
 
 
 async def start_case(env: Any, worker: Any, **profile_overrides: Any) -> tuple[str, Any]:
@@ -77,18 +75,23 @@ async def audit_kinds(sessions: Any, ref: str) -> list[str]:
         return [r.kind for r in rows]
 
 
-async def wait_for_event(sessions: Any, ref: str, kind: str, *, timeout: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if kind in await audit_kinds(sessions, ref):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no {kind} event; trail: {await audit_kinds(sessions, ref)}")
+async def wait_for_event(sessions: Any, ref: str, kind: str, *, timeout: float = 30) -> None:
+    await eventually(
+        lambda: audit_kinds(sessions, ref),
+        lambda kinds: kind in kinds,
+        what=f"a {kind} event in {ref}'s audit trail",
+        timeout=timeout,
+    )
 
 
-async def assert_no_event(sessions: Any, ref: str, kind: str, *, settle: float = 0.5) -> None:
-    """Give the worker a moment (time is frozen meanwhile), then check nothing fired."""
-    await asyncio.sleep(settle)
+async def assert_no_event(sessions: Any, ref: str, kind: str) -> None:
+    """No ``kind`` in the case's audit trail: for the time-skipping server, after ``env.sleep``.
+
+    No settling wait: the test server does not move its clock while a workflow task or an
+    activity (the projection that writes the trail included) is outstanding, so when
+    ``env.sleep`` returns, everything due up to now has been written, and nothing due later can
+    fire until the test sleeps again. What the trail lacks now, it lacks for good until then.
+    """
     kinds = await audit_kinds(sessions, ref)
     assert kind not in kinds, f"unexpected {kind}; trail: {kinds}"
 

@@ -23,17 +23,20 @@ from schemas.engine_commands import CancelCaseCmd, CommandResult
 from store.db import SessionFactory
 from tests.conftest import RunningWorker, running_worker
 from tests.engine.helpers import snapshot
+from tests.waiting import eventually
 
 
-async def _quiet(handle: WorkflowHandle[Any, Any], timeout: float = 20) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
+async def _quiet(handle: WorkflowHandle[Any, Any], timeout: float = 30) -> None:
+    """Until the case is over or has no activity in flight (fails the test otherwise)."""
+
+    async def settled() -> bool:
         described = await handle.describe()
-        if described.status != WorkflowExecutionStatus.RUNNING:
-            return
-        if not described.raw_description.pending_activities:
-            return
-        await asyncio.sleep(0.1)
+        return (
+            described.status != WorkflowExecutionStatus.RUNNING
+            or not described.raw_description.pending_activities
+        )
+
+    await eventually(settled, what=f"{handle.id} to have no activity in flight", timeout=timeout)
 
 
 async def end_case(handle: WorkflowHandle[Any, Any]) -> None:
@@ -48,7 +51,7 @@ async def end_case(handle: WorkflowHandle[Any, Any]) -> None:
                 CancelCaseCmd(actor="test", role="admin", closure_code="other", reason="done"),
                 result_type=CommandResult,
             )
-            await asyncio.wait_for(handle.result(), timeout=20)
+            await asyncio.wait_for(handle.result(), timeout=30)
     await _quiet(handle)
 
 
@@ -57,9 +60,18 @@ async def engine_worker(
     client: Client, sessions: SessionFactory, settings: Settings | None = None
 ) -> AsyncIterator[RunningWorker]:
     async with running_worker(client, sessions, settings) as worker:
+        passed = False
         try:
             yield worker
+            passed = True
         finally:
+            stuck: list[str] = []
             for handle in list(worker.started_cases):
-                with contextlib.suppress(Exception):
+                try:
                     await end_case(handle)
+                except Exception as exc:  # reported below, after every case
+                    stuck.append(f"{handle.id}: {exc}")
+            # a failing test keeps its own error; a passing one must not hide a stuck case
+            # (it would stall every later test on the shared time-skipping server)
+            if stuck and passed:
+                raise AssertionError("cases not ended cleanly: " + "; ".join(stuck))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from schemas.snapshot import CaseSnapshot
 from store.cases import insert_draft_case
 from store.db import SessionFactory
 from tests.conftest import new_ref
+from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_TYPES = REPO / "tests" / "fixtures" / "case_types"
@@ -96,14 +96,12 @@ async def wait_for(
     handle: WorkflowHandle[Any, Any],
     predicate: Callable[[CaseSnapshot], bool],
     *,
-    timeout: float = 20,
+    timeout: float = 30,
 ) -> CaseSnapshot:
     """Poll the state query until ``predicate`` holds (the case moves in the background)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: CaseSnapshot | None = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await snapshot(handle)
-        if predicate(last):
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"condition not reached; last state: {last!r}")
+    return await eventually(
+        lambda: snapshot(handle),
+        predicate,
+        what=f"the state of {handle.id} to match",
+        timeout=timeout,
+    )

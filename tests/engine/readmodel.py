@@ -6,9 +6,7 @@ until the rows show what the test expects (or fails with what it last saw).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
 
@@ -21,22 +19,7 @@ from store.models import (
     ProjectionDeadLetter,
     StageIntervalRow,
 )
-
-T = TypeVar("T")
-
-
-async def eventually(
-    read: Callable[[], Awaitable[T]], check: Callable[[T], bool], *, timeout: float = 20
-) -> T:
-    """Re-run ``read`` until ``check`` holds on its answer; fail with the last answer."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await read()
-        if check(value):
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"read model never matched; last read: {value!r}")
-        await asyncio.sleep(0.05)
+from tests.waiting import eventually as eventually  # engine tests wait through this module
 
 
 async def case_row(sessions: SessionFactory, ref: str) -> Case | None:
