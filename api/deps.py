@@ -12,8 +12,10 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage
+from limits.aio.storage import Storage as AsyncStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import ConfigurationError
+from limits.storage import storage_from_string
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
@@ -63,12 +65,16 @@ def get_case_types(request: Request) -> CaseTypeRegistry:
 
 
 class Throttle:
-    """Per-process rate limits (``limits``, in memory) for sign-in failures and portal links.
+    """Rate limits (``limits``) for sign-in failures and portal links, in the storage named by
+    ``RATE_LIMIT_STORAGE``: in memory per process by default, shared (Redis) across replicas.
     One per app (``app.state.throttle``), so every test app starts with clean counters.
     Keys are hashed: no username, address or portal token is held in clear."""
 
     def __init__(self, settings: Settings) -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        storage = storage_from_string(settings.rate_limit_storage)
+        if not isinstance(storage, AsyncStorage):
+            raise ConfigurationError(f"{settings.rate_limit_storage} is not an async storage")
+        self._limiter = MovingWindowRateLimiter(storage)
         self.login_per_user = parse(settings.login_failures_per_user)
         self.login_per_address = parse(settings.login_failures_per_address)
         self.portal_per_token = parse(settings.portal_requests_per_token)

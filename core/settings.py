@@ -229,6 +229,13 @@ class Settings(BaseSettings):
     portal_requests_per_address: str = Field(
         default="300/minute", description="Portal requests per address, any link"
     )
+    rate_limit_storage: str = Field(
+        default="async+memory://",
+        max_length=500,
+        description="Where the counters live (a `limits` async storage URI). The default "
+        "counts per API process; with several replicas use a shared one, e.g. "
+        "async+redis://host:6379 (install coredis)",
+    )
 
     # --- Temporal (address/namespace/TLS/API key are read by temporalio.envconfig) -----
     temporal_address: str = "localhost:7233"
@@ -264,6 +271,15 @@ class Settings(BaseSettings):
     @classmethod
     def _check_rate(cls, value: str) -> str:
         parse_rate_limit(value)  # ValueError for anything but "<count>/<period>"
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _check_rate_storage(cls, value: str) -> str:
+        if not value.startswith("async+"):
+            raise ValueError(
+                "must be an async storage URI of the limits package, e.g. async+memory://"
+            )
         return value
 
     @field_validator("case_type_dirs_extra", mode="before")

@@ -176,3 +176,15 @@ async def test_guessing_links_from_one_address_is_throttled(
         assert (await client.get("/portal/guess-6")).status_code == 429
     async with browser(app, "198.51.100.20") as someone_else:
         assert (await someone_else.get("/portal/guess-7")).status_code == 404
+
+
+def test_the_counter_storage_is_checked_at_start() -> None:
+    """A wrong RATE_LIMIT_STORAGE stops the API at start; it never runs unthrottled."""
+    from limits.errors import ConfigurationError
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="async storage URI"):
+        test_settings(rate_limit_storage="memory://")
+    with pytest.raises(ConfigurationError, match="unknown storage scheme"):
+        create_app(test_settings(rate_limit_storage="async+bogus://somewhere"))
+    assert create_app(test_settings(rate_limit_storage="async+memory://")).state.throttle
