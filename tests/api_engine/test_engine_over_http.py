@@ -3,7 +3,6 @@ dev server and a worker running CaseWorkflow (and the frozen onboarding workflow
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from tests.api_engine.conftest import (
 )
 from tests.conftest import new_ref, running_worker
 from tests.factories import profile_json
+from tests.waiting import eventually
 
 
 @dataclass
@@ -96,16 +96,18 @@ async def wait_state(
     headers: dict[str, str] = ADMIN,
     timeout: float = 30,
 ) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: dict[str, Any] | None = None
-    while asyncio.get_running_loop().time() < deadline:
+
+    async def read() -> tuple[int, Any]:
         r = await http.get(f"/cases/{ref}/state", headers=headers)
-        if r.status_code == 200:
-            last = r.json()
-            if predicate(last):
-                return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"state never matched; last seen: {last}")
+        return r.status_code, r.json() if r.status_code == 200 else r.text
+
+    _, state = await eventually(
+        read,
+        lambda answer: answer[0] == 200 and predicate(answer[1]),
+        what=f"GET /cases/{ref}/state to match",
+        timeout=timeout,
+    )
+    return dict(state)
 
 
 def element(snapshot: dict[str, Any], key: str) -> dict[str, Any] | None:
@@ -160,28 +162,29 @@ async def test_large_order_needs_two_approvals_from_two_identities(stack: Stack)
     done = await wait_state(http, ref, lambda s: s["status"] in ("resolved", "closed"))
     assert done["resolution"] == "completed", done
     assert [v["stage"] for v in done["history"]][:3] == ["intake", "approval", "fulfilment"]
-    actors = await approvers(stack.sessions, ref)
+    actors = approvers(await trail_until_resolved(stack.sessions, ref))
     assert len(actors) == 2 and vote["actor"] in actors, actors
     assert any(a.startswith("compliance_reviewer:") for a in actors)
 
 
-async def approvers(sessions: SessionFactory, ref: str, *, timeout: float = 10) -> set[str]:
-    """Who approved, from the audit trail (the read model may trail the workflow a moment)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    found: set[str] = set()
-    while asyncio.get_running_loop().time() < deadline:
+async def trail_until_resolved(sessions: SessionFactory, ref: str) -> list[CaseEvent]:
+    """The case's audit trail once it records the resolution: the read model follows the
+    workflow a moment later, and projects in order, so every earlier event is there too."""
+
+    async def trail() -> list[CaseEvent]:
         async with sessions() as s:
-            found = set(
-                await s.scalars(
-                    select(CaseEvent.actor).where(
-                        CaseEvent.case_ref == ref, CaseEvent.kind == "approval_approve"
-                    )
-                )
-            )
-        if len(found) >= 2:
-            return found
-        await asyncio.sleep(0.2)
-    return found
+            query = select(CaseEvent).where(CaseEvent.case_ref == ref).order_by(CaseEvent.id)
+            return list((await s.scalars(query)).all())
+
+    return await eventually(
+        trail,
+        lambda events: any(e.kind == "case_resolved" for e in events),
+        what=f"case_resolved in {ref}'s audit trail",
+    )
+
+
+def approvers(trail: list[CaseEvent]) -> set[str]:
+    return {e.actor for e in trail if e.kind == "approval_approve"}
 
 
 async def test_order_below_the_threshold_resolves_without_approval(stack: Stack) -> None:
@@ -191,10 +194,9 @@ async def test_order_below_the_threshold_resolves_without_approval(stack: Stack)
     done = await wait_state(http, ref, lambda s: s["status"] in ("resolved", "closed"))
     assert done["resolution"] == "completed", done
     assert [v["stage"] for v in done["history"]][:3] == ["intake", "approval", "fulfilment"]
-    assert await approvers(stack.sessions, ref, timeout=1) == set()
-    async with stack.sessions() as s:
-        kinds = set(await s.scalars(select(CaseEvent.kind).where(CaseEvent.case_ref == ref)))
-    assert "approval_requested" not in kinds
+    trail = await trail_until_resolved(stack.sessions, ref)
+    assert approvers(trail) == set()
+    assert "approval_requested" not in {e.kind for e in trail}
     r = await http.post(f"/cases/{ref}/decision", json={"decision": "approve"}, headers=MANAGER)
     assert r.status_code == 409, r.text
 

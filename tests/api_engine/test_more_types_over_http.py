@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,11 +11,18 @@ import pytest
 from sqlalchemy import select
 
 from store.db import SessionFactory
-from store.models import CaseEvent, NotificationRow
+from store.models import NotificationRow
 from tests.api_engine.conftest import ADMIN, CLIENT, MANAGER, REVIEWER, build_app, engine_settings
-from tests.api_engine.test_engine_over_http import OPENED, Stack, _close_open_cases, wait_state
+from tests.api_engine.test_engine_over_http import (
+    OPENED,
+    Stack,
+    _close_open_cases,
+    trail_until_resolved,
+    wait_state,
+)
 from tests.conftest import new_ref, running_worker
 from tests.factories import profile_json
+from tests.waiting import eventually
 
 FIXTURE_TYPES = Path(__file__).resolve().parents[1] / "fixtures" / "case_types"
 
@@ -96,22 +102,21 @@ async def test_return_with_receipt_refund_rejected_once_then_accepted(stack: Sta
         "resolution",
     ]
     assert [v["outcome"] for v in final["history"]][:2] == ["completed", "sent_back"]
-    kinds: list[str] = []
-    for _ in range(100):  # the read model follows the workflow a moment later
-        async with stack.sessions() as s:
-            kinds = list(await s.scalars(select(CaseEvent.kind).where(CaseEvent.case_ref == ref)))
-        if "case_resolved" in kinds:
-            break
-        await asyncio.sleep(0.1)
-    async with stack.sessions() as s:
-        messages = list(
-            await s.scalars(
-                select(NotificationRow.milestone).where(
-                    NotificationRow.case_ref == ref, NotificationRow.channel == "email"
-                )
-            )
-        )
+    trail = await trail_until_resolved(stack.sessions, ref)
+    kinds = [e.kind for e in trail]
     assert kinds.count("proposal_rejected") == 1 and kinds.count("proposal_accepted") == 1
+
+    async def emails() -> list[str]:
+        async with stack.sessions() as s:
+            query = select(NotificationRow.milestone).where(
+                NotificationRow.case_ref == ref, NotificationRow.channel == "email"
+            )
+            return list(await s.scalars(query))
+
+    # messages leave on the case's background lane, not in step with the audit trail
+    messages = await eventually(
+        emails, lambda sent: sent.count("proposal") >= 2, what="both proposal e-mails"
+    )
     assert messages.count("proposal") == 2  # one per proposal made
 
 
