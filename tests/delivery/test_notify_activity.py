@@ -43,6 +43,7 @@ from tests.delivery.conftest import (
 )
 from tests.standins.sendgrid_standin import SendGridStandin
 from tests.standins.twilio_standin import TwilioStandin
+from tests.waiting import until
 
 SMS_FIRST = [Channel.SMS, Channel.EMAIL, Channel.IN_APP]
 
@@ -171,13 +172,6 @@ async def _in_doubt_row(sessions, inp, channel: Channel, *, body: str, age: time
         )
 
 
-async def _wait_for(predicate, what: str, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
-
-
 async def test_worker_dying_mid_send_is_reconciled_not_sent_twice(
     acts, sendgrid: SendGridStandin, sessions, case_ref
 ):
@@ -187,13 +181,13 @@ async def test_worker_dying_mid_send_is_reconciled_not_sent_twice(
     inp = notify_input(case_ref, Milestone.SETUP_COMPLETED)
     env = ActivityEnvironment()
     first = asyncio.ensure_future(env.run(acts.notify, inp))
-    await _wait_for(lambda: bool(sendgrid.requests), "the send to reach the provider")
+    await until(lambda: bool(sendgrid.requests), what="the send to reach the provider")
     assert (await outbox(sessions, case_ref))["email"].status == "sending"
     env.cancel()  # the worker goes away mid-request
     with contextlib.suppress(asyncio.CancelledError):
         await first
     assert first.cancelled()
-    await _wait_for(lambda: bool(sendgrid.accepted), "the stalled send to be accepted")
+    await until(lambda: bool(sendgrid.accepted), what="the stalled send to be accepted")
 
     result = await run(acts, inp)  # the retry on another worker
 
@@ -236,7 +230,7 @@ async def test_timeout_after_the_provider_took_it_is_not_resent(
     assert err.value.next_retry_delay == timedelta(seconds=30)
     row = (await outbox(sessions, case_ref))["email"]
     assert row.status == "checking" and "TimeoutError" in (row.error or "")
-    await _wait_for(lambda: bool(sendgrid.accepted), "the provider to accept the stalled send")
+    await until(lambda: bool(sendgrid.accepted), what="the provider to accept the stalled send")
 
     result = await run(acts, inp)
 
@@ -259,7 +253,8 @@ async def test_in_doubt_message_the_provider_never_got_is_sent_once_the_lag_has_
     with pytest.raises(ApplicationError) as err:  # too soon to trust "not listed"
         await run(acts, inp)
     assert err.value.type == "DeliveryInDoubt"
-    assert timedelta(seconds=50) < err.value.next_retry_delay <= timedelta(seconds=60)
+    delay = err.value.next_retry_delay
+    assert delay is not None and timedelta(seconds=50) < delay <= timedelta(seconds=60)
     assert [r.method for r in sendgrid.requests] == ["GET"]
     assert (await outbox(sessions, case_ref))["email"].status == "checking"
 
@@ -321,7 +316,7 @@ async def test_sms_timeout_is_reconciled_by_body(twilio: TwilioStandin, sessions
         await run(acts, inp)
     assert err.value.type == "DeliveryInDoubt"
     assert (await outbox(sessions, case_ref))["sms"].status == "checking"
-    await _wait_for(lambda: bool(twilio.messages), "Twilio to create the stalled message")
+    await until(lambda: bool(twilio.messages), what="Twilio to create the stalled message")
 
     result = await run(acts, inp)
 

@@ -6,8 +6,6 @@ through the real ``deliver`` (a signed HTTP receiver); a retried sync must never
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from sqlalchemy import select
 from temporalio.exceptions import ApplicationError
@@ -26,6 +24,7 @@ from store.models import Case, NotificationRow, WebhookDeliveryRow
 from tests.compliance.conftest import SECRET, Receiver
 from tests.delivery.conftest import FROM_EMAIL, FROM_NAME, notify_input
 from tests.engine_store.conftest import T0, dead_letters, engine_case, projection
+from tests.waiting import until
 
 
 async def sync(store: EngineStoreActivities, inp: SyncCaseInput):
@@ -132,10 +131,7 @@ async def test_a_message_in_doubt_does_not_hold_back_the_rest_of_the_batch(sessi
     assert raised.value.type == "DeliveryInDoubt" and not raised.value.non_retryable
     keys = [m.body["custom_args"]["idempotency_key"] for m in sendgrid.accepted]
     assert f"{ref}:documents_needed:1:email" in keys, "the second message went out meanwhile"
-    for _ in range(100):  # the stalled first send lands at the provider
-        if len(sendgrid.accepted) == 2:
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: len(sendgrid.accepted) == 2, what="the stalled first send to land")
 
     retried = await sync(store, inp)
 
