@@ -28,6 +28,7 @@ from tests.factories import (
     waived_documents,
 )
 from tests.standins.sendgrid_standin import running_sendgrid_standin
+from tests.waiting import eventually, until_idle
 from workers.main import build_activities, sandbox_runner
 from workflows.onboarding import OnboardingCaseWorkflow as Wf
 
@@ -185,14 +186,13 @@ async def test_worker_stopped_mid_provisioning_still_gives_exactly_one_account(
         ref, handle = await start_case(env, Q)
         await wait_for_state(handle, lambda s: s.stage == Stage.DOCUMENT_COLLECTION)
         await handle.signal(Wf.documents_received, waived_documents())
-        committed = None
-        for _ in range(200):  # the account row is committed, the activity never reports
+
+        async def account() -> Account | None:
             async with sessions() as s:
-                committed = await s.scalar(select(Account).where(Account.case_ref == ref))
-            if committed is not None:
-                break
-            await asyncio.sleep(0.05)
-        assert committed is not None, "worker A never reached the middle of provisioning"
+                return await s.scalar(select(Account).where(Account.case_ref == ref))
+
+        # the account row is committed, the activity never reports
+        await eventually(account, what="worker A to reach the middle of provisioning")
         assert (await handle.query(Wf.state)).account_number is None  # not reported yet
     # worker A is gone mid-step; worker B picks the retried activity up
     async with worker(hanging=False):
@@ -218,21 +218,16 @@ async def test_premium_client_gets_a_callback_task_at_the_chosen_stage(time_skip
             h1, lambda s: s.stage == Stage.ACCOUNT_SETUP and bool(s.account_number)
         )
         await wait_for_state(h2, lambda s: s.stage == Stage.FINAL_REVIEW)
-        # the callback is scheduled on the case's background lane, just after the stage began
-        callbacks: list[CallbackTaskRow] = []
-        for _ in range(100):
-            async with sessions() as s:
-                callbacks = list(
-                    await s.scalars(
-                        select(CallbackTaskRow).where(
-                            CallbackTaskRow.case_ref.in_([premium, standard])
-                        )
-                    )
-                )
-            if callbacks:
-                break
-            await asyncio.sleep(0.05)
+        # a callback is scheduled on the case's background lane, just after the stage began:
+        # once both cases have nothing in flight, every callback asked for has been written
+        for handle in (h1, h2):
+            await until_idle(handle)
         async with sessions() as s:
+            callbacks = list(
+                await s.scalars(
+                    select(CallbackTaskRow).where(CallbackTaskRow.case_ref.in_([premium, standard]))
+                )
+            )
             tasks = (
                 await s.scalars(select(CaseTaskRow).where(CaseTaskRow.case_ref == premium))
             ).all()
