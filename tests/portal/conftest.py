@@ -3,7 +3,6 @@ Temporal dev server, a worker for running cases, and helpers to mint links and p
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,7 @@ from store.db import SessionFactory
 from store.models import Case
 from tests.conftest import RunningWorker, new_ref, running_worker, test_settings
 from tests.factories import profile
+from tests.waiting import eventually
 
 UPLOAD_LIMIT = 256 * 1024
 CSRF_FIELD = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
@@ -103,18 +103,22 @@ async def csrf_of(api: httpx.AsyncClient, token: str) -> str:
 
 
 async def wait_for_case_row(
-    sessions: SessionFactory, ref: str, *, stage: str | None = None, timeout: float = 15
+    sessions: SessionFactory, ref: str, *, stage: str | None = None, timeout: float = 30
 ) -> Case:
     """Poll the read model until the workflow's projection wrote the case (at ``stage``)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    row: Case | None = None
-    while asyncio.get_running_loop().time() < deadline:
+
+    async def row() -> Case | None:
         async with sessions() as s:
-            row = await s.scalar(select(Case).where(Case.ref == ref))
-        if row is not None and (stage is None or row.stage == stage):
-            return row
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"case {ref} never reached {stage}; last row: {row and row.stage}")
+            return await s.scalar(select(Case).where(Case.ref == ref))
+
+    found = await eventually(
+        row,
+        lambda r: r is not None and (stage is None or r.stage == stage),
+        what=f"case {ref}'s row" + (f" at {stage}" if stage else ""),
+        timeout=timeout,
+    )
+    assert found is not None
+    return found
 
 
 def blob_root(settings: Settings) -> Path:

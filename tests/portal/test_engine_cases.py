@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from core.settings import Settings
 from schemas.engine_commands import CommandResult, CompleteTaskCmd, WaiveDocuments
@@ -16,6 +16,7 @@ from store.models import Case
 from tests.conftest import RunningWorker
 from tests.engine.helpers import start, wait_for
 from tests.portal.conftest import csrf_of, token_for
+from tests.waiting import eventually
 
 REFUND = {"order_id": "ORD-9", "return_type": "refund", "has_receipt": True, "amount": 40}
 
@@ -175,13 +176,8 @@ async def test_accepted_refund_then_a_low_score_reopens_the_case(
 
 
 async def _wait_row_status(sessions: SessionFactory, ref: str, status: str) -> None:
-    import asyncio
-
-    from sqlalchemy import select
-
-    for _ in range(150):
+    async def row_status() -> str | None:
         async with sessions() as s:
-            if await s.scalar(select(Case.status).where(Case.ref == ref)) == status:
-                return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"case {ref} row never became {status}")
+            return await s.scalar(select(Case.status).where(Case.ref == ref))
+
+    await eventually(row_status, lambda now: now == status, what=f"case {ref}'s row to be {status}")

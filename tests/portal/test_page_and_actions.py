@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -18,6 +17,7 @@ from tests.conftest import RunningWorker
 from tests.documents import samples
 from tests.factories import close_case, start_case, wait_for_state
 from tests.portal.conftest import UPLOAD_LIMIT, csrf_of, make_case, token_for, wait_for_case_row
+from tests.waiting import eventually
 
 TODAY = date.today()
 
@@ -249,18 +249,17 @@ async def test_inbox_shows_messages_and_marks_them_read(
     ref, handle = await running(dev_server_env, worker, sessions)
     token = token_for(portal_settings, ref)
     try:
-        row = None
-        for _ in range(100):
+
+        async def inbox() -> NotificationRow | None:
             async with sessions() as s:
-                row = await s.scalar(
+                return await s.scalar(
                     select(NotificationRow).where(
                         NotificationRow.case_ref == ref, NotificationRow.channel == "in_app"
                     )
                 )
-            if row is not None:
-                break
-            await asyncio.sleep(0.1)
-        assert row is not None, "the acknowledgement never reached the inbox"
+
+        row = await eventually(inbox, what="the acknowledgement in the client's inbox")
+        assert row is not None
         page = await api.get(f"/portal/{token}")
         assert row.subject is not None and row.subject in page.text
         assert "(1 unread)" in page.text
