@@ -240,6 +240,7 @@ def machine() -> str:
 
 
 async def main(cases: int, concurrency: int, write_docs: bool) -> None:
+    from core.codec import data_converter, new_key_entry
     from store.db import make_engine, make_session_factory
     from store.embedded import start_embedded_postgres
     from store.migrate import upgrade_head
@@ -269,22 +270,37 @@ async def main(cases: int, concurrency: int, write_docs: bool) -> None:
                 activities=[noop],
                 workflow_runner=sandbox_runner(),
             )
-            async with ours_worker, raw_worker:
+            # the same engine with the payload codec on (PAYLOAD_KEYS), on its own queue
+            sealed = await Client.connect(
+                env.client.service_client.config.target_host,
+                namespace=env.client.namespace,
+                data_converter=data_converter(new_key_entry("bench")),
+            )
+            sealed_worker = build_worker(
+                sealed, test_settings(), sessions, task_queue=queue + "-enc"
+            )
+            async with ours_worker, raw_worker, sealed_worker:
                 await run_raw(env.client, queue + "-raw", 5, concurrency)  # warm-up
                 await run_engine(env.client, queue, 3, concurrency, sessions)
                 await run_frozen(env.client, queue, 3, concurrency)
+                await run_engine(sealed, queue + "-enc", 3, concurrency, sessions)
                 raw_s, raw_h = await run_raw(env.client, queue + "-raw", cases, concurrency)
                 eng_s, eng_h = await run_engine(env.client, queue, cases, concurrency, sessions)
                 frz_s, frz_h = await run_frozen(env.client, queue, cases, concurrency)
+                enc_s, enc_h = await run_engine(
+                    sealed, queue + "-enc", cases, concurrency, sessions
+                )
                 raw = await history_profile(raw_h)
                 eng = await history_profile(eng_h)
                 frz = await history_profile(frz_h)
+                enc = await history_profile(enc_h)
         finally:
             await env.shutdown()
             await engine.dispose()
             server.cleanup()
 
     rate = {"raw": cases / raw_s, "engine": cases / eng_s, "frozen": cases / frz_s}
+    sealed_rate = cases / enc_s
 
     def row(label: str, r: float, e: float, f: float, fmt: str) -> str:
         return f"| {label} | {fmt.format(r)} | {fmt.format(e)} | {fmt.format(f)} | {e / r:.2f}x |"
@@ -339,6 +355,18 @@ async def main(cases: int, concurrency: int, write_docs: bool) -> None:
         "(else one local activity when the case next waits); search attributes are upserted",
         "together, only when the case waits with a changed stage/status/SLA state; one timer per",
         "SLA deadline. The throughput includes the bench's own polling of the state query.",
+        "",
+        "Payload encryption (`PAYLOAD_KEYS`, AES-256-GCM on every payload, issue #11), same",
+        "run, same engine case on its own task queue:",
+        "",
+        "| | engine, plaintext payloads | engine, encrypted payloads | encrypted / plaintext |",
+        "|---|---:|---:|---:|",
+        f"| cases per second | {rate['engine']:.1f} | {sealed_rate:.1f} | "
+        f"{sealed_rate / rate['engine']:.2f}x |",
+        f"| history size per case (KiB) | {eng.size / 1024:.1f} | {enc.size / 1024:.1f} | "
+        f"{enc.size / eng.size:.2f}x |",
+        f"| billable actions per case | {eng.actions:.1f} | {enc.actions:.1f} | "
+        f"{enc.actions / eng.actions:.2f}x |",
         "",
         "Throughput is below the 0.5x goal of issue #10 (history and actions meet theirs).",
         "Profiled on 2026-11-30 (py-spy --gil, yappi, getrusage): the bottleneck is the one",
