@@ -12,12 +12,38 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import Client, Interceptor, OutboundInterceptor, QueryWorkflowInput
 
 from api.services import engine
 from store.db import SessionFactory
 from tests.api_engine.conftest import ADMIN, MANAGER, build_app, engine_settings
+from tests.api_engine.test_engine_over_http import wait_state
 from tests.conftest import new_ref, running_worker
 from tests.factories import profile_json
+from tests.waiting import until
+
+
+class QueriesInFlight(Interceptor):
+    """Counts the API's workflow queries that have gone to Temporal and not come back."""
+
+    def __init__(self) -> None:
+        self.waiting = 0
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return _Counting(next, self)
+
+
+class _Counting(OutboundInterceptor):
+    def __init__(self, next: OutboundInterceptor, counter: QueriesInFlight) -> None:
+        super().__init__(next)
+        self._counter = counter
+
+    async def query_workflow(self, input: QueryWorkflowInput) -> Any:
+        self._counter.waiting += 1
+        try:
+            return await super().query_workflow(input)
+        finally:
+            self._counter.waiting -= 1
 
 
 async def test_reads_answer_and_workflow_calls_fail_fast_while_the_worker_is_down(
@@ -26,18 +52,17 @@ async def test_reads_answer_and_workflow_calls_fail_fast_while_the_worker_is_dow
     monkeypatch.setattr(engine, "COMMAND_TIMEOUT", timedelta(seconds=1))  # 10 s in production
     settings = engine_settings(tmp_path)
     ref = new_ref("DOWN")
+    queries = QueriesInFlight()
+    temporal = Client(**{**dev_server_env.client.config(), "interceptors": [queries]})
     async with running_worker(dev_server_env.client, sessions, settings) as worker:
         settings = settings.model_copy(update={"temporal_task_queue": worker.task_queue})
-        app = build_app(settings, sessions, dev_server_env.client)
+        app = build_app(settings, sessions, temporal)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             body = {"reference": ref, "client": profile_json()}
             assert (await http.post("/cases", json=body, headers=MANAGER)).status_code == 201
-            for _ in range(100):  # the case reaches its first wait while the worker runs
-                live = await http.get(f"/cases/{ref}/state", headers=ADMIN)
-                if live.status_code == 200 and live.json()["stage"] == "document_collection":
-                    break
-                await asyncio.sleep(0.1)
+            # the case reaches its first wait while the worker runs
+            await wait_state(http, ref, lambda s: s["stage"] == "document_collection")
     # the worker is gone now; nothing polls the task queue
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t", timeout=30
@@ -49,7 +74,7 @@ async def test_reads_answer_and_workflow_calls_fail_fast_while_the_worker_is_dow
             return r.status_code, time.perf_counter() - start, r.headers.get("retry-after")
 
         states = [asyncio.create_task(timed(f"/cases/{ref}/state")) for _ in range(50)]
-        await asyncio.sleep(0.5)  # all 50 are waiting on Temporal now
+        await until(lambda: queries.waiting == 50, what="all 50 state queries to wait on Temporal")
         plain_status, plain_seconds, _ = await timed(f"/cases/{ref}")
         listing_status, listing_seconds, _ = await timed("/cases?limit=5")
         answers = await asyncio.gather(*states)
