@@ -14,6 +14,7 @@ from tests.conftest import new_ref
 from tests.e2e.conftest import CASE_MANAGER, CLIENT_APP, OPERATOR, LiveStack
 from tests.e2e.documents import upload_individual_checklist
 from tests.factories import profile_json
+from tests.waiting import eventually, until_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -27,26 +28,29 @@ def new_case_body(ref: str | None = None, **client: Any) -> dict[str, Any]:
 
 async def poll(http: httpx.AsyncClient, path: str, until, timeout: float = 20) -> dict[str, Any]:
     """GET ``path`` until ``until(json)`` holds: the read model follows the workflow closely."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    body: dict[str, Any] = {}
-    while asyncio.get_running_loop().time() < deadline:
+
+    async def read() -> tuple[int, Any]:
         response = await http.get(path, headers=OPERATOR)
-        body = response.json()
-        if response.status_code == 200 and until(body):
-            return body
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{path} never matched; last: {body}")
+        return response.status_code, response.json()
+
+    _, body = await eventually(
+        read,
+        lambda answer: answer[0] == 200 and until(answer[1]),
+        what=f"GET {path} to match",
+        timeout=timeout,
+    )
+    return dict(body)
 
 
 async def visible_workflows(stack: LiveStack, query: str, expect: int) -> list[Any]:
     """Visibility is eventually consistent: list until the count settles at ``expect``."""
-    found: list[Any] = []
-    for _ in range(50):
-        found = [w async for w in stack.temporal.list_workflows(query)]
-        if len(found) == expect:
-            return found
-        await asyncio.sleep(0.2)
-    return found
+
+    async def listed() -> list[Any]:
+        return [w async for w in stack.temporal.list_workflows(query)]
+
+    return await eventually(
+        listed, lambda found: len(found) == expect, what=f"{expect} workflow(s) listed for {query}"
+    )
 
 
 @pytest.fixture
@@ -122,13 +126,11 @@ async def test_case_goes_from_post_to_completed_over_http(http, live_stack, sess
         assert screening.list_version.startswith("ofac-sdn@")
 
     # issue #5: exactly the six milestones, in order, on the client's channels (email, in-app)
-    # the welcome message may still be on its way when the case reads "resolved"
-    for _ in range(100):
-        sent = await http.get(f"/cases/{ref}/notifications", headers=CASE_MANAGER)
-        rows = sorted(sent.json()["items"], key=lambda n: n["id"])
-        if sum(n["channel"] == "email" for n in rows) >= 6:
-            break
-        await asyncio.sleep(0.2)
+    # the welcome message may still be on its way when the case reads "resolved": once the
+    # workflow has nothing in flight, every message it queued has been sent
+    await until_idle(live_stack.temporal.get_workflow_handle(f"onboarding-{ref}"))
+    sent = await http.get(f"/cases/{ref}/notifications", headers=CASE_MANAGER)
+    rows = sorted(sent.json()["items"], key=lambda n: n["id"])
     emails = [n["milestone"] for n in rows if n["channel"] == "email"]
     assert emails == [
         "case_created",
