@@ -14,6 +14,8 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from tests.waiting import until
+
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -40,20 +42,18 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[str]:
-    """Run ``app`` on a free loopback port until the block ends; yields its base URL."""
-    port = free_port()
+async def serve(app: FastAPI, *, port: int | None = None) -> AsyncIterator[str]:
+    """Run ``app`` on a loopback port (a free one unless given) until the block ends; yields
+    its base URL once uvicorn has started (its lifespan included)."""
+    port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
-    for _ in range(200):
-        if server.started or not thread.is_alive():
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: server.started or not thread.is_alive(), what="uvicorn to start")
     if not server.started:
-        pytest.fail("uvicorn did not start")
+        pytest.fail("uvicorn exited before it started (see the log above)")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -5,10 +5,8 @@ the case move on; screenshots go to .data/screenshots/portal-*.png."""
 from __future__ import annotations
 
 import re
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -16,11 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from core.settings import Settings
 from store.db import SessionFactory
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, serve
 from tests.browser import SHOTS as SCREENSHOTS
 from tests.conftest import RunningWorker, new_ref, running_worker, test_settings
 from tests.documents import samples
@@ -39,30 +36,6 @@ class Served:
     settings: Settings
 
 
-@contextmanager
-def serve(settings: Settings, sessions: SessionFactory, temporal: Any) -> Iterator[str]:
-    """uvicorn in a thread with its own event loop; the app's lifespan opens its own DB engine
-    and Temporal client from ``settings`` (so nothing is shared across loops)."""
-    app = build_app(settings, sessions, temporal)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=settings.api_port, log_level="warning", lifespan="on"
-        )
-    )
-    thread = threading.Thread(target=server.run, name="portal-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{settings.api_port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-
 @pytest.fixture
 async def stack(
     database_url: str,
@@ -74,7 +47,9 @@ async def stack(
         pytest.skip(f"{CHROMIUM} is missing: the browser test needs Debian's chromium")
     async with running_worker(dev_server_env.client, sessions, test_settings()) as worker:
         settings = _server_settings(database_url, dev_server_env, worker, tmp_path)
-        with serve(settings, sessions, dev_server_env.client) as base_url:
+        # the app's lifespan opens its own DB engine and Temporal client from ``settings``
+        app = build_app(settings, sessions, dev_server_env.client)
+        async with serve(app, port=settings.api_port) as base_url:
             yield Served(base_url=base_url, settings=settings)
 
 

@@ -4,32 +4,22 @@ in-process worker. Sign in as a case manager, pause a case with a reason, resume
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from api.app import create_app
 from core.settings import DEV_CONSOLE_PASSWORD
 from schemas.enums import Stage
 from store.db import SessionFactory
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, SHOTS
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, serve
 from tests.conftest import running_worker, test_settings
 from tests.factories import start_case, wait_for_state
 
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -55,29 +45,8 @@ async def live_console(
         )
         ref, handle = await start_case(dev_server_env, worker, name="Grace Hopper")
         await wait_for_state(handle, lambda s: s.stage == Stage.DOCUMENT_COLLECTION)
-        port = _free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(settings),
-                host="127.0.0.1",
-                port=port,
-                log_level="warning",
-                lifespan="on",
-            )
-        )
-        thread = threading.Thread(target=server.run, name="console-uvicorn", daemon=True)
-        thread.start()
-        for _ in range(200):
-            if server.started or not thread.is_alive():
-                break
-            await asyncio.sleep(0.05)
-        if not server.started:
-            pytest.fail("uvicorn did not start")
-        try:
-            yield LiveConsole(base_url=f"http://127.0.0.1:{port}", ref=ref, handle=handle)
-        finally:
-            server.should_exit = True
-            await asyncio.to_thread(thread.join, 15)
+        async with serve(create_app(settings)) as base_url:
+            yield LiveConsole(base_url=base_url, ref=ref, handle=handle)
 
 
 async def test_sign_in_pause_and_resume_in_a_browser(live_console: LiveConsole) -> None:
