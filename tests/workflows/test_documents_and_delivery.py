@@ -86,8 +86,12 @@ async def test_missing_document_client_reminded_then_upload_moves_the_case_on(
         await handle.signal(
             Wf.documents_received, DocumentsReceived(actor="client", document_ids=[doc])
         )
-        state = await wait_for_state(handle, lambda s: s.status == CaseStatus.WAITING_ON_CLIENT)
-        assert state.stage == Stage.DOCUMENT_COLLECTION  # proof of address still missing
+        await until_idle(handle)  # the signal is handled, whatever it led to has run
+        state = await handle.query(Wf.state)
+        assert (state.stage, state.status) == (
+            Stage.DOCUMENT_COLLECTION,
+            CaseStatus.WAITING_ON_CLIENT,
+        )
         assert "documents_needed" not in await audit_kinds(sessions, ref)  # ack listed it
 
         await env.sleep(timedelta(hours=14, minutes=25))  # 60% of 24h: at risk -> reminder
