@@ -112,8 +112,8 @@ class TwilioStandin(StandinServer):
 
     def _list(self, request: RecordedRequest) -> Reply:
         """``GET …/Messages.json?To=&From=&PageSize=``: newest first, like Twilio."""
-        to = (request.query.get("To") or [None])[0]
-        sender = (request.query.get("From") or [None])[0]
+        to = request.query["To"][0] if request.query.get("To") else None
+        sender = request.query["From"][0] if request.query.get("From") else None
         try:
             page_size = min(1000, int((request.query.get("PageSize") or ["50"])[0]))
         except ValueError:
