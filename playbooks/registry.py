@@ -28,12 +28,16 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from playbooks.calendars import SUFFIX as CALENDAR_SUFFIX
+from playbooks.calendars import load_calendars, pin
+from schemas.calendar import CalendarDef, PinnedCalendar
 from schemas.casetype import (
     ApprovalElement,
     AutomationElement,
@@ -426,7 +430,7 @@ def _scan(folders: list[Path]) -> tuple[dict[Path, int], list[str]]:
             problems.append(f"{_label(folder)}: case type folder does not exist")
             continue
         for path in sorted(folder.glob("*.yaml")):
-            if path.is_file():
+            if path.is_file() and not path.name.endswith(CALENDAR_SUFFIX):
                 found[path.resolve()] = path.stat().st_mtime_ns
     return found, problems
 
@@ -441,8 +445,10 @@ class CaseTypeRegistry:
         entries: dict[Path, _Entry],
         known_roles: set[str] | None = None,
         known_milestones: set[str] | None = None,
+        calendars: dict[str, CalendarDef] | None = None,
     ) -> None:
         self.folders = folders
+        self.calendars: dict[str, CalendarDef] = dict(calendars or {})
         self.known_roles = known_roles
         self.known_milestones = known_milestones
         self._entries = entries
@@ -480,9 +486,12 @@ class CaseTypeRegistry:
                 if not file_problems:
                     entries[path] = parsed[path]
         problems.extend(_check_all(parsed, known_roles, known_milestones, staff_roles))
+        calendars, calendar_problems = load_calendars(resolved)
+        problems.extend(calendar_problems)
+        problems.extend(_check_calendars(parsed, calendars))
         if problems:
             raise CaseTypeError(problems)
-        return cls(resolved, entries, known_roles, known_milestones)
+        return cls(resolved, entries, known_roles, known_milestones, calendars)
 
     # -- lookups
     def get(self, name: str, *, startable_only: bool = False) -> CaseType:
@@ -552,6 +561,7 @@ class CaseTypeRegistry:
             fresh[path] = _Entry(path, found[path], case_type)
         candidate.update(fresh)
         problems = _check_all(candidate, self.known_roles, self.known_milestones)
+        problems += _check_calendars(candidate, self.calendars)  # calendars load at start
         if problems:
             for problem in problems:
                 log.error("case types: %s (keeping the last good versions)", problem)
@@ -579,6 +589,41 @@ __all__ = [
     "UnknownCaseType",
     "folders_from_setting",
 ]
+
+
+def _check_calendars(
+    entries: Mapping[Path, _Entry], calendars: Mapping[str, CalendarDef]
+) -> list[str]:
+    """Every calendar a case type or stage names is declared (``*.calendar.yaml``)."""
+    problems: list[str] = []
+    known = ", ".join(sorted(calendars)) or "none"
+    for entry in entries.values():
+        ct = entry.case_type
+        named = [("calendar", ct.calendar)] + [
+            (f"stages[{i}] (stage {s.key!r}).calendar", s.calendar) for i, s in enumerate(ct.stages)
+        ]
+        for where, name in named:
+            if name and name not in calendars:
+                problems.append(
+                    f"{_label(entry.path)}: {where}: unknown calendar {name!r} (known: {known})"
+                )
+    return problems
+
+
+def pinned_calendars(
+    registry: CaseTypeRegistry,
+    case_types: Iterable[CaseType],
+    now: datetime,
+) -> dict[str, PinnedCalendar]:
+    """The calendars the given case types (a case and its pinned subprocess types) count in,
+    resolved around ``now`` for the workflow input."""
+    names = {
+        name
+        for ct in case_types
+        for name in (ct.calendar, *(s.calendar for s in ct.stages))
+        if name
+    }
+    return {name: pin(registry.calendars[name], now) for name in sorted(names)}
 
 
 def pinned_subprocess_types(

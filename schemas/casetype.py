@@ -321,6 +321,11 @@ class StageDef(_Strict):
         description="Roles that may see and act on the case in this stage (empty: any staff)",
     )
     sla: timedelta | None = None
+    calendar: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_]{0,59}$",
+        description="Business calendar the SLA counts in (default: the case type's; none: 24/7)",
+    )
     warn_at: list[float] = Field(default_factory=lambda: [0.8])
     predictive: PredictiveAlert | None = None
     escalations: list[EscalationLevel] = Field(default_factory=list)
@@ -375,6 +380,12 @@ class CaseType(_Strict):
         default_factory=lambda: ["client_withdrew", "duplicate", "fraud_suspected", "other"]
     )
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)
+    calendar: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_]{0,59}$",
+        description="Business calendar of every stage's SLA (a stage may pick another); "
+        "none: 24/7 wall-clock time",
+    )
     messaging: Messaging = Field(default_factory=Messaging)
     webhooks: list[str] = Field(
         default_factory=list, description="Events sent to WEBHOOK_URL, e.g. case.resolved"

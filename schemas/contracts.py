@@ -22,6 +22,7 @@ from pydantic import (
     model_serializer,
 )
 
+from schemas.calendar import PinnedCalendar
 from schemas.case_state import ElementState, PauseRecord, StageVisit
 from schemas.casetype import CaseType
 from schemas.client import ClientProfile
@@ -117,6 +118,11 @@ class EngineCaseInput(BaseModel):
     requested_by: str = "api"
     parent_workflow_id: str | None = None
     subprocess_types: dict[str, PinnedCaseType] = Field(default_factory=dict)
+    calendars: dict[str, PinnedCalendar] = Field(
+        default_factory=dict,
+        description="The business calendars its stages (and subprocesses) count SLAs in, "
+        "resolved when the case started",
+    )
     row_exists: bool = Field(
         default=False,
         description="The API inserted the case row; else the first projection creates it",

@@ -14,6 +14,7 @@ import json
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from fastapi import HTTPException, status
@@ -33,7 +34,13 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from api.deps import Caller
 from api.services import engine as eng
 from core.settings import Role, Settings
-from playbooks.registry import CaseTypeRegistry, UnknownCaseType, pinned_subprocess_types
+from playbooks.registry import (
+    CaseTypeRegistry,
+    UnknownCaseType,
+    pinned_calendars,
+    pinned_subprocess_types,
+)
+from schemas.calendar import PinnedCalendar
 from schemas.case import (
     DEFAULT_CASE_TYPE,
     CaseInput,
@@ -205,6 +212,13 @@ async def start_case(
         row = eng.CaseRow.of(case)
         requested = case.requested_by
         await session.rollback()  # hold no connection while Temporal is awaited
+        children = (
+            pinned_subprocess_types(
+                registry, case_type, client=body.client.model_dump(mode="json"), data=data
+            )
+            if row.is_engine
+            else {}
+        )
         async with eng.temporal_errors():
             if row.is_engine:
                 await _start_engine_workflow(
@@ -212,11 +226,9 @@ async def start_case(
                     settings=settings,
                     row=row,
                     case_type=case_type,
-                    children=pinned_subprocess_types(
-                        registry,
-                        case_type,
-                        client=body.client.model_dump(mode="json"),
-                        data=data,
+                    children=children,
+                    calendars=pinned_calendars(
+                        registry, [case_type, *children.values()], datetime.now(UTC)
                     ),
                     body=body,
                     data=data,
@@ -261,6 +273,7 @@ async def _start_engine_workflow(
     row: eng.CaseRow,
     case_type: CaseType,
     children: dict[str, CaseType],
+    calendars: dict[str, PinnedCalendar],
     body: StartCaseRequest,
     data: dict[str, Any],
     requested_by: str,
@@ -278,6 +291,7 @@ async def _start_engine_workflow(
                 data=data,
                 requested_by=requested_by,
                 subprocess_types=children,
+                calendars=calendars,
                 row_exists=True,  # the draft row above: the case needs no seed
             ),
             id=row.workflow_id,

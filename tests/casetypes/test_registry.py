@@ -72,10 +72,18 @@ def refused(folder: Path) -> str:
 def test_every_shipped_case_type_loads() -> None:
     registry = CaseTypeRegistry.load(folders_from_setting([FIXTURES]), known_roles=None)
     names = registry.names()
-    shipped = {p.stem for p in DEFAULT_FOLDER.glob("*.yaml")}
+    shipped = {p.stem for p in DEFAULT_FOLDER.glob("*.yaml") if ".calendar" not in p.suffixes}
     assert {"order_approval", "return_request", "security_review"} <= set(names)
     assert "vendor_due_diligence" in names
     assert len(names) == len(shipped) + 1
+    assert set(registry.calendars) == {"uk_business_hours"}  # calendars load beside them
+
+
+def test_an_unknown_calendar_is_refused_naming_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "x.yaml", "x")
+    path.write_text(path.read_text().replace("title:", "calendar: moon_time\ntitle:", 1))
+    problem = refused(tmp_path)
+    assert "x.yaml: calendar: unknown calendar 'moon_time' (known: none)" in problem
 
 
 @pytest.mark.parametrize(

@@ -204,6 +204,7 @@ async def _start_type(
     task_queue: str,
     ct: CaseType,
     started: list[Any],
+    calendars: dict[str, Any] | None = None,
 ) -> tuple[str, WorkflowHandle[Any, Any]]:
     """``tests.engine.helpers.start`` for a case type outside the shipped folders."""
     ref = new_ref("ESC")
@@ -234,6 +235,7 @@ async def _start_type(
             data={},
             requested_by="test",
             subprocess_types={},
+            calendars=calendars or {},
             row_exists=True,
         ),
         id=workflow_id,

@@ -227,7 +227,7 @@ class CaseWorkflow:
         visit = state.history[-1]
         visit.exited_at, visit.outcome = now, outcome
         if state.sla is not None:
-            visit.active_seconds = clock.active(state.sla, now).total_seconds()
+            visit.active_seconds = clock.active(state.sla, now, case.calendar).total_seconds()
             visit.paused_seconds = clock.paused(state.sla, now).total_seconds()
             visit.sla_outcome = clock.outcome(state.sla)
             visit.escalations = state.sla.escalations
@@ -367,7 +367,7 @@ class CaseWorkflow:
         state.pauses.append(record)
         state.status, state.paused_by = EngineStatus.PAUSED, cmd.actor
         if state.sla is not None:
-            clock.stop(state.sla, now)
+            clock.stop(state.sla, now, case.calendar)
         case.projector.pause(record)
         case.projector.case(status=state.status.value, ever_paused=True)
         case.event("paused", cmd.actor, {"reason": cmd.reason, "stage": state.stage})

@@ -1,18 +1,24 @@
 """The SLA clock of one stage visit, over ``SlaTimerState`` (plain data in ``CaseState``).
 
 Pure: no Temporal, no wall clock. Active time only counts while the clock runs (it stops while
-paused, and while waiting on the client where the stage says so). The milestones come from the
-pinned stage definition (``workflows.sla.milestones_for``), so a replay computes the same
-deadlines; the workflow sleeps on one durable timer until the next one.
+paused, and while waiting on the client where the stage says so) and, with a business
+calendar (``cal``), only inside working hours (``workcal``). The milestones come from the
+pinned stage definition (``workflows.sla.milestones_for``) and the calendar from the pinned
+input, so a replay computes the same deadlines; the workflow sleeps on one durable timer until
+the next one. ``cal=None`` is 24/7: wall-clock time, as before calendars.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from schemas.calendar import PinnedCalendar
 from schemas.case_state import SlaTimerState
 from schemas.casetype import StageDef
+from workflows.engine import workcal
 from workflows.sla import Milestone, milestones_for
+
+Cal = PinnedCalendar | None
 
 
 def start(stage: StageDef, now: datetime) -> SlaTimerState:
@@ -20,11 +26,11 @@ def start(stage: StageDef, now: datetime) -> SlaTimerState:
     return SlaTimerState(started_at=now, budget_seconds=budget, running_since=now)
 
 
-def active(clock: SlaTimerState, now: datetime) -> timedelta:
+def active(clock: SlaTimerState, now: datetime, cal: Cal = None) -> timedelta:
     banked = timedelta(seconds=clock.active_before_seconds)
     if clock.running_since is None:
         return banked
-    return banked + (now - clock.running_since)
+    return banked + workcal.working(cal, clock.running_since, now)
 
 
 def paused(clock: SlaTimerState, now: datetime) -> timedelta:
@@ -34,10 +40,10 @@ def paused(clock: SlaTimerState, now: datetime) -> timedelta:
     return banked + (now - clock.stopped_since)
 
 
-def stop(clock: SlaTimerState, now: datetime) -> None:
+def stop(clock: SlaTimerState, now: datetime, cal: Cal = None) -> None:
     if clock.running_since is None:
         return
-    clock.active_before_seconds += (now - clock.running_since).total_seconds()
+    clock.active_before_seconds += workcal.working(cal, clock.running_since, now).total_seconds()
     clock.running_since, clock.stopped_since = None, now
 
 
@@ -49,26 +55,38 @@ def resume(clock: SlaTimerState, now: datetime) -> None:
     clock.stopped_since, clock.running_since = None, now
 
 
-def remaining(clock: SlaTimerState, now: datetime) -> timedelta | None:
+def remaining(clock: SlaTimerState, now: datetime, cal: Cal = None) -> timedelta | None:
+    """Budget left (working time with a calendar); negative once overdue."""
     if clock.budget_seconds is None:
         return None
-    return timedelta(seconds=clock.budget_seconds) - active(clock, now)
+    return timedelta(seconds=clock.budget_seconds) - active(clock, now, cal)
 
 
-def next_deadline(clock: SlaTimerState, stage: StageDef, now: datetime) -> datetime | None:
-    """Wall-clock time of the next unfired milestone, if the clock keeps running."""
+def due_at(clock: SlaTimerState, now: datetime, cal: Cal = None) -> datetime | None:
+    """When the budget runs out if the clock keeps running (None: no budget, or stopped)."""
+    left = remaining(clock, now, cal)
+    if left is None or clock.running_since is None:
+        return None
+    return workcal.add(cal, now, left) if left > timedelta(0) else now + left
+
+
+def next_deadline(
+    clock: SlaTimerState, stage: StageDef, now: datetime, cal: Cal = None
+) -> datetime | None:
+    """Instant of the next unfired milestone, if the clock keeps running: with a calendar,
+    exactly when that much more working time has passed."""
     if clock.running_since is None:
         return None
-    spent = active(clock, now)
+    spent = active(clock, now, cal)
     for m in milestones_for(stage):
         if m.key not in clock.fired:
-            return now + max(timedelta(0), m.at_active - spent)
+            return workcal.add(cal, now, m.at_active - spent)
     return None
 
 
-def due(clock: SlaTimerState, stage: StageDef, now: datetime) -> list[Milestone]:
+def due(clock: SlaTimerState, stage: StageDef, now: datetime, cal: Cal = None) -> list[Milestone]:
     """Unfired milestones whose time has come, oldest first; marks them fired."""
-    spent = active(clock, now)
+    spent = active(clock, now, cal)
     ready = [m for m in milestones_for(stage) if m.key not in clock.fired and m.at_active <= spent]
     clock.fired.extend(m.key for m in ready)
     return ready

@@ -17,6 +17,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from schemas.calendar import PinnedCalendar
 from schemas.case_state import CaseState, ElementState, ElementStatus, EngineStatus
 from schemas.casetype import CaseType, StageDef
 from schemas.client import ClientProfile
@@ -67,6 +68,12 @@ class CaseRuntime:
     def stage_def(self) -> StageDef:
         return self.case_type.stage(self.state.stage)
 
+    @property
+    def calendar(self) -> PinnedCalendar | None:
+        """The business calendar the current stage's SLA counts in (None: 24/7)."""
+        name = self.stage_def.calendar or self.case_type.calendar
+        return self.input.calendars.get(name) if name else None
+
     def element_def(self, key: str) -> Any:
         for element in self.stage_def.elements:
             if element.key == key:
@@ -97,7 +104,7 @@ class CaseRuntime:
         self, milestone: str, *, extra: dict[str, Any] | None = None, urgent: bool = False
     ) -> None:
         now = self.now()
-        remaining = clock.remaining(self.state.sla, now) if self.state.sla else None
+        remaining = clock.remaining(self.state.sla, now, self.calendar) if self.state.sla else None
         self.outbox.message(
             messages.client_message(
                 milestone=milestone,
@@ -167,7 +174,7 @@ class CaseRuntime:
             await self.flush()
             deadlines = [d for d in (timers() if timers and not paused else []) if d > now]
             if self.state.status != EngineStatus.PAUSED and self.state.sla is not None:
-                sla_next = clock.next_deadline(self.state.sla, self.stage_def, now)
+                sla_next = clock.next_deadline(self.state.sla, self.stage_def, now, self.calendar)
                 if sla_next is not None:
                     deadlines.append(sla_next)
             timeout = (min(deadlines) - now) if deadlines else None
@@ -187,7 +194,7 @@ class CaseRuntime:
         sla = self.state.sla
         if sla is None or self.state.status in (EngineStatus.PAUSED, EngineStatus.RESOLVED):
             return
-        fired = clock.due(sla, self.stage_def, now)
+        fired = clock.due(sla, self.stage_def, now, self.calendar)
         for milestone in fired:
             self._apply_sla(milestone, now)
         if fired:
@@ -197,8 +204,8 @@ class CaseRuntime:
         sla = self.state.sla
         assert sla is not None
         stage = self.stage_def
-        remaining = clock.remaining(sla, now) or timedelta(0)
-        due_at = now + remaining
+        remaining = clock.remaining(sla, now, self.calendar) or timedelta(0)
+        due_at = clock.due_at(sla, now, self.calendar) or now + remaining
         base = {
             "stage": stage.title,
             "stage_started_at": self.state.history[-1].entered_at,
@@ -320,7 +327,10 @@ class CaseRuntime:
         status = EngineStatus.WAITING_ON_CLIENT if on_client else EngineStatus.OPEN
         if state.sla is not None:
             stops = on_client and self.stage_def.sla_pauses_when_waiting_on_client
-            (clock.stop if stops else clock.resume)(state.sla, self.now())
+            if stops:
+                clock.stop(state.sla, self.now(), self.calendar)
+            else:
+                clock.resume(state.sla, self.now())
         if status != state.status:
             state.status = status
             self.projector.case(status=status.value)
@@ -400,7 +410,7 @@ class CaseRuntime:
             f"**Status** {state.status.value} · priority {state.priority}",
         ]
         if state.sla is not None and state.sla.budget_seconds is not None:
-            left = clock.remaining(state.sla, self.now()) or timedelta(0)
+            left = clock.remaining(state.sla, self.now(), self.calendar) or timedelta(0)
             sign = "-" if left < timedelta(0) else ""
             minutes = int(abs(left).total_seconds() // 60)
             running = "" if state.sla.running_since else " (clock stopped)"

@@ -16,14 +16,14 @@ def build(case: CaseRuntime, now: datetime) -> CaseSnapshot:
     stage = case.stage_def
     sla = None
     if state.sla is not None:
-        left = clock.remaining(state.sla, now)
+        left = clock.remaining(state.sla, now, case.calendar)
         running = state.sla.running_since is not None
         sla = SlaNow(
             state=case.sla_state(),
             budget_seconds=state.sla.budget_seconds,
-            active_seconds=clock.active(state.sla, now).total_seconds(),
+            active_seconds=clock.active(state.sla, now, case.calendar).total_seconds(),
             remaining_seconds=left.total_seconds() if left is not None else None,
-            due_at=(now + left) if left is not None and running else None,
+            due_at=clock.due_at(state.sla, now, case.calendar),
             running=running,
             escalation_level=state.sla.escalation_level,
             acknowledged_level=state.sla.acknowledged_level,

@@ -102,7 +102,7 @@ def _ask_again(
         {"name": titles.get(p.kind.value, p.kind.value), "reason": p.detail} for p in problems or []
     ]
     sla = case.state.sla
-    left = clock.remaining(sla, case.now()) if sla else None
+    left = clock.remaining(sla, case.now(), case.calendar) if sla else None
     respond_by = case.now() + left if left is not None and left > timedelta(0) else None
     assert spec.notify_needed is not None
     case.tell_client(

@@ -41,6 +41,7 @@ async def run(case: CaseRuntime, spec: SubprocessElement, element: ElementState)
             requested_by=f"case:{case.state.case_ref}",
             parent_workflow_id=case.state.workflow_id,
             subprocess_types=case.input.subprocess_types,  # grandchildren stay pinned too
+            calendars=case.input.calendars,
         ),
         id=workflow_id,
         task_queue=workflow.info().task_queue,
