@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import random
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -36,6 +37,7 @@ class RecordedRequest:
     bearer_token: str | None = None
     response_status: int = 0
     injected_failure: bool = False
+    stalled: bool = False  # the reply was held back by an injected stall
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -46,6 +48,30 @@ class _Fault:
     status: int | None  # None = no error, only a stall
     stall_seconds: float = 0.0
     message: str | None = None
+
+
+@dataclass
+class _FaultProfile:
+    """Random faults, drawn per request (see ``StandinServer.set_fault_profile``)."""
+
+    probability: float
+    statuses: tuple[int, ...]
+    stall_seconds: float
+    methods: frozenset[str] | None
+    rng: random.Random
+
+    def draw(self, method: str) -> _Fault | None:
+        if self.methods is not None and method.upper() not in self.methods:
+            return None
+        if self.rng.random() >= self.probability:
+            return None
+        kinds: list[int | None] = list(self.statuses)
+        if self.stall_seconds > 0:
+            kinds.append(None)  # a stall, then the request is served normally
+        kind = self.rng.choice(kinds)
+        if kind is None:
+            return _Fault(None, stall_seconds=self.stall_seconds)
+        return _Fault(kind)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -93,6 +119,8 @@ class StandinServer(ABC):
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
         self._faults: deque[_Fault] = deque()
+        self._profile: _FaultProfile | None = None
+        self.injected: Counter[str] = Counter()  # "429", "500", "stall", ...: what was injected
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -146,10 +174,46 @@ class StandinServer(ABC):
         with self._lock:
             self._faults.extend(_Fault(None, stall_seconds=seconds) for _ in range(count))
 
+    def set_fault_profile(
+        self,
+        probability: float,
+        *,
+        statuses: tuple[int, ...] = (429, 500, 400),
+        stall_seconds: float = 0.0,
+        seed: int | None = None,
+        methods: tuple[str, ...] | None = None,
+    ) -> None:
+        """From now on, each request (of ``methods``, default all) fails with ``probability``:
+        with one of ``statuses`` (in the provider's error shape), or, when ``stall_seconds`` is
+        set, with a stall that is drawn like one more status. A stalled request is held for
+        ``stall_seconds`` and then served normally: a client that timed out meanwhile was in
+        fact served (the message was accepted), the ambiguous case a sender must not turn into
+        a duplicate. Queued ``fail_next``/``stall_next`` faults come first. ``seed`` makes the
+        draws repeatable (their order still depends on how requests interleave)."""
+        if not 0 <= probability <= 1:
+            raise ValueError("probability must be between 0 and 1")
+        if not statuses and stall_seconds <= 0:
+            raise ValueError("a fault profile needs statuses or a stall")
+        with self._lock:
+            self._profile = _FaultProfile(
+                probability=probability,
+                statuses=tuple(statuses),
+                stall_seconds=stall_seconds,
+                methods=frozenset(m.upper() for m in methods) if methods is not None else None,
+                rng=random.Random(seed),
+            )
+
+    def clear_fault_profile(self) -> None:
+        """Stop the random faults (queued ``fail_next``/``stall_next`` ones stay)."""
+        with self._lock:
+            self._profile = None
+
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
             self._faults.clear()
+            self._profile = None
+            self.injected.clear()
 
     @property
     def last(self) -> RecordedRequest:
@@ -173,8 +237,13 @@ class StandinServer(ABC):
         request = _parse(handler, body)
         with self._lock:
             fault = self._faults.popleft() if self._faults else None
+            if fault is None and self._profile is not None:
+                fault = self._profile.draw(request.method)
+            if fault is not None:
+                self.injected[str(fault.status) if fault.status is not None else "stall"] += 1
             self.requests.append(request)
         if fault is not None and fault.stall_seconds:
+            request.stalled = True
             time.sleep(fault.stall_seconds)
         if fault is not None and fault.status is not None:
             request.injected_failure = True
