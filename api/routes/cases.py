@@ -29,6 +29,7 @@ from api.deps import (
 from api.responses import errors
 from api.services import cases as svc
 from api.services import engine as eng
+from api.services import sla
 from core.settings import Role
 from schemas.case import (
     CASE_REF_PATTERN,
@@ -65,6 +66,7 @@ from schemas.engine_commands import (
     TickItem,
 )
 from schemas.enums import ClientTier, ClientType
+from schemas.sla_explain import SlaExplanation
 from schemas.snapshot import CaseSnapshot
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -177,6 +179,19 @@ async def get_live_state(
     """The workflow's own view (running or closed) as a `CaseSnapshot`, for every case type:
     elements, approvals, pauses, SLA now, and which commands it takes now."""
     return await eng.case_snapshot(session=session, temporal=temporal, ref=ref, caller=caller)
+
+
+@router.get(
+    "/{ref}/sla", response_model=SlaExplanation, responses=errors(401, 403, 404, 409, 422, 503)
+)
+async def explain_sla(
+    ref: Ref, session: SessionDep, temporal: TemporalDep, caller: AnyRole
+) -> SlaExplanation:
+    """The current stage's SLA explained now: due at, working minutes used and left (they add
+    up to the budget), when the clock stopped, the weekends and holidays it skips, and every
+    deadline (warnings, breach, escalation levels) with when it falls due. 409 for a case
+    without an SLA clock now (or on the frozen workflow)."""
+    return await sla.explain(session=session, temporal=temporal, ref=ref, caller=caller)
 
 
 # ------------------------------------------------------------------ commands (both engines)

@@ -94,6 +94,7 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/cases"): api(*ANY_CALLER),
     ("GET", "/cases/{ref}"): api(*ANY_CALLER),
     ("GET", "/cases/{ref}/state"): api(*ANY_CALLER),
+    ("GET", "/cases/{ref}/sla"): api(*ANY_CALLER),
     ("POST", "/cases/{ref}/documents-received"): api(CLIENT, CM),
     ("POST", "/cases/{ref}/compliance-decision"): api(CM, CR),
     ("POST", "/cases/{ref}/final-review"): api(CM),

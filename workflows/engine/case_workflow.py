@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         TickItem,
         WaiveDocuments,
     )
+    from schemas.sla_explain import SlaClockView
     from schemas.snapshot import CaseSnapshot, CaseSummary
     from workflows.engine import clock, snapshot
     from workflows.engine.elements import (
@@ -622,6 +623,11 @@ class CaseWorkflow:
     @workflow.query
     def state(self) -> CaseSnapshot:
         return snapshot.build(self.case, workflow.now())
+
+    @workflow.query
+    def sla_clock(self) -> SlaClockView | None:
+        """The current stage's SLA clock, raw, for ``GET /cases/{ref}/sla`` to explain."""
+        return snapshot.sla_clock(self.case)
 
     @workflow.query
     def summary(self) -> CaseSummary:

@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from schemas.case_state import ElementStatus, EngineStatus
+from schemas.sla_explain import ClockMilestone, ClockPause, SlaClockView
 from schemas.snapshot import CaseSnapshot, CaseSummary, SlaNow, StagePlan
 from workflows.engine import clock
 from workflows.engine.runtime import CaseRuntime
+from workflows.sla import milestones_for
 
 
 def build(case: CaseRuntime, now: datetime) -> CaseSnapshot:
@@ -126,3 +128,40 @@ def allowed_actions(case: CaseRuntime) -> list[str]:
     if failed or any(e.key in optional and not e.finished for e in case.state.elements):
         actions.append("skip")
     return actions
+
+
+def sla_clock(case: CaseRuntime) -> SlaClockView | None:
+    """The current stage's clock as data (``sla_clock`` query); the API does the arithmetic
+    at request time (``api.services.sla``)."""
+    state, sla = case.state, case.state.sla
+    if sla is None:
+        return None
+    stage = case.stage_def
+    entered = state.history[-1].entered_at if state.history else sla.started_at
+    return SlaClockView(
+        stage=stage.key,
+        stage_title=stage.title,
+        entered_at=entered,
+        budget_seconds=sla.budget_seconds,
+        active_before_seconds=sla.active_before_seconds,
+        running_since=sla.running_since,
+        paused_seconds=sla.paused_seconds,
+        stopped_since=sla.stopped_since,
+        calendar=case.calendar,
+        milestones=[
+            ClockMilestone(
+                key=m.key,
+                kind=m.kind.value,
+                at_working_seconds=m.at_active.total_seconds(),
+                level=m.level,
+                target=m.target,
+                fired=m.key in sla.fired,
+            )
+            for m in milestones_for(stage)
+        ],
+        pauses=[
+            ClockPause(paused_at=p.paused_at, resumed_at=p.resumed_at, reason=p.reason)
+            for p in state.pauses
+            if p.stage == stage.key and p.paused_at >= entered
+        ],
+    )
