@@ -35,6 +35,12 @@ async def explain(
     """404 unknown case, 403 stage access, 409 frozen/draft/no SLA, 503 Temporal away."""
     row = await eng.load_case(session=session, ref=ref, caller=caller)
     await session.rollback()  # hold no connection while Temporal is awaited
+    return await explain_row(temporal=temporal, row=row)
+
+
+async def explain_row(*, temporal: Client, row: eng.CaseRow) -> SlaExplanation:
+    """``explain`` for a case row already loaded (and access-checked)."""
+    ref = row.ref
     if not row.is_engine:
         raise eng.not_for_frozen(row, "SLA explanation")
     if row.status == CaseStatus.DRAFT.value:

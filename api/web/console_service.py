@@ -34,6 +34,7 @@ from temporalio.service import RPCError
 from api.deps import SESSION_USER, Caller
 from api.services import cases as svc
 from api.services import engine as eng
+from api.services import sla as sla_service
 from api.web import case_engine as ce
 from core.security import hash_fingerprint, hash_password, verify_and_update
 from core.settings import ConsoleUser, Role, Settings
@@ -49,6 +50,7 @@ from schemas.casetype import (
 from schemas.commands import PauseRequest, ResumeRequest
 from schemas.engine_commands import AcknowledgeEscalation, ReopenCase, SkipElement, TickItem
 from schemas.enums import ClientTier, ClientType, SlaState
+from schemas.sla_explain import SlaExplanation
 from schemas.snapshot import CaseSnapshot, StagePlan
 from store import console_credentials as credentials
 from store.models import (
@@ -662,6 +664,7 @@ class ElementRow:
 class CaseDetail:
     view: CaseView
     live: CaseSnapshot | None
+    sla: SlaExplanation | None
     live_note: str | None
     badge: Badge
     timeline: list[TimelineEntry]
@@ -817,12 +820,16 @@ async def load_case(
     cannot answer, the page says so and falls back to the read model."""
     view = await svc.get_case(session=session, settings=settings, ref=ref, caller=caller)
     live: CaseSnapshot | None = None
+    explained: SlaExplanation | None = None
     note: str | None = None
     closed = view.status.is_closed
     if str(view.status) != "draft":
         try:
             row = await eng.load_case(session=session, ref=ref, caller=caller)
             live = await eng.snapshot(temporal=temporal, row=row)
+            if live.sla is not None and live.sla.budget_seconds and not closed and row.is_engine:
+                with contextlib.suppress(HTTPException, RPCError, TimeoutError):
+                    explained = await sla_service.explain_row(temporal=temporal, row=row)
         except HTTPException as e:
             if e.status_code == 403:
                 raise
@@ -892,6 +899,7 @@ async def load_case(
     return CaseDetail(
         view=view,
         live=live,
+        sla=explained,
         live_note=note,
         badge=sla_badge(view.sla_state, status=str(view.status), live=live),
         timeline=build_timeline(live.history if live else view.stages, events, name),

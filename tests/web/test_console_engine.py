@@ -53,6 +53,9 @@ async def test_order_approval_case_page_shows_its_stages_and_approves(
         assert 'data-stage="fulfilment" data-state="upcoming"' in html
         assert 'data-testid="case-stage">Order approval<' in html
         assert 'data-testid="sla-detail">8h 00m budget' in html
+        explained = html.split('data-testid="sla-explained">', 1)[1].split("</dd>", 1)[0]
+        assert "of 480 working minutes used" in explained and "24/7" in explained
+        assert "breach at" in explained and "escalation" in explained
         # the current stage's elements with their status
         assert 'data-element="group_approval" data-status="active"' in html
         assert 'data-element="confirm_availability" data-status="not_applicable"' in html
