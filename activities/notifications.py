@@ -260,7 +260,9 @@ class NotificationActivities:
                 non_retryable=True,
             )
         try:
-            rendered = render(milestone, inp.context, self._branding)
+            rendered = render(
+                milestone, inp.context, self._branding, time_zone=inp.recipient.time_zone
+            )
         except (ValueError, TypeError, MessageTooLongError, TemplateError) as exc:
             # pydantic.ValidationError is a ValueError; keep its text short and PII-light
             detail = " ".join(str(exc).split())[:1000]

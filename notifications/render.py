@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from notifications.contexts import (
@@ -85,17 +86,35 @@ class MessageTooLongError(ValueError):
 # --------------------------------------------------------------------------- jinja
 
 
-def _fmt_date(value: datetime | None) -> str:
-    """Dates for clients: unambiguous across locales (``3 March 2025``)."""
+def _zone(context: Any) -> tzinfo:
+    """The recipient's zone (``time_zone`` in the render variables); UTC when unset or
+    unknown, so a bad value never stops a message."""
+    name = context.get("time_zone") if context is not None else None
+    if not name:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+@pass_context
+def _fmt_date(context: Any, value: datetime | None) -> str:
+    """Dates for clients, on the client's calendar: unambiguous across locales
+    (``3 March 2025``)."""
     if value is None:
         return "to be confirmed"
-    value = value.astimezone(UTC)
+    value = value.astimezone(_zone(context))
     return f"{value.day} {value:%B %Y}"
 
 
-def _fmt_datetime(value: datetime) -> str:
-    """Timestamps for staff: always UTC so on-call people in any zone agree."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+@pass_context
+def _fmt_datetime(context: Any, value: datetime) -> str:
+    """Timestamps: in the recipient's zone when known (``2025-03-03 10:30 CET``), else UTC,
+    so on-call staff in any zone agree."""
+    zone = _zone(context)
+    local = value.astimezone(zone)
+    return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or "UTC")
 
 
 def _fmt_duration(value: timedelta) -> str:
@@ -229,6 +248,8 @@ def render(
     milestone: Milestone | str,
     context: MessageContext | Mapping[str, Any],
     branding: Branding | None = None,
+    *,
+    time_zone: str | None = None,
 ) -> RenderedMessage:
     """Render every format of one notification.
 
@@ -240,7 +261,12 @@ def render(
     ctx = _coerce(milestone, context)
     brand = branding if branding is not None else Branding()
     env = template_environment()
-    variables: dict[str, Any] = {"ctx": ctx, "brand": brand, "milestone": milestone}
+    variables: dict[str, Any] = {
+        "ctx": ctx,
+        "brand": brand,
+        "milestone": milestone,
+        "time_zone": time_zone,  # the recipient's: dates and times are given in it
+    }
     base = milestone.value
     subject = " ".join(env.get_template(f"{base}/subject.txt.j2").render(**variables).split())
     # The subject is passed in rather than included: an included .txt template

@@ -63,6 +63,13 @@ class ClientProfile(BaseModel):
         description="Regimes that apply, e.g. 'fatca', 'mifid_ii'. Each adds its checks.",
     )
     contact_preferences: ContactPreferences = Field(default_factory=ContactPreferences)
+    time_zone: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}$",
+        description="IANA zone, e.g. Europe/Berlin: dates in messages to the client are "
+        "given in it (default UTC)",
+    )
 
     @field_validator("phone")
     @classmethod
@@ -108,3 +115,17 @@ class NewClientProfile(ClientProfile):
     @classmethod
     def _real_birth_date(cls, value: str | None) -> str | None:
         return check_birth_date(value)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        """Checked at the edge only: workflow code never reads the tz database."""
+        if value is None:
+            return None
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value

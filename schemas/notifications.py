@@ -14,6 +14,7 @@ class Recipient(BaseModel):
     name: str
     email: str | None = None
     phone: str | None = None
+    time_zone: str | None = None  # IANA; dates and times in the message are given in it
 
 
 class NotifyInput(BaseModel):

@@ -67,6 +67,8 @@ BAD_CASE_BODIES = [
     ("1mb-name", _client("name", MB), ["body", "client", "name"]),
     ("dob-month-13", _client("date_of_birth", "2020-13-45"), ["body", "client", "date_of_birth"]),
     ("dob-feb-30", _client("date_of_birth", "2023-02-30"), ["body", "client", "date_of_birth"]),
+    ("unknown-zone", _client("time_zone", "Mars/Olympus"), ["body", "client", "time_zone"]),
+    ("path-zone", _client("time_zone", "../../etc/passwd"), ["body", "client", "time_zone"]),
     ("dob-future", _client("date_of_birth", NEXT_YEAR), ["body", "client", "date_of_birth"]),
     (
         "dob-before-1900",

@@ -633,3 +633,13 @@ async def test_heartbeats_around_the_send(acts, sendgrid: SendGridStandin, case_
     await env.run(acts.notify, notify_input(case_ref))
     key = f"{case_ref}:case_created:1:email"
     assert beats == [f"sending {key}", f"sent {key}"]
+
+
+async def test_the_client_reads_dates_in_their_own_time_zone(
+    acts, sendgrid: SendGridStandin, case_ref
+):
+    ctx = context(case_ref) | {"estimated_completion": "2025-03-15T23:30:00+00:00"}
+    tokyo = Recipient(name="Ada Lovelace", email=CLIENT_EMAIL, time_zone="Asia/Tokyo")
+    await run(acts, notify_input(case_ref, context=ctx, recipient=tokyo))
+    text = sendgrid.last.json["content"][0]["value"]
+    assert "Estimated completion: 16 March 2025" in text  # the 15th in UTC, the 16th in Tokyo

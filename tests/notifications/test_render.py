@@ -331,3 +331,27 @@ def test_escalation_context_from_models() -> None:
     msg = render("sla_escalated", ctx)
     assert msg.subject.startswith("[SLA escalated L1] ONB-2025-004711")
     assert "5 min" in msg.text
+
+
+# ------------------------------------------------------------------ the recipient's zone
+def test_client_dates_are_on_the_clients_calendar() -> None:
+    ctx = sample_context(Milestone.CASE_CREATED).model_copy(
+        update={"estimated_completion": datetime(2025, 3, 3, 23, 30, tzinfo=UTC)}
+    )
+    tokyo = render(Milestone.CASE_CREATED, ctx, time_zone="Asia/Tokyo")
+    london = render(Milestone.CASE_CREATED, ctx, time_zone="Europe/London")
+    assert "Estimated completion: 4 March 2025" in tokyo.text  # already the 4th in Tokyo
+    assert "Estimated completion: 3 March 2025" in london.text
+    assert "4 March 2025" in tokyo.html
+    unknown = render(Milestone.CASE_CREATED, ctx, time_zone="Mars/Olympus")
+    assert "Estimated completion: 3 March 2025" in unknown.text  # falls back to UTC
+
+
+def test_times_carry_the_recipients_zone_or_utc() -> None:
+    berlin = render(
+        Milestone.SLA_WARNING, sample_context(Milestone.SLA_WARNING), time_zone="Europe/Berlin"
+    )
+    plain = render(Milestone.SLA_WARNING, sample_context(Milestone.SLA_WARNING))
+    # the sample stage started 2025-03-01 17:30 UTC: 18:30 in Berlin (CET)
+    assert "2025-03-01 18:30 CET" in berlin.text
+    assert "2025-03-01 17:30 UTC" in plain.text

@@ -89,7 +89,12 @@ def client_message(
         case_ref=state.case_ref,
         milestone=milestone,
         context=context,
-        recipient=Recipient(name=client.name, email=str(client.email), phone=client.phone),
+        recipient=Recipient(
+            name=client.name,
+            email=str(client.email),
+            phone=client.phone,
+            time_zone=client.time_zone,
+        ),
         channels=list(client.contact_preferences.channels),
         urgent=urgent,
         occurrence=state.next_number(f"msg:{milestone}"),
