@@ -31,6 +31,7 @@ from api.services.engine import DOCUMENTS_UPLOADED, ENGINE, FROZEN_DOCUMENTS_REC
 from core.settings import Settings
 from integrations.blobstore import BlobNotFoundError, BlobStore, LocalBlobStore, case_document_key
 from integrations.filetypes import ALLOWED_CONTENT_TYPES, ALLOWED_DESCRIPTION, sniff
+from schemas.case import status_is_closed
 from schemas.commands import DocumentsReceived
 from schemas.documents import DocumentKind
 from schemas.engine_commands import DocumentsUploaded
@@ -180,11 +181,12 @@ async def read_capped(upload: UploadFile, *, limit: int) -> bytes:
 
 
 async def open_case(*, session: AsyncSession, ref: str) -> Case:
-    """The case to attach documents to: 404 if unknown, 409 if closed."""
+    """The case to attach documents to: 404 if unknown, 409 if closed. The status is plain
+    text: the frozen workflow's ``CaseStatus`` or the engine's (``resolved``, ``closed``)."""
     case = await session.get(Case, ref, populate_existing=True)
     if case is None:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=f"no case {ref}")
-    if CaseStatus(case.status).is_closed:
+    if status_is_closed(case.status):
         raise HTTPException(
             status_code=status.HTTP_409_CONFLICT,
             detail=f"case {ref} is {case.status}; it takes no more documents",

@@ -272,7 +272,7 @@ async def test_another_cases_document_is_404(api, sessions):
     assert response.status_code == 404
 
 
-@pytest.mark.parametrize("status", ["cancelled", "rejected", "completed"])
+@pytest.mark.parametrize("status", ["cancelled", "rejected", "completed", "closed"])
 async def test_closed_case_is_409(api, sessions, doc_settings, status):
     ref = await make_case(sessions, status=status)
     response = await upload(api, ref, samples.pdf())
@@ -280,6 +280,15 @@ async def test_closed_case_is_409(api, sessions, doc_settings, status):
     assert status in response.json()["detail"]
     await assert_nothing_stored(sessions, doc_settings, ref)
     assert (await api.get(f"/cases/{ref}/documents", headers=CLIENT)).status_code == 200
+
+
+async def test_a_resolved_engine_case_takes_documents(api, sessions, doc_settings):
+    """An engine case's status is not a ``CaseStatus``: ``resolved`` was a 500 (ValueError)
+    here, found by the fuzz run. A resolved case may still be reopened, so it is not closed."""
+    ref = await make_case(sessions, status="resolved")
+    response = await upload(api, ref, samples.pdf("resolved"))
+    assert response.status_code == 201, response.text
+    assert await row_count(sessions, ref) == 1
 
 
 async def test_auth_401_and_403(api, sessions, doc_settings):
