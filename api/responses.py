@@ -38,7 +38,7 @@ class InvalidRequest(BaseModel):
     )
 
 
-_RETRY_AFTER = {
+RETRY_AFTER_HEADER = {
     "Retry-After": {
         "description": "Seconds to wait before retrying",
         "required": True,
@@ -65,7 +65,7 @@ _DEFAULTS: dict[int, dict[str, Any]] = {
     503: {
         "model": ErrorMessage,
         "description": "Postgres or Temporal is unavailable; nothing was changed, retry",
-        "headers": _RETRY_AFTER,
+        "headers": RETRY_AFTER_HEADER,
     },
 }
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, status
 
 from api.deps import AnyRole, CaseTypesDep
+from api.responses import errors
 from playbooks.registry import UnknownCaseType
 from schemas.case import KEY_PATTERN
 from schemas.casetype import CaseTypeSummary
@@ -14,13 +15,13 @@ from schemas.casetype import CaseTypeSummary
 router = APIRouter(prefix="/case-types", tags=["case types"])
 
 
-@router.get("", response_model=list[CaseTypeSummary])
+@router.get("", response_model=list[CaseTypeSummary], responses=errors(401))
 async def list_case_types(registry: CaseTypesDep, _: AnyRole) -> list[CaseTypeSummary]:
     """Every case type: name, version, title, stages and the fields its `data` takes."""
     return registry.summaries()
 
 
-@router.get("/{name}")
+@router.get("/{name}", responses=errors(401, 404, 422, described={404: "No such case type"}))
 async def get_case_type(
     name: Annotated[str, Path(pattern=KEY_PATTERN)], registry: CaseTypesDep, _: AnyRole
 ) -> dict[str, Any]:

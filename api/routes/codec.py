@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from temporalio.api.common.v1 import Payload
 
 from api.deps import STAFF, Caller, SettingsDep, api_key_header, bearer, get_caller
+from api.responses import errors
 from core.codec import EncryptionCodec, parse_keys
 from core.settings import AppEnv, Role, Settings
 
@@ -70,6 +71,11 @@ def _codec(settings: Settings) -> EncryptionCodec | None:
     return EncryptionCodec(parse_keys(keys)) if keys else None
 
 
+CODEC = errors(
+    400, 401, 403, 422, described={422: "Not the payloads shape, not base64, or not decryptable"}
+)
+
+
 def _to_proto(body: WirePayloads) -> list[Payload]:
     try:
         return [
@@ -95,7 +101,7 @@ def _to_wire(payloads: list[Payload]) -> WirePayloads:
     )
 
 
-@router.post("/decode", response_model=WirePayloads)
+@router.post("/decode", response_model=WirePayloads, responses=CODEC)
 async def decode(
     body: WirePayloads,
     settings: SettingsDep,
@@ -114,7 +120,7 @@ async def decode(
         ) from e
 
 
-@router.post("/encode", response_model=WirePayloads)
+@router.post("/encode", response_model=WirePayloads, responses=CODEC)
 async def encode(
     body: WirePayloads,
     settings: SettingsDep,

@@ -30,6 +30,7 @@ from api.deps import (
     get_caller,
     require,
 )
+from api.responses import errors
 from api.services import dashboard as svc
 from api.web import dashboard_charts as charts
 from playbooks.registry import CaseTypeRegistry
@@ -94,7 +95,7 @@ def _range(date_from: date | None, date_to: date | None) -> tuple[date, date]:
     return start, end
 
 
-@router.get("/dashboard", response_model=svc.Dashboard)
+@router.get("/dashboard", response_model=svc.Dashboard, responses=errors(401, 403, 422, 503))
 async def dashboard_json(
     session: SessionDep,
     caller: AnyStaff,

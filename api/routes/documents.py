@@ -20,6 +20,7 @@ from api.deps import (
     TemporalDep,
     require,
 )
+from api.responses import errors
 from api.services import documents as svc
 from core.settings import Role, Settings
 from integrations.blobstore import BlobStore
@@ -100,11 +101,24 @@ BlobStoreDep = Annotated[BlobStore, Depends(blob_store)]
     status_code=status.HTTP_201_CREATED,
     responses={
         200: {"description": "The same file was already uploaded to this case: that document"},
-        404: {"description": "No such case"},
-        409: {"description": "The case is closed"},
-        413: {"description": "The file is larger than the upload limit"},
-        415: {"description": "Not a PDF, PNG or JPEG (judged by content)"},
-        422: {"description": "Invalid kind or dates"},
+        **errors(
+            400,
+            401,
+            403,
+            404,
+            409,
+            413,
+            415,
+            422,
+            503,
+            described={
+                404: "No such case",
+                409: "The case is closed",
+                413: "The file is larger than the upload limit",
+                415: "Not a PDF, PNG or JPEG (judged by content)",
+                422: "Invalid kind or dates",
+            },
+        ),
     },
 )
 async def upload_document(
@@ -146,7 +160,9 @@ async def upload_document(
     return result
 
 
-@router.get("/{ref}/documents", response_model=svc.DocumentList)
+@router.get(
+    "/{ref}/documents", response_model=svc.DocumentList, responses=errors(401, 404, 422, 503)
+)
 async def list_documents(ref: Ref, session: SessionDep, _: AnyRole) -> svc.DocumentList:
     """The case's documents, newest first, with their verification status."""
     return await svc.list_documents(session=session, ref=ref)
@@ -155,7 +171,12 @@ async def list_documents(ref: Ref, session: SessionDep, _: AnyRole) -> svc.Docum
 @router.get(
     "/{ref}/documents/{doc_id}/content",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}, "image/png": {}, "image/jpeg": {}}}},
+    responses={
+        200: {"content": {"application/pdf": {}, "image/png": {}, "image/jpeg": {}}},
+        **errors(
+            401, 403, 404, 422, 503, described={404: "No such case, or no such document of it"}
+        ),
+    },
 )
 async def document_content(
     ref: Ref, doc_id: DocId, session: SessionDep, blobs: BlobStoreDep, _: DocumentReader

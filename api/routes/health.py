@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from sqlalchemy import text
+
+from api.responses import RETRY_AFTER_HEADER
 
 router = APIRouter(tags=["health"])
 
@@ -38,7 +42,25 @@ READY_TIMEOUT_SECONDS = 3
 RETRY_AFTER_SECONDS = 5
 
 
-@router.get("/readyz")
+class Readiness(BaseModel):
+    """Each dependency's answer (``ok`` or ``unavailable (<error type>)``)."""
+
+    status: Literal["ready", "not_ready"]
+    checks: dict[Literal["database", "temporal"], str]
+    unavailable: list[Literal["database", "temporal"]] = []
+
+
+@router.get(
+    "/readyz",
+    responses={
+        200: {"model": Readiness, "description": "Postgres and Temporal both answer"},
+        503: {
+            "model": Readiness,
+            "description": "Postgres or Temporal (named in `unavailable`) does not answer",
+            "headers": RETRY_AFTER_HEADER,
+        },
+    },
+)
 async def readyz(request: Request) -> JSONResponse:
     """Temporal and Postgres both answer within 3 s; otherwise 503 with ``Retry-After``,
     naming which one failed (``unavailable``) and why (``checks``)."""

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict
 
 from api.deps import Caller, CaseWorker, SessionDep, TemporalDep, require
+from api.responses import errors
 from api.services import notifications as svc
 from core.settings import Role
 from schemas.case import CASE_REF_PATTERN
@@ -23,6 +24,7 @@ Staff = Annotated[Caller, Depends(require(Role.CASE_MANAGER, Role.OPERATOR))]
 """Who may see the delivery log and callbacks: internal people only."""
 ClientOrManager = Annotated[Caller, Depends(require(Role.CLIENT_APP, Role.CASE_MANAGER))]
 """The client's portal (through the client app) and the case manager acting for them."""
+READ = errors(401, 403, 404, 422, 503)
 
 
 class CallbackDoneBody(BaseModel):
@@ -33,20 +35,26 @@ class CallbackDoneBody(BaseModel):
     actor: Actor
 
 
-@router.get("/{ref}/notifications", response_model=svc.NotificationList)
+@router.get("/{ref}/notifications", response_model=svc.NotificationList, responses=READ)
 async def list_notifications(ref: Ref, session: SessionDep, _: Staff) -> svc.NotificationList:
     """What was sent, when and how (channel, provider, provider id), its status and any
     fallback or error; newest first."""
     return await svc.list_notifications(session=session, ref=ref)
 
 
-@router.get("/{ref}/inbox", response_model=svc.Inbox)
+@router.get("/{ref}/inbox", response_model=svc.Inbox, responses=READ)
 async def get_inbox(ref: Ref, session: SessionDep, _: ClientOrManager) -> svc.Inbox:
     """The client's in-app notifications, newest first, with the unread count."""
     return await svc.inbox(session=session, ref=ref)
 
 
-@router.post("/{ref}/inbox/{notification_id}/read", response_model=svc.InboxItem)
+@router.post(
+    "/{ref}/inbox/{notification_id}/read",
+    response_model=svc.InboxItem,
+    responses=errors(
+        401, 403, 404, 422, 503, described={404: "No such case, or no such notification of it"}
+    ),
+)
 async def mark_read(
     ref: Ref, notification_id: RowId, session: SessionDep, _: ClientOrManager
 ) -> svc.InboxItem:
@@ -54,13 +62,19 @@ async def mark_read(
     return await svc.mark_read(session=session, ref=ref, notification_id=notification_id)
 
 
-@router.get("/{ref}/callbacks", response_model=svc.CallbackList)
+@router.get("/{ref}/callbacks", response_model=svc.CallbackList, responses=READ)
 async def list_callbacks(ref: Ref, session: SessionDep, _: Staff) -> svc.CallbackList:
     """Phone callbacks owed to the client, by due time."""
     return await svc.list_callbacks(session=session, ref=ref)
 
 
-@router.post("/{ref}/callbacks/{callback_id}/done", response_model=svc.CallbackView)
+@router.post(
+    "/{ref}/callbacks/{callback_id}/done",
+    response_model=svc.CallbackView,
+    responses=errors(
+        400, 401, 403, 404, 422, 503, described={404: "No such case, or no such callback of it"}
+    ),
+)
 async def callback_done(
     ref: Ref, callback_id: RowId, body: CallbackDoneBody, session: SessionDep, _: CaseWorker
 ) -> svc.CallbackView:
@@ -70,7 +84,11 @@ async def callback_done(
     )
 
 
-@router.put("/{ref}/preferences", response_model=svc.PreferencesUpdated)
+@router.put(
+    "/{ref}/preferences",
+    response_model=svc.PreferencesUpdated,
+    responses=errors(400, 401, 403, 404, 409, 422, 503, described={409: "The case is closed"}),
+)
 async def put_preferences(
     ref: Ref,
     body: ContactPreferences,
