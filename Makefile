@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check install clean-data bench browser
+.PHONY: run test lint typecheck check install clean-data bench browser chaos
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ check: lint typecheck test
 
 bench: $(STAMP)
 	$(BIN)/python bench/screening_bench.py
+
+## Chaos suite on the real stack (R1-R4, ~30 min; not part of `make test`); results in
+## docs/RELIABILITY.md. E.g. CHAOS_ARGS="--only R4 --write-docs".
+chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos.run $(CHAOS_ARGS)
 
 ## Forget every case (stops nothing: stop `make run` first).
 clean-data:
