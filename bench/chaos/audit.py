@@ -72,6 +72,7 @@ class Figures:
     messages_rejected: int = 0
     messages_fallback: int = 0
     messages_unsettled: int = 0
+    sms_unrecorded: int = 0  # an SMS the provider has that matches no outbox row
     sent_not_accepted: int = 0  # outbox says sent, the provider has no such message
     accepted_not_sent: int = 0  # the provider has it, the outbox says otherwise
     read_model_behind_cases: int = 0  # the driver acted on a stage the case had left
@@ -345,15 +346,12 @@ async def audit(stack: Stack, driver: Driver, engine: AsyncEngine, client: Any, 
     for mail in list(stack.sendgrid.accepted):
         key = (mail.body.get("custom_args") or {}).get("idempotency_key", "?")
         emails[key] += 1
-    sms_key = {
-        (n.recipient, sms_text(n.body_text)): n.outbox_key for n in rows if n.channel == "sms"
-    }
-    texts: Counter[str] = Counter()
-    for message in list(stack.twilio.messages):
-        found = sms_key.get((message["to"], sms_text(message["body"])))
-        texts[found or f"?{message['to']} {message['body'][:60]!r}"] += 1
+    texts = match_sms(list(stack.twilio.messages), [n for n in rows if n.channel == "sms"])
+    for key in [k for k in texts if k.startswith("?")]:
+        f.sms_unrecorded += texts.pop(key)
+        f.example("sms_unrecorded", key)
     f.emails_accepted = sum(emails.values())
-    f.sms_accepted = sum(texts.values())
+    f.sms_accepted = sum(texts.values()) + f.sms_unrecorded
     for kind, counted in (("duplicate_emails", emails), ("duplicate_sms", texts)):
         for key, n in counted.items():
             if n > 1:
@@ -424,6 +422,27 @@ async def audit(stack: Stack, driver: Driver, engine: AsyncEngine, client: Any, 
     f.injected = {
         s.name: dict(s.injected) for s in (stack.sendgrid, stack.twilio, stack.hooks) if s.injected
     }
+
+
+def match_sms(messages: list[dict[str, Any]], rows: list[Any]) -> Counter[str]:
+    """Outbox key -> SMS the provider accepted for it. Twilio carries no key, so messages are
+    matched on (to, body with links masked); several rows may read the same (a reminder sent
+    twice), so each group's messages go to its rows one each, 'sent' rows first, and any
+    message beyond the group's rows counts against its first row (a duplicate). A message
+    matching no row is keyed ``?to body``."""
+    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for n in sorted(rows, key=lambda n: (n.status != "sent", n.id)):
+        groups[(n.recipient, sms_text(n.body_text))].append(n)
+    received: Counter[tuple[str, str]] = Counter((m["to"], sms_text(m["body"])) for m in messages)
+    counted: Counter[str] = Counter()
+    for group, n in received.items():
+        candidates = groups.get(group)
+        if not candidates:
+            counted[f"?{group[0]} {group[1][:60]!r}"] += n
+            continue
+        for i in range(n):
+            counted[candidates[min(i, len(candidates) - 1)].outbox_key] += 1
+    return counted
 
 
 async def still_differing(

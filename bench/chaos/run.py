@@ -140,10 +140,11 @@ def details(f: Figures) -> list[str]:
         f"{'yes' if f.api_503_without_retry_after == 0 else 'NO'}), {f.api_other_5xx} other "
         f"5xx, {f.api_no_answer} without an answer (connection refused/reset, 20 s timeout).",
         f"- Messages accepted by the stand-ins: {f.emails_accepted} emails, {f.sms_accepted} "
-        f"SMS; outbox rows unconfirmed {f.messages_unconfirmed}, rejected "
-        f"{f.messages_rejected}, fell back to the next channel {f.messages_fallback}, still "
-        f"unsettled {f.messages_unsettled}; rows 'sent' the provider never accepted "
-        f"{f.sent_not_accepted}; accepted but the row says otherwise {f.accepted_not_sent}.",
+        f"SMS ({f.sms_unrecorded} matching no outbox row); outbox rows unconfirmed "
+        f"{f.messages_unconfirmed}, rejected {f.messages_rejected}, fell back to the next "
+        f"channel {f.messages_fallback}, still unsettled {f.messages_unsettled}; rows 'sent' "
+        f"the provider never accepted {f.sent_not_accepted}; accepted but the row says "
+        f"otherwise {f.accepted_not_sent}.",
         f"- Webhooks: {f.webhooks_processed} processed by the receiver, "
         f"{f.webhooks_redelivered} redeliveries of an already processed webhook-id "
         f"(acknowledged, not processed again), {f.webhooks_dead_letter} dead-lettered, "
