@@ -8,7 +8,7 @@ Two shapes:
 - ``PinnedCalendar`` is what a case carries in its workflow input: the same hours in minutes,
   the holiday *dates* already resolved, and the time zone's UTC offsets as a list of
   transitions. Resolving happens once, outside the workflow (``playbooks.calendars.pin``), so
-  the workflow's working-time arithmetic (``workflows.engine.workcal``) never reads tz data or
+  the workflow's working-time arithmetic (``schemas.workcal``) never reads tz data or
   a holiday table: the same input gives the same deadlines on every worker and every replay.
 """
 

@@ -1,7 +1,7 @@
 """``GET /cases/{ref}/sla``: the current stage's SLA, explained at the moment of asking.
 
 The workflow hands over its raw clock (``sla_clock`` query); the figures are computed here
-with the same pure functions the workflow uses (``workflows.engine.workcal``), at the real
+with the same pure functions the workflow uses (``schemas.workcal``), at the real
 current time. Used + left always add up to the budget.
 """
 
@@ -15,6 +15,7 @@ from temporalio.client import Client
 
 from api.deps import Caller
 from api.services import engine as eng
+from schemas import workcal
 from schemas.calendar import PinnedCalendar
 from schemas.case import CaseStatus
 from schemas.sla_explain import (
@@ -24,7 +25,6 @@ from schemas.sla_explain import (
     SlaExplanation,
     StoppedInterval,
 )
-from workflows.engine import workcal
 
 SLA_CLOCK = "sla_clock"  # query
 

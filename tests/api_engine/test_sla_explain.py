@@ -15,13 +15,13 @@ import pytest
 from api.services.sla import figures
 from playbooks.calendars import load_calendars, resolve
 from playbooks.registry import DEFAULT_FOLDER
+from schemas import workcal
 from schemas.sla_explain import ClockMilestone, ClockPause, SlaClockView
 from store.db import SessionFactory
 from tests.api_engine.conftest import ADMIN, CLIENT, MANAGER, build_app, engine_settings
 from tests.api_engine.test_bad_input import wait_state
 from tests.conftest import new_ref, running_worker
 from tests.factories import profile_json
-from workflows.engine import workcal
 
 UK = resolve(
     load_calendars([DEFAULT_FOLDER])[0]["uk_business_hours"], datetime(2026, 12, 1, tzinfo=UTC)

@@ -10,8 +10,9 @@ import pytest
 
 from playbooks.calendars import load_calendars, resolve
 from playbooks.registry import DEFAULT_FOLDER
+from schemas import workcal
 from schemas.calendar import CalendarDef
-from workflows.engine import clock, workcal
+from workflows.engine import clock
 
 UK = load_calendars([DEFAULT_FOLDER])[0]["uk_business_hours"]
 PINNED = resolve(UK, datetime(2026, 11, 30, tzinfo=UTC))

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from schemas import workcal
 from schemas.calendar import PinnedCalendar
 from schemas.case_state import SlaTimerState
 from schemas.casetype import StageDef
-from workflows.engine import workcal
 from workflows.sla import Milestone, milestones_for
 
 Cal = PinnedCalendar | None
