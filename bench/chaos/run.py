@@ -191,6 +191,20 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {mem} GiB RAM, Python {platform.python_version()}"
 
 
+def git_commit() -> str:
+    """The commit measured (``-dirty``: the work tree had changes on top)."""
+    import subprocess
+
+    done = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or "unknown"
+
+
 def load_results() -> dict[str, dict[str, Any]]:
     if RESULTS.exists():
         return dict(json.loads(RESULTS.read_text()))
@@ -214,7 +228,8 @@ def render_doc(stored: dict[str, dict[str, Any]]) -> str:
     keys = [k for k in SCENARIOS if k in stored]
     results = [figures_of(stored[k]) for k in keys]
     runs = "\n".join(
-        f"- {k}: {stored[k]['date']}, `{stored[k]['command']}`, on {stored[k]['machine']}"
+        f"- {k}: {stored[k]['date']}, commit {stored[k].get('commit', 'unknown')}, "
+        f"`{stored[k]['command']}`, on {stored[k]['machine']}"
         for k in keys
     )
     lines = [
@@ -261,24 +276,31 @@ FINDINGS = [
     "   (`Outbox.carry`, workflows/engine/outbox.py), and when a batch is already in flight it",
     "   leaves only after that batch. A batch can take minutes when a provider fails:",
     "   `SEND_RETRY` backs off from 5 s, doubling up to 10 min, and an in-doubt email waits",
-    "   `SENDGRID_RECONCILE_AFTER_SECONDS` (120 s) before it is checked. In one R4 run, 77",
-    "   cases read `final_review`/`open` in Postgres while their workflows were already",
-    "   `welcome`/`resolved`; the resolve lag above measures it. Everything converges (no",
+    "   `SENDGRID_RECONCILE_AFTER_SECONDS` (120 s) before it is checked. The read-model lag",
+    "   of each scenario above measures it (the workflow resolves within a second of the",
+    "   sign-off): tens of seconds under R1-R3 on this loaded 2-core machine, minutes under",
+    "   R4; in one R4 run 77 cases read `final_review`/`open` in Postgres while their",
+    "   workflows were already `welcome`/`resolved`. Everything converges (no",
     "   read-model difference is left at the end), but meanwhile the console and `GET /cases`",
     "   show an earlier stage and a case manager acting on it gets a 409. Suggested fix: do not",
     "   carry while the lane is busy (write the projection at once with the local activity);",
     "   that changes the workflow's commands, so it needs `workflow.patched` and a replay test.",
-    "3. **Messages in doubt (R4).** With faults on every request, the reconcile lookups",
-    "   included, some emails end `unconfirmed`: the stalled send timed out, and the lookup",
-    "   that should settle it got an injected 400 ('the hand-over to sendgrid ended without an",
-    "   answer (Bad Request)'). Most of them had in fact been accepted. Not a duplicate, but a",
-    "   message a person must confirm; a 4xx on a lookup could be retried as 'not known yet'",
-    "   rather than end the reconcile. Also: a send retried after a retryable failure",
-    "   re-renders the message (a fresh portal link) while the outbox row keeps the first",
-    "   render, so the row's copy is not what went out, and an SMS in doubt is looked up at",
-    "   Twilio by the row's body. If the attempt that stalled was such a re-render, the lookup",
-    "   cannot find it and the SMS is sent again. The audit masks links when it matches SMS,",
-    "   so it counts a real duplicate only.",
+    "3. **Open, for the notification adapters: duplicate SMS after a re-rendered retry (R4,",
+    "   4 of 426 SMS).** A send retried after a retryable failure renders the message again",
+    "   (a fresh portal link), but the outbox row keeps the first render; when that retry's",
+    "   answer is lost, the reconcile looks the message up at Twilio by the row's body, which",
+    "   is not what went out, finds nothing and sends again. Seen for",
+    "   `C-5N9NZP38TT:case_created:1:sms`: two 500s (row body = render 1), a third attempt",
+    "   (render 3) stalled past the 10 s timeout and was accepted ('twilio answer lost ...",
+    "   ReadTimeout'), the lookup timed out once, then 'notify resend ...: twilio has no",
+    "   record of it' and a second SMS went out. Fix: send the stored copy on every attempt",
+    "   (or store what is sent). Emails are looked up by key, so they are not affected.",
+    "4. **Messages in doubt (R4).** With faults on every request, the reconcile lookups",
+    "   included, some emails end `unconfirmed`: the stalled send timed out and the lookup that",
+    "   should settle it got an injected 400 ('the hand-over to sendgrid ended without an",
+    "   answer (Bad Request)'). Most of them had in fact been accepted ('accepted but the row",
+    "   says otherwise'). Not duplicates, but messages a person must confirm; a 4xx on a",
+    "   lookup could be retried as 'not known yet' rather than end the reconcile.",
     "",
 ]
 
@@ -383,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
             argv if argv is not None else sys.argv[1:]
         )
         meta = {
+            "commit": git_commit(),
             "date": time.strftime("%Y-%m-%d"),
             "machine": machine(),
             "command": command.replace("--write-docs", "").strip(),
