@@ -67,6 +67,9 @@ UNCONFIRMED_ERROR = (
 )
 DIED_MID_SEND = "an earlier attempt died mid-send"
 IN_DOUBT = frozenset({SENDING, CHECKING})
+LOOKUP_ATTEMPTS = 10
+"""A lookup refused for another reason than access (e.g. a 400) is asked again on later
+activity attempts; from this attempt on the row is left to staff (``unconfirmed``)."""
 
 
 def outbox_key(inp: NotifyInput, channel: Channel | str) -> str:
@@ -329,7 +332,9 @@ class NotificationActivities:
         if isinstance(claim, ChannelResult):
             return claim  # settled earlier, or without a provider call (local, unconfirmed)
         assert sender is not None
-        if isinstance(claim, _InDoubt):
+        if isinstance(claim, _Outgoing):
+            out = claim  # the row's copy: a retry sends exactly what the first attempt stored
+        else:
             out = claim.stored
             settled = await self._reconcile(
                 sender, self._message(inp, milestone, out), key, claim, out.channel
@@ -399,8 +404,10 @@ class NotificationActivities:
         provider: str,
         *,
         local: bool,
-    ) -> ChannelResult | _InDoubt | None:
-        """Insert-or-lock the row; ``None`` means "committed as sending: call the provider now".
+    ) -> ChannelResult | _InDoubt | _Outgoing:
+        """Insert-or-lock the row; an ``_Outgoing`` means "committed as sending: call the
+        provider now, with this": the row's stored copy, so every attempt sends the same text
+        (a re-render would mint a fresh portal link, and a reconcile by body would miss it).
 
         ``_InDoubt``: an earlier attempt handed it over and lost the answer; ask the provider.
         Otherwise the returned result says what an earlier attempt already settled (or what
@@ -447,13 +454,7 @@ class NotificationActivities:
                 return _InDoubt(
                     attempts=row.attempts or 0,
                     since=row.sent_at or row.created_at,
-                    stored=_Outgoing(
-                        channel=out.channel,
-                        recipient=row.recipient or out.recipient,
-                        subject=row.subject,
-                        body_text=row.body_text,
-                        body_html=row.body_html,
-                    ),
+                    stored=_stored(row, out),
                 )
             if local:
                 row.status = LOCAL_OUTBOX
@@ -476,7 +477,7 @@ class NotificationActivities:
             row.attempts = (row.attempts or 0) + 1
             row.error = None
             row.sent_at = now  # while in flight: when this hand-over began
-        return None
+            return _stored(row, out)
 
     def _message(
         self, inp: NotifyInput, milestone: Milestone, out: _Outgoing
@@ -512,6 +513,12 @@ class NotificationActivities:
                 lambda: sender.find_sent(lookup, idempotency_key=key, since=doubt.since), key
             )
         except PermanentDeliveryError as exc:
+            cannot_ask = exc.status_code in (None, 401, 403, 404)
+            if not cannot_ask and activity.info().attempt < LOOKUP_ATTEMPTS:
+                raise ApplicationError(  # an odd answer to one lookup: ask again later
+                    f"{provider} could not answer about {key} now: {exc}",
+                    type="DeliveryInDoubt",
+                ) from None
             error = UNCONFIRMED_ERROR.format(provider=provider, why=exc.detail)
             await self._settle_doubt(key, doubt, status=UNCONFIRMED, error=error)
             activity.logger.error("notify unconfirmed key=%s: %s", key, exc.detail)
@@ -624,6 +631,17 @@ class NotificationActivities:
 
 
 # ====================================================================== helpers
+def _stored(row: NotificationRow, fallback: _Outgoing) -> _Outgoing:
+    """The outbox row's copy of the message: what was (or will be) handed over."""
+    return _Outgoing(
+        channel=fallback.channel,
+        recipient=row.recipient or fallback.recipient,
+        subject=row.subject,
+        body_text=row.body_text,
+        body_html=row.body_html,
+    )
+
+
 def _provider_name(sender: object) -> str:
     return str(getattr(sender, "provider", type(sender).__name__.lower()))[:20]
 

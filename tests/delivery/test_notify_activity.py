@@ -643,3 +643,60 @@ async def test_the_client_reads_dates_in_their_own_time_zone(
     await run(acts, notify_input(case_ref, context=ctx, recipient=tokyo))
     text = sendgrid.last.json["content"][0]["value"]
     assert "Estimated completion: 16 March 2025" in text  # the 15th in UTC, the 16th in Tokyo
+
+
+async def test_every_attempt_sends_the_stored_copy_so_a_reconcile_finds_it(
+    twilio: TwilioStandin, sessions, case_ref
+):
+    """Chaos R4's duplicate: each render mints a fresh portal link. A retry after a 500 used
+    to send a new text, then its reconcile looked for the stored (first) text, missed, and
+    sent a third. Now every attempt sends the row's copy."""
+    links = iter(range(100))
+    sender = TwilioSmsSender(
+        TW_SID,
+        TW_TOKEN,
+        FROM_NUMBER,
+        base_url=twilio.base_url,
+        timeout=0.3,
+        reconcile_after_seconds=30,
+    )
+    acts = NotificationActivities(
+        sessions,
+        email=None,
+        sms=sender,
+        portal_link=lambda ref: f"https://portal.example/{ref}/{next(links)}",
+    )
+    inp = notify_input(case_ref, channels=SMS_FIRST, urgent=True)
+    twilio.fail_next(1, status=500)
+    with pytest.raises(ApplicationError):
+        await run(acts, inp)  # attempt 1: a 500, nothing sent
+    twilio.stall_next(1, seconds=0.8)
+    with pytest.raises(ApplicationError) as err:
+        await run(acts, inp)  # attempt 2: times out, yet Twilio takes it
+    assert err.value.type == "DeliveryInDoubt"
+    await until(lambda: bool(twilio.messages), what="Twilio to create the stalled message")
+
+    result = await run(acts, inp)  # attempt 3: asks, finds it
+
+    assert result.results[-1].status == "sent"
+    assert len(twilio.messages) == 1, [m["body"] for m in twilio.messages]
+    row = (await outbox(sessions, case_ref))["sms"]
+    assert twilio.messages[0]["body"] == row.body_text  # what was sent is what is stored
+
+
+async def test_an_odd_answer_to_a_lookup_is_asked_again_not_given_up(
+    acts, sendgrid: SendGridStandin, sessions, case_ref
+):
+    inp = notify_input(case_ref, Milestone.DOCUMENTS_NEEDED)
+    await _in_doubt_row(sessions, inp, Channel.EMAIL, body="Please", age=timedelta(hours=1))
+    sendgrid.fail_next(1, status=400)  # the lookup gets a 400 once
+
+    with pytest.raises(ApplicationError) as err:
+        await run(acts, inp)
+    assert err.value.type == "DeliveryInDoubt"
+    assert (await outbox(sessions, case_ref))["email"].status == "checking"
+
+    result = await run(acts, inp)  # asks again: not listed, an hour on: sends once
+    assert result.results[-1].status == "sent"
+    assert [r.method for r in sendgrid.requests] == ["GET", "GET", "POST"]
+    assert len(sendgrid.accepted) == 1
