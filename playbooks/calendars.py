@@ -60,8 +60,10 @@ def _holiday_problem(calendar: CalendarDef) -> str | None:
     rules = calendar.holidays
     if not rules.country:
         return None
-    try:
-        holiday_tables.country_holidays(rules.country, subdiv=rules.subdivision, years=2026)
+    try:  # the holidays package raises NotImplementedError for a country it has no table for
+        holiday_tables.country_holidays(
+            rules.country, subdiv=rules.subdivision, years=date.today().year
+        )
     except NotImplementedError as exc:
         return str(exc)
     return None

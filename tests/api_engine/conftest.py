@@ -4,6 +4,7 @@ identities can approve)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from core.settings import Role, Settings
 from store.cases import insert_draft_case
 from store.db import SessionFactory
 from store.models import Case
-from tests.conftest import new_ref, test_settings
+from tests.conftest import new_ref, running_worker, test_settings
 from tests.factories import profile
 
 KEYS: dict[str, Role] = {
@@ -52,6 +53,22 @@ def build_app(settings: Settings, sessions: SessionFactory, temporal: Any) -> Fa
     app.state.sessions = sessions
     app.state.temporal = temporal
     return app
+
+
+@contextlib.asynccontextmanager
+async def serving_api(
+    root: Path, sessions: SessionFactory, temporal: Any, *case_type_dirs: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API in process, with a real worker on its own task queue behind it (and any extra
+    case type folders loaded by both)."""
+    base = engine_settings(root, case_type_dirs_extra=list(case_type_dirs))
+    async with running_worker(temporal, sessions, base) as worker:
+        settings = base.model_copy(update={"temporal_task_queue": worker.task_queue})
+        app = build_app(settings, sessions, temporal)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as http:
+            yield http
 
 
 @pytest.fixture

@@ -21,12 +21,11 @@ from store.models import CallbackTaskRow, Case, DocumentRow
 from tests.api_engine.conftest import (
     CLIENT,
     MANAGER,
-    build_app,
-    engine_settings,
     insert_case,
+    serving_api,
 )
 from tests.api_engine.test_engine_over_http import wait_state
-from tests.conftest import new_ref, running_worker
+from tests.conftest import new_ref
 from tests.factories import profile_json
 
 MB = "x" * 1_000_000
@@ -273,14 +272,8 @@ async def test_document_form_fields_are_bounded(
 async def worker_api(
     tmp_path: Path, sessions: SessionFactory, dev_server_env: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
-    base = engine_settings(tmp_path)
-    async with running_worker(dev_server_env.client, sessions, base) as worker:
-        settings = base.model_copy(update={"temporal_task_queue": worker.task_queue})
-        app = build_app(settings, sessions, dev_server_env.client)
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://t"
-        ) as http:
-            yield http
+    async with serving_api(tmp_path, sessions, dev_server_env.client) as http:
+        yield http
 
 
 async def test_a_paused_case_refuses_a_waiver_and_an_acknowledgement(

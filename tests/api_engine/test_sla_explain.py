@@ -18,9 +18,10 @@ from playbooks.registry import DEFAULT_FOLDER
 from schemas import workcal
 from schemas.sla_explain import ClockMilestone, ClockPause, SlaClockView
 from store.db import SessionFactory
-from tests.api_engine.conftest import ADMIN, CLIENT, MANAGER, build_app, engine_settings
+from tests.api_engine.conftest import ADMIN, CLIENT, MANAGER, serving_api
 from tests.api_engine.test_bad_input import wait_state
-from tests.conftest import new_ref, running_worker
+from tests.calendars.office import office_type
+from tests.conftest import new_ref
 from tests.factories import profile_json
 
 UK = resolve(
@@ -111,38 +112,15 @@ def test_without_a_calendar_it_is_wall_clock() -> None:
     assert got.calendar is None and got.skipped == []
 
 
-OFFICE_TYPE = """\
-name: office_hours_review
-version: "1"
-title: Reviewed in office hours
-calendar: uk_business_hours
-stages:
-  - key: review
-    title: Review
-    owner_role: case_manager
-    sla: 8h
-    escalations:
-      - {level: 1, after_breach: 0h, target: onboarding_lead}
-    elements:
-      - {key: look_at_it, kind: task, title: Look at it, assignee_role: case_manager}
-"""
-
-
 @pytest.fixture
 async def office_api(
     tmp_path: Path, sessions: SessionFactory, dev_server_env: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
     types = tmp_path / "types"
     types.mkdir()
-    (types / "office_hours_review.yaml").write_text(OFFICE_TYPE, encoding="utf-8")
-    base = engine_settings(tmp_path, case_type_dirs_extra=[types])
-    async with running_worker(dev_server_env.client, sessions, base) as worker:
-        settings = base.model_copy(update={"temporal_task_queue": worker.task_queue})
-        app = build_app(settings, sessions, dev_server_env.client)
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://t"
-        ) as http:
-            yield http
+    (types / "office_hours_review.yaml").write_text(office_type(), encoding="utf-8")
+    async with serving_api(tmp_path, sessions, dev_server_env.client, types) as http:
+        yield http
 
 
 async def test_a_live_case_is_explained_in_working_time(

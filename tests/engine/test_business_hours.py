@@ -8,6 +8,7 @@ consumes nothing. December dates, so London time is UTC.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from playbooks.calendars import load_calendars
 from playbooks.registry import DEFAULT_FOLDER, CaseTypeRegistry, pinned_calendars
 from schemas.engine_commands import CommandResult, PauseCase, ResumeCase
+from tests.calendars.office import office_type
 from tests.conftest import test_settings
 from tests.engine.cleanup import engine_worker
 from tests.engine.helpers import snapshot, wait_for
@@ -28,27 +30,10 @@ from tests.engine.test_escalations import (
     _start_type,
 )
 
-OFFICE_TYPE = """\
-name: office_hours_review
-version: "1"
-title: Reviewed in office hours
-calendar: uk_business_hours
-stages:
-  - key: review
-    title: Review
-    owner_role: case_manager
-    sla: 8h
-    warn_at: [0.5]
-    escalations:
-      - {level: 1, after_breach: 0h, target: onboarding_lead}
-    elements:
-      - {key: look_at_it, kind: task, title: Look at it, assignee_role: case_manager}
-"""
 
-
-def _registry(folder: Path, *, closed: list[str] = ()) -> CaseTypeRegistry:  # type: ignore[assignment]
+def _registry(folder: Path, *, closed: Sequence[str] = ()) -> CaseTypeRegistry:
     folder.mkdir()
-    (folder / "office_hours_review.yaml").write_text(OFFICE_TYPE, encoding="utf-8")
+    (folder / "office_hours_review.yaml").write_text(office_type(warn_at=0.5), encoding="utf-8")
     source = DEFAULT_FOLDER / "uk_business_hours.calendar.yaml"
     text = source.read_text(encoding="utf-8")
     if closed:
