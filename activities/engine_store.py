@@ -191,6 +191,11 @@ def element_values(element: ElementState) -> dict[str, Any]:
         "votes": _VOTES.dump_python(list(element.votes), mode="json"),
         "ticked": dict(element.ticked),
         "overdue": bool(element.overdue),
+        "assignee": element.assignee,
+        "assignee_team": element.assignee_team,
+        "assigned_at": element.assigned_at,
+        "roles": list(element.roles) or None,
+        "opened_at": element.opened_at,
     }
 
 

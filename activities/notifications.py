@@ -34,6 +34,7 @@ from integrations.delivery import (
 from notifications import Branding, MessageTooLongError, Milestone, RenderedMessage, render
 from schemas.enums import Channel
 from schemas.notifications import CallbackRequest, ChannelResult, NotifyInput, NotifyResult
+from schemas.work import PERSON
 from store.db import SessionFactory
 from store.models import CallbackTaskRow, NotificationRow
 
@@ -202,10 +203,14 @@ class NotificationActivities:
         return NotifyResult(results=results)
 
     def _address_staff(self, inp: NotifyInput) -> NotifyInput:
-        """Workflows name a role ("compliance_lead"); the directory in settings knows who."""
+        """Workflows name a role ("compliance_lead") or a person ("person:maria"); the
+        directory in settings knows who. A person without an address of their own is reached
+        through their team's (their role's)."""
         if inp.audience != "staff" or inp.recipient.email:
             return inp
         address = self._staff.get(inp.recipient.name)
+        if address is None and inp.recipient.name.startswith(PERSON):
+            address = self._staff.get(str(inp.context.get("team") or ""))
         if address is None:
             raise ApplicationError(
                 f"no address for staff role {inp.recipient.name!r}; add it to STAFF_DIRECTORY",

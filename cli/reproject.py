@@ -59,9 +59,20 @@ def projection_from(snapshot: CaseSnapshot, workflow_id: str) -> EngineProjectio
         access_roles=snapshot.access,
         resolution=snapshot.resolution,
         closure_reason=snapshot.closure_reason,
+        assignee=snapshot.assignee,
+        assignee_team=snapshot.assignee_team,
+        assigned_at=snapshot.assigned_at,
+        sla_due_at=snapshot.sla.due_at if snapshot.sla else None,
         clear=[
             k
-            for k, v in (("resolution", snapshot.resolution), ("sla_state", sla_state))
+            for k, v in (
+                ("resolution", snapshot.resolution),
+                ("sla_state", sla_state),
+                ("assignee", snapshot.assignee),
+                ("assignee_team", snapshot.assignee_team),
+                ("assigned_at", snapshot.assigned_at),
+                ("sla_due_at", snapshot.sla.due_at if snapshot.sla else None),
+            )
             if v is None
         ],
     )

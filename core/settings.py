@@ -76,17 +76,33 @@ class ConsoleUser(BaseModel):
     name: str
     role: Role
     password_hash: SecretStr
+    email: str | None = Field(
+        default=None,
+        max_length=320,
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="Where their own notices go (work assigned to them); else their team's",
+    )
 
 
 DEV_CONSOLE_PASSWORD = "onboarding"  # noqa: S105 - dev only; printed by `make run`
 DEV_CONSOLE_USERS: dict[str, tuple[str, Role]] = {
     "maria": ("Maria Case-Manager", Role.CASE_MANAGER),
+    "kofi": ("Kofi Case-Manager", Role.CASE_MANAGER),
     "rita": ("Rita Reviewer", Role.COMPLIANCE_REVIEWER),
     "omar": ("Omar Reviewer", Role.COMPLIANCE_REVIEWER),
     "ravi": ("Ravi Relationship-Manager", Role.RELATIONSHIP_MANAGER),
     "olga": ("Olga Operator", Role.OPERATOR),
     "ada": ("Ada Admin", Role.ADMIN),
 }
+
+
+class RebalanceTeam(BaseModel):
+    """How rebalancing treats one team (role)."""
+
+    threshold: int = Field(
+        default=3, ge=1, le=1000, description="Items at risk one person may hold before moving"
+    )
+    auto: bool = Field(default=False, description="Move at once; else propose for a person")
 
 
 class AppEnv(StrEnum):
@@ -200,10 +216,21 @@ class Settings(BaseSettings):
             "store_manager": "store-managers@example.com",
             "sales_manager": "sales-managers@example.com",
             "finance_approver": "finance-approvals@example.com",
+            "admin": "case-admins@example.com",
         },
         description="Role -> address for internal SLA notices (JSON object in env)",
     )
     portal_base_url: str = "http://127.0.0.1:8000/portal"
+
+    # --- work queues and rebalancing ------------------------------------------------------
+    rebalance_every_minutes: int = Field(
+        default=15, ge=1, le=24 * 60, description="How often the rebalancing schedule runs"
+    )
+    rebalance_teams: Annotated[dict[str, RebalanceTeam], NoDecode] = Field(
+        default_factory=dict,
+        description='Per team (role): JSON {"case_manager": {"threshold": 3, "auto": true}}. '
+        "Teams not listed: threshold 3, proposals only",
+    )
 
     # --- console and portal -------------------------------------------------------------
     console_users: Annotated[dict[str, ConsoleUser], NoDecode] = Field(
@@ -255,7 +282,7 @@ class Settings(BaseSettings):
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
 
-    @field_validator("console_users", mode="before")
+    @field_validator("console_users", "rebalance_teams", mode="before")
     @classmethod
     def _parse_console_users(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -348,6 +375,18 @@ class Settings(BaseSettings):
         """Roles a case type may name: the API roles plus every role with a staff address
         (escalations and staff notices go to those addresses)."""
         return {r.value for r in Role} | set(self.staff_directory)
+
+    def rebalance_team(self, team: str) -> RebalanceTeam:
+        return self.rebalance_teams.get(team) or RebalanceTeam()
+
+    def person_directory(self) -> dict[str, str]:
+        """``person:<username>`` -> address, for console users with an address of their own
+        (staff notices to one person; the rest reach their team's address)."""
+        return {
+            f"person:{username}": user.email
+            for username, user in self.console_users.items()
+            if user.email
+        }
 
     @property
     def uses_dev_api_keys(self) -> bool:

@@ -9,7 +9,7 @@ producing a half-empty message in a client's inbox.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
@@ -256,6 +256,25 @@ class CaseReopenedContext(MessageContext):
     case_url: HttpUrl | None = Field(default=None, description="Link to the case for staff.")
 
 
+class WorkAssignedContext(MessageContext):
+    """Work on a case moved to or from ``person`` (taken, assigned, reassigned, rebalanced)."""
+
+    person: ShortText = Field(description="Who this notice is for (a console username).")
+    team: Role | None = Field(default=None, description="That person's role.")
+    title: ShortText = Field(description="The case or the step that moved.")
+    stage: ShortText
+    by: ShortText = Field(description="Who moved it (a person, or rebalancing).")
+    to: ShortText | None = Field(default=None, description="None: back in the team queue.")
+    previous: ShortText | None = None
+    reason: Paragraph | None = None
+    via: Literal["person", "rebalancing"] = "person"
+    case_url: HttpUrl | None = Field(default=None, description="Link to the case for staff.")
+
+    @property
+    def is_theirs(self) -> bool:
+        return self.to == self.person
+
+
 CONTEXT_MODELS: dict[Milestone, type[MessageContext]] = {
     Milestone.CASE_CREATED: CaseCreatedContext,
     Milestone.DOCUMENTS_RECEIVED: DocumentsReceivedContext,
@@ -273,6 +292,7 @@ CONTEXT_MODELS: dict[Milestone, type[MessageContext]] = {
     Milestone.TASK_REMINDER: TaskReminderContext,
     Milestone.TASK_OVERDUE: TaskOverdueContext,
     Milestone.CASE_REOPENED: CaseReopenedContext,
+    Milestone.WORK_ASSIGNED: WorkAssignedContext,
 }
 """Which context model validates which milestone's template."""
 

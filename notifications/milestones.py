@@ -39,6 +39,8 @@ class Milestone(StrEnum):
     TASK_REMINDER = "task_reminder"
     TASK_OVERDUE = "task_overdue"
     CASE_REOPENED = "case_reopened"
+    # Staff: work on a case moved to or from one person (work queues, rebalancing).
+    WORK_ASSIGNED = "work_assigned"
 
     @property
     def is_staff_notice(self) -> bool:
@@ -75,6 +77,7 @@ GENERIC_MILESTONES: tuple[Milestone, ...] = (
     Milestone.TASK_REMINDER,
     Milestone.TASK_OVERDUE,
     Milestone.CASE_REOPENED,
+    Milestone.WORK_ASSIGNED,
 )
 """Milestones for any case type; the rest are client onboarding's own."""
 
@@ -87,6 +90,7 @@ STAFF_NOTICES: frozenset[Milestone] = frozenset(
         Milestone.TASK_REMINDER,
         Milestone.TASK_OVERDUE,
         Milestone.CASE_REOPENED,
+        Milestone.WORK_ASSIGNED,
     }
 )
 """Internal notices for operations staff (SLA, tasks, reopened cases)."""

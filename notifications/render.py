@@ -39,6 +39,7 @@ from notifications.contexts import (
     TaskReminderContext,
     WelcomePackageContext,
     WelcomeResource,
+    WorkAssignedContext,
     context_model,
 )
 from notifications.milestones import Milestone
@@ -478,6 +479,20 @@ def sample_context(milestone: Milestone | str) -> MessageContext:
                 stage="Compliance review",
                 reason="The client sent a new register of beneficial owners after approval.",
                 by="Priya Raman (compliance_lead)",
+                case_url=_CASE_URL,
+            )
+        case Milestone.WORK_ASSIGNED:
+            return WorkAssignedContext(
+                case_ref="ONB-2025-000123",
+                person="kofi",
+                team="case_manager",
+                title="Verify the beneficial owners",
+                stage="Compliance review",
+                by="rebalancing",
+                to="kofi",
+                previous="maria",
+                reason="maria holds 4 cases near breach; kofi has the fewest open items",
+                via="rebalancing",
                 case_url=_CASE_URL,
             )
     raise ValueError(f"no sample for {milestone}")  # pragma: no cover - match is exhaustive

@@ -57,7 +57,11 @@ class ElementState:
     stage: str
     title: str
     status: ElementStatus = ElementStatus.PENDING
-    assignee_role: str | None = None
+    assignee_role: str | None = None  # the team (role) whose queue the element is in
+    roles: list[str] = field(default_factory=list)  # every role that may act on it
+    assignee: str | None = None  # the person holding it (a console username)
+    assignee_team: str | None = None  # that person's role
+    assigned_at: datetime | None = None
     opened_at: datetime | None = None
     due_at: datetime | None = None
     finished_at: datetime | None = None
@@ -143,6 +147,9 @@ class CaseState:
     pauses: list[PauseRecord] = field(default_factory=list)
     sla: SlaTimerState | None = None
     paused_by: str | None = None
+    assignee: str | None = None  # the person working the case (a console username)
+    assignee_team: str | None = None  # that person's role
+    assigned_at: datetime | None = None
     resolution: str | None = None  # completed / rejected / … once resolved
     resolved_at: datetime | None = None
     closure_code: str | None = None

@@ -11,7 +11,7 @@ import base64
 import json
 import zlib
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -165,6 +165,10 @@ class CasePatchV2(BaseModel):
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     closure_reason: str | None = None
+    assignee: str | None = None
+    assignee_team: str | None = None
+    assigned_at: datetime | None = None
+    sla_due_at: datetime | None = None
     clear: list[str] = Field(
         default_factory=list,
         description="Nullable columns to set to NULL (a None above means 'not sent')",
@@ -176,7 +180,19 @@ class CasePatchV2(BaseModel):
         return {**self.model_dump(exclude_none=True, exclude={"clear"}), **cleared}
 
 
-CLEARABLE = frozenset({"resolution", "resolved_at", "closed_at", "closure_reason", "sla_state"})
+CLEARABLE = frozenset(
+    {
+        "resolution",
+        "resolved_at",
+        "closed_at",
+        "closure_reason",
+        "sla_state",
+        "assignee",
+        "assignee_team",
+        "assigned_at",
+        "sla_due_at",
+    }
+)
 
 
 class EngineProjection(_Lean):
@@ -261,3 +277,41 @@ __all__ = [
     "VerificationResult",
     "VerifyDocumentsInputV2",
 ]
+
+
+# ----------------------------------------------------------------------------- rebalancing
+REBALANCE_WORKFLOW = "RebalanceWorkload"  # one run: plan, record, move (auto teams)
+REBALANCE = "rebalance_workload"  # the activity that does it (reads the read model)
+REBALANCE_SCHEDULE_ID = "workload-rebalancing"
+ASSIGN = "assign"  # the case workflow's update that moves work
+
+
+class RebalanceInput(BaseModel):
+    trigger: Literal["schedule", "manual"] = "schedule"
+    requested_by: str = Field(default="schedule", max_length=120)
+
+
+class RebalanceActivityInput(RebalanceInput):
+    run_key: str = Field(description="The run's workflow id and run id: retries reuse it")
+    at: datetime
+
+
+class MoveOutcome(BaseModel):
+    id: int
+    case_ref: str
+    item: str
+    title: str
+    team: str
+    from_person: str
+    to_person: str
+    status: str = Field(description="moved | proposed | refused")
+    detail: str | None = None
+
+
+class RebalanceReport(BaseModel):
+    run_id: int
+    moved: int = 0
+    proposed: int = 0
+    refused: int = 0
+    teams: dict[str, Any] = Field(default_factory=dict)
+    moves: list[MoveOutcome] = Field(default_factory=list)

@@ -76,6 +76,24 @@ class AcknowledgeEscalation(_Command):
     note: Text | None = None
 
 
+class AssignWork(_Command):
+    """Take, assign, reassign or release the case or one of its current elements.
+
+    ``assignee`` None puts the work back in its team's queue. Moving work someone holds
+    needs a ``reason``. ``assignee_team`` is the assignee's role, filled by the API from the
+    console user directory; the workflow checks it against the stage's access.
+    """
+
+    element: Key | None = Field(default=None, description="None: the case itself")
+    assignee: Actor | None = None
+    assignee_team: Line | None = None
+    reason: Text | None = None
+    if_held_by: Actor | None = Field(
+        default=None, description="Only if the work is still held by this person (rebalancing)"
+    )
+    via: Literal["person", "rebalancing"] = "person"
+
+
 class ReopenCase(_Command):
     to_stage: Key | None = Field(default=None, description="Default: the last stage")
     reason: Text

@@ -61,6 +61,9 @@ class CaseSnapshot(BaseModel):
     stage_title: str = ""
     resolution: str | None = None
     priority: str = "normal"
+    assignee: str | None = Field(default=None, description="Who is working the case")
+    assignee_team: str | None = None
+    assigned_at: datetime | None = None
     awaiting: str | None = None
     flags: list[str] = Field(default_factory=list)
     fields: dict[str, Any] = Field(default_factory=dict)

@@ -97,6 +97,11 @@ class Case(Base):
     closure_reason: Mapped[str | None] = mapped_column(Text)
     # engine cases: when the work was done (they close days later, see lifecycle.close_after)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # work queues: who is working the case (a console username), their role, since when
+    assignee: Mapped[str | None] = mapped_column(String(120), index=True)
+    assignee_team: Mapped[str | None] = mapped_column(String(60))
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sla_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # engine
 
 
 class StageIntervalRow(Base):
@@ -322,6 +327,12 @@ class CaseTaskRow(Base):
     ticked: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     overdue: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     projection_version: Mapped[int | None] = mapped_column(Integer)  # engine cases only
+    # work queues (engine cases): who holds the step, and every role that may act on it
+    assignee: Mapped[str | None] = mapped_column(String(120), index=True)
+    assignee_team: Mapped[str | None] = mapped_column(String(60))
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    roles: Mapped[list[str] | None] = mapped_column(JSONB)
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class NpsResponse(Base):
@@ -367,3 +378,44 @@ class ConsoleCredential(Base):
     password_hash: Mapped[str] = mapped_column(Text)
     source_fingerprint: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class RebalanceRun(Base):
+    """One workload rebalancing run (the schedule's, or one started by hand)."""
+
+    __tablename__ = "rebalance_runs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    run_key: Mapped[str] = mapped_column(String(200), unique=True)  # the run's workflow id
+    trigger: Mapped[str] = mapped_column(String(20))  # schedule | manual
+    requested_by: Mapped[str] = mapped_column(String(120))
+    started_at: Mapped[datetime] = _ts()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    moved: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    proposed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    refused: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    teams: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+
+
+class RebalanceMove(Base):
+    """One piece of work a run moved (``moved``), or proposed to move (``proposed``, then
+    ``applied`` or ``dismissed`` by a person), or could not move (``refused``, ``stale``)."""
+
+    __tablename__ = "rebalance_moves"
+    __table_args__ = (
+        UniqueConstraint("run_id", "case_ref", "item", name="uq_rebalance_moves_run_item"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("rebalance_runs.id", ondelete="CASCADE"))
+    team: Mapped[str] = mapped_column(String(60))
+    case_ref: Mapped[str] = mapped_column(String(64))
+    item: Mapped[str] = mapped_column(String(60))  # "case" or the element key
+    title: Mapped[str] = mapped_column(String(200))
+    from_person: Mapped[str] = mapped_column(String(120))
+    to_person: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _ts()
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(120))

@@ -20,21 +20,25 @@ from activities.documents import DocumentActivities
 from activities.engine_store import EngineStoreActivities
 from activities.notifications import NotificationActivities, build_senders
 from activities.planning import PlanningActivities
+from activities.rebalancing import RebalanceActivities
 from activities.webhooks import WebhookActivities
 from core.portal_links import make_portal_link
 from core.settings import Settings
 from integrations.sanctions import ReloadingScreener
 from integrations.webhooks import WebhookSender
 from store.db import SessionFactory, make_engine, make_session_factory
+from workers.schedules import ensure_rebalance_schedule
 from workers.search_attributes import ensure_search_attributes
 from workflows.engine.case_workflow import CaseWorkflow
 from workflows.onboarding import OnboardingCaseWorkflow
+from workflows.rebalance import RebalanceWorkflow
 
 log = logging.getLogger(__name__)
 
 # CaseWorkflow runs every case type; OnboardingCaseWorkflow is frozen, kept for the cases
-# opened before the engine (replay tests cover both).
-WORKFLOWS: Sequence[type] = (CaseWorkflow, OnboardingCaseWorkflow)
+# opened before the engine (replay tests cover both). RebalanceWorkflow is one workload
+# rebalancing run (workers/schedules.py starts one every 15 minutes).
+WORKFLOWS: Sequence[type] = (CaseWorkflow, OnboardingCaseWorkflow, RebalanceWorkflow)
 
 
 def build_screener(settings: Settings) -> ReloadingScreener:
@@ -74,10 +78,11 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Any]:
         sessions,
         email=email,
         sms=sms,
-        staff_directory=settings.staff_directory,
+        staff_directory=settings.staff_directory | settings.person_directory(),
         portal_link=make_portal_link(settings),
     )
     engine_store = EngineStoreActivities(sessions, notifications, webhooks)
+    rebalancing = RebalanceActivities(sessions, settings)
     automations = AutomationActivities(compliance, accounts, sessions)
     return [
         store.project,
@@ -92,6 +97,7 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Any]:
         engine_store.project,
         engine_store.sync,
         automations.run,
+        rebalancing.rebalance,
     ]
 
 
@@ -137,6 +143,7 @@ async def run_worker(settings: Settings, database_url: str) -> None:
 
     client = await connect(settings)
     await ensure_search_attributes(client, client.namespace)
+    await ensure_rebalance_schedule(client, settings)
     engine = make_engine(database_url)
     worker = build_worker(client, settings, make_session_factory(engine))
     stop = asyncio.Event()

@@ -32,6 +32,7 @@ from notifications.contexts import (
     ProposalContext,
     TaskOverdueContext,
     TaskReminderContext,
+    WorkAssignedContext,
 )
 from schemas.enums import Channel
 from schemas.notifications import NotifyInput, Recipient
@@ -150,6 +151,26 @@ GENERIC_CASES: dict[Milestone, tuple[dict[str, Any], list[str]]] = {
             "reopened",
         ],
     ),
+    Milestone.WORK_ASSIGNED: (
+        {
+            "case_ref": "ORD-2025-000042",
+            "person": "kofi",
+            "team": "case_manager",
+            "title": "Verify the customer's credit limit",
+            "stage": "Credit review",
+            "by": "maria",
+            "to": "kofi",
+            "previous": "omar",
+            "reason": "Omar is on leave until Monday.",
+            "case_url": OPS,
+        },
+        [
+            "Verify the customer's credit limit is now yours",
+            "Credit review",
+            "maria moved it from omar",
+            "Omar is on leave until Monday.",
+        ],
+    ),
 }
 
 
@@ -174,6 +195,7 @@ def test_generic_milestones_are_registered_everywhere() -> None:
         "task_reminder",
         "task_overdue",
         "case_reopened",
+        "work_assigned",
     ]
     assert not set(GENERIC_MILESTONES) & set(CLIENT_MILESTONES)  # onboarding's six stay six
     assert CONTEXT_MODELS[Milestone.CASE_UPDATE] is CaseUpdateContext
@@ -181,6 +203,7 @@ def test_generic_milestones_are_registered_everywhere() -> None:
     assert CONTEXT_MODELS[Milestone.TASK_REMINDER] is TaskReminderContext
     assert CONTEXT_MODELS[Milestone.TASK_OVERDUE] is TaskOverdueContext
     assert CONTEXT_MODELS[Milestone.CASE_REOPENED] is CaseReopenedContext
+    assert CONTEXT_MODELS[Milestone.WORK_ASSIGNED] is WorkAssignedContext
     for milestone in (Milestone.CASE_UPDATE, Milestone.PROPOSAL):
         assert milestone in CLIENT_MESSAGES
         assert milestone.is_client_message and not milestone.is_staff_notice

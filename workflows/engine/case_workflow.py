@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.contracts import CASE_WORKFLOW, EngineCaseInput, EngineCaseOutcome
     from schemas.engine_commands import (
         AcknowledgeEscalation,
+        AssignWork,
         CancelCaseCmd,
         ClientMessage,
         CommandResult,
@@ -46,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.sla_explain import SlaClockView
     from schemas.snapshot import CaseSnapshot, CaseSummary
-    from workflows.engine import clock, snapshot
+    from workflows.engine import assignment, clock, snapshot
     from workflows.engine.elements import (
         approval,
         automation,
@@ -211,6 +212,7 @@ class CaseWorkflow:
         ]
         case.derive_status()  # no element of the new visit waits on the client yet
         case.projector.case(stage=stage.key, access_roles=list(stage.access))
+        assignment.on_stage_entered(case)
         case.projector.visit(visit)
         for element in state.elements:
             case.projector.element(element)
@@ -430,6 +432,18 @@ class CaseWorkflow:
                 f"escalation level {sla.escalation_level} was already acknowledged by "
                 f"{sla.acknowledged_by}"
             )
+
+    # ---------------------------------------------------------------- work queues
+    @workflow.update
+    def assign(self, cmd: AssignWork) -> CommandResult:
+        """Take, assign, reassign or release the case or one of its steps (audited; both
+        people are told)."""
+        return self._result(assignment.apply(self.case, cmd))
+
+    @assign.validator
+    def _check_assign(self, cmd: AssignWork) -> None:
+        self._require(cmd, "an assignment", paused_ok=True)
+        assignment.validate(self.case, cmd)
 
     # ---------------------------------------------------------------- elements
     @workflow.update

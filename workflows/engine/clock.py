@@ -70,6 +70,17 @@ def due_at(clock: SlaTimerState, now: datetime, cal: Cal = None) -> datetime | N
     return workcal.add(cal, now, left) if left > timedelta(0) else now + left
 
 
+def breach_at(clock: SlaTimerState, cal: Cal = None) -> datetime | None:
+    """When the budget runs out if the clock keeps running: fixed while it runs (it only
+    moves when the clock stops or starts), so it can be stored. None when stopped."""
+    if clock.budget_seconds is None or clock.running_since is None:
+        return None
+    left = timedelta(seconds=clock.budget_seconds - clock.active_before_seconds)
+    if left <= timedelta(0):
+        return clock.running_since + left
+    return workcal.add(cal, clock.running_since, left)
+
+
 def next_deadline(
     clock: SlaTimerState, stage: StageDef, now: datetime, cal: Cal = None
 ) -> datetime | None:

@@ -15,6 +15,7 @@ from schemas.casetype import CaseType, DocumentsElement, StageDef
 from schemas.client import ClientProfile
 from schemas.documents import DocumentRequirement
 from schemas.notifications import NotifyInput, Recipient
+from schemas.work import PERSON
 
 # The frozen workflow's status words per milestone: the same messages on the engine.
 ONBOARDING_STATUS = {
@@ -177,4 +178,21 @@ def staff_notice(
         audience="staff",
         urgent=milestone not in ("sla_warning", "task_reminder"),
         occurrence=state.next_number(f"staff:{milestone}:{role}"),
+    )
+
+
+def person_notice(
+    *, milestone: str, person: str, team: str | None, state: CaseState, extra: dict[str, Any]
+) -> NotifyInput:
+    """An internal notice to one person; the activity resolves their address (or their
+    team's)."""
+    return NotifyInput(
+        case_ref=state.case_ref,
+        milestone=milestone,
+        context={"case_ref": state.case_ref, "person": person, "team": team, **extra},
+        recipient=Recipient(name=f"{PERSON}{person}"),
+        channels=[],
+        audience="staff",
+        urgent=False,
+        occurrence=state.next_number(f"staff:{milestone}:{PERSON}{person}"),
     )

@@ -37,6 +37,8 @@ STORE_RETRY = RetryPolicy(
 )
 PRIORITIES = ("normal", "high", "urgent", "critical")
 SLA_RANK = {"on_track": 0, "at_risk": 1, "warning": 2, "breached": 3}
+SLA_DUE_COLUMN = "sla-due-at-column"
+"""Patch: the read model's case row carries when the stage's SLA runs out (for work queues)."""
 HUMAN_KINDS = frozenset({"task", "approval", "checklist", "documents", "client_acceptance"})
 
 
@@ -132,6 +134,17 @@ class CaseRuntime:
                     extra=extra,
                 )
             )
+
+    def tell_person(
+        self, milestone: str, person: str, team: str | None, extra: dict[str, Any]
+    ) -> None:
+        """A staff notice to one person (``team`` is their role: the address when they have
+        none of their own)."""
+        self.outbox.message(
+            messages.person_notice(
+                milestone=milestone, person=person, team=team, state=self.state, extra=extra
+            )
+        )
 
     def send(self, message: NotifyInput) -> None:
         self.outbox.message(message)
@@ -345,6 +358,9 @@ class CaseRuntime:
             sla_state=self.sla_state(),
             priority=self.state.priority,
         )
+        if workflow.patched(SLA_DUE_COLUMN):
+            sla = self.state.sla
+            self.projector.case(sla_due_at=clock.breach_at(sla, self.calendar) if sla else None)
         projection = self.projector.take(self.now(), seed=self._seed())
         if projection is not None:
             self._seeded = True

@@ -53,6 +53,9 @@ def build(case: CaseRuntime, now: datetime) -> CaseSnapshot:
         stage_title=stage.title,
         resolution=state.resolution,
         priority=state.priority,
+        assignee=state.assignee,
+        assignee_team=state.assignee_team,
+        assigned_at=state.assigned_at,
         awaiting=case.awaiting(),
         flags=list(state.flags),
         fields={k: v for k, v in state.fields.items() if not k.startswith("_")},
@@ -106,8 +109,8 @@ def allowed_actions(case: CaseRuntime) -> list[str]:
     if status == EngineStatus.RESOLVED:
         return ["reopen", "client_message", "feedback"]
     if status == EngineStatus.PAUSED:
-        return ["resume", "cancel", "client_message", "feedback"]
-    actions = ["pause", "cancel", "client_message", "feedback"]
+        return ["resume", "cancel", "client_message", "feedback", "assign"]
+    actions = ["pause", "cancel", "client_message", "feedback", "assign"]
     sla = case.state.sla
     if sla is not None and sla.escalation_level > sla.acknowledged_level:
         actions.append("acknowledge_escalation")

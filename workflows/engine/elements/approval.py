@@ -29,7 +29,7 @@ def required(spec: ApprovalElement, fields: dict[str, object]) -> int:
 
 
 async def run(case: CaseRuntime, spec: ApprovalElement, element: ElementState) -> None:
-    open_element(case, element, role=spec.approver_roles[0])
+    open_element(case, element, role=spec.approver_roles[0], roles=spec.approver_roles)
     element.required = required(spec, case.state.fields)
     if (
         element.required == 1

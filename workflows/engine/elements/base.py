@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
 from schemas.case_state import ElementState, ElementStatus
+from schemas.work import HOLDABLE_KINDS, element_roles
 from workflows.engine.runtime import CaseRuntime
 
 
@@ -31,10 +33,21 @@ class Invalid(ApplicationError):
         super().__init__(message, type="Invalid", non_retryable=True)
 
 
-def open_element(case: CaseRuntime, element: ElementState, *, role: str | None = None) -> None:
+def open_element(
+    case: CaseRuntime,
+    element: ElementState,
+    *,
+    role: str | None = None,
+    roles: Sequence[str] = (),
+) -> None:
+    """Active now. ``role`` is the team whose queue it is in; ``roles`` every role that may
+    act on it (default: that team), recorded so work queues can tell who may hold it."""
     element.status = ElementStatus.ACTIVE
     element.opened_at = case.now()
     element.assignee_role = role or element.assignee_role
+    if element.kind in HOLDABLE_KINDS:
+        own = list(roles) or [r for r in (element.assignee_role,) if r]
+        element.roles = element_roles(element.kind, own)
     case.projector.element(element)
 
 
