@@ -30,6 +30,7 @@ from store import rebalancing as runs
 from store import work
 from store.db import SessionFactory
 from store.models import RebalanceMove
+from store.rebalancing import command_for
 
 ACTOR = "rebalancing"
 
@@ -49,20 +50,6 @@ def policies_of(settings: Settings, teams: set[str]) -> dict[str, TeamPolicy]:
         )
         for team in teams
     }
-
-
-def assign_command(move: RebalanceMove, *, actor: str, via_person: bool = False) -> AssignWork:
-    """The ``assign`` update that makes ``move`` (only while the work is still where it was)."""
-    return AssignWork(
-        actor=actor,
-        role="admin",
-        element=None if move.item == "case" else move.item,
-        assignee=move.to_person,
-        assignee_team=move.team,
-        reason=move.detail or "rebalancing",
-        if_held_by=move.from_person,
-        via="person" if via_person else "rebalancing",
-    )
 
 
 async def send_move(
@@ -116,7 +103,7 @@ class RebalanceActivities:
                 client,
                 workflow_ids[move.case_ref],
                 move,
-                assign_command(move, actor=ACTOR),
+                command_for(move, actor=ACTOR),
                 f"rebalance-{run.id}-{move.id}",
             )
             async with self._sessions.begin() as session:

@@ -27,6 +27,7 @@ from api.routes import (
     health,
     notifications,
     portal,
+    work,
 )
 from core.database import resolve_database_url
 from core.settings import Settings, get_settings
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(portal.router)
     app.include_router(console.router)
     app.include_router(dashboard.router)
+    app.include_router(work.router)
     app.include_router(codec.router)
     app.mount("/static", StaticFiles(directory=WEB_STATIC), name="static")
     return app

@@ -391,3 +391,23 @@ class FeedbackBody(_Body):
         if self.csat is None and self.nps is None:
             raise ValueError("give a csat or an nps score")
         return self
+
+
+class AssignmentBody(_Body):
+    """``POST /cases/{ref}/assignment``: take, assign, reassign or release work on a case.
+
+    ``take`` gives it to you (a console user). Otherwise ``assignee`` names a console user;
+    leave it out to put the work back in the team queue. Moving work someone holds needs a
+    ``reason``. ``element`` picks a step of the current stage; without it, the case itself.
+    """
+
+    element: Key | None = None
+    assignee: Actor | None = None
+    take: bool = False
+    reason: Text | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> AssignmentBody:
+        if self.take and self.assignee is not None:
+            raise ValueError("give either take or an assignee, not both")
+        return self

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from schemas.engine_commands import AssignWork
 from schemas.rebalance import Move
 from store.models import RebalanceMove, RebalanceRun
 
@@ -123,3 +124,18 @@ async def open_proposals(session: AsyncSession, limit: int = 100) -> list[Rebala
 
 async def get_move(session: AsyncSession, move_id: int) -> RebalanceMove | None:
     return await session.get(RebalanceMove, move_id)
+
+
+def command_for(move: RebalanceMove, *, actor: str) -> AssignWork:
+    """The case's ``assign`` update that makes ``move``, only while the work is still held by
+    the person it moves from (a stale plan is refused by the case, never applied)."""
+    return AssignWork(
+        actor=actor,
+        role="admin",
+        element=None if move.item == "case" else move.item,
+        assignee=move.to_person,
+        assignee_team=move.team,
+        reason=move.detail or "rebalancing",
+        if_held_by=move.from_person,
+        via="rebalancing",
+    )

@@ -29,12 +29,13 @@ from api.deps import (
 from api.responses import errors
 from api.services import cases as svc
 from api.services import engine as eng
-from api.services import sla
+from api.services import sla, work
 from core.settings import Role
 from schemas.case import (
     CASE_REF_PATTERN,
     KEY_PATTERN,
     AcknowledgeBody,
+    AssignmentBody,
     CancelBody,
     CasePage,
     CaseView,
@@ -405,6 +406,24 @@ async def skip_element(
         model=SkipElement,
         element=key,
         reason=body.reason,
+    )
+
+
+@router.post("/{ref}/assignment", response_model=CommandResult, responses=COMMAND)
+async def assign(
+    ref: Ref,
+    body: AssignmentBody,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    caller: TaskDoer,
+) -> CommandResult:
+    """Take (``take: true``), assign (``assignee``), reassign (with a ``reason``) or release
+    (no assignee) the case or one step of its current stage (``element``). 403 when the
+    assignee may not act in the stage or on the step; 409 when it is already theirs or the
+    step is finished; 422 for an unknown person or a reassignment without a reason."""
+    return await work.assign(
+        session=session, temporal=temporal, settings=settings, ref=ref, caller=caller, body=body
     )
 
 

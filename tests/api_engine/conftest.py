@@ -57,11 +57,15 @@ def build_app(settings: Settings, sessions: SessionFactory, temporal: Any) -> Fa
 
 @contextlib.asynccontextmanager
 async def serving_api(
-    root: Path, sessions: SessionFactory, temporal: Any, *case_type_dirs: Path
+    root: Path,
+    sessions: SessionFactory,
+    temporal: Any,
+    *case_type_dirs: Path,
+    **overrides: Any,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API in process, with a real worker on its own task queue behind it (and any extra
-    case type folders loaded by both)."""
-    base = engine_settings(root, case_type_dirs_extra=list(case_type_dirs))
+    case type folders loaded by both; ``overrides`` are more settings for both)."""
+    base = engine_settings(root, case_type_dirs_extra=list(case_type_dirs), **overrides)
     async with running_worker(temporal, sessions, base) as worker:
         settings = base.model_copy(update={"temporal_task_queue": worker.task_queue})
         app = build_app(settings, sessions, temporal)
