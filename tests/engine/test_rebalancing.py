@@ -8,20 +8,23 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 
 from core.settings import ConsoleUser, RebalanceTeam, Role
 from playbooks.registry import CaseTypeRegistry
 from schemas.contracts import REBALANCE_WORKFLOW, RebalanceInput, RebalanceReport
-from schemas.engine_commands import AssignWork, CommandResult
+from schemas.engine_commands import AssignWork, CommandResult, Decide
 from store.db import SessionFactory
 from store.models import Case, CaseEvent
 from tests.conftest import test_settings
 from tests.engine.cleanup import engine_worker
-from tests.engine.helpers import snapshot, wait_for
+from tests.engine.helpers import snapshot, start, wait_for
 from tests.engine.test_escalations import _start_type
 from tests.waiting import eventually
 
@@ -148,3 +151,56 @@ async def test_a_team_without_auto_gets_proposals_and_nothing_moves(
         assert (report.moved, report.proposed) == (0, 2)
         assert all(m.status == "proposed" and m.from_person == ann for m in report.moves)
         assert [(await snapshot(h)).assignee for h in handles] == [ann] * 4
+
+
+async def test_a_half_given_approval_keeps_its_approver(
+    time_skipping_env: Any, sessions: SessionFactory
+) -> None:
+    env = time_skipping_env
+    async with engine_worker(env.client, sessions) as worker:
+        _, handle = await start(
+            env.client,
+            sessions,
+            worker.task_queue,
+            "order_approval",
+            data={"order_id": "PO-9", "order_value": 90000, "currency": "GBP", "items": 1},
+            started=worker.started_cases,
+        )
+        await wait_for(handle, lambda s: "decide" in s.allowed_actions)
+
+        def move(via: Literal["person", "rebalancing"]) -> AssignWork:
+            return AssignWork(
+                actor="rebalancing",
+                role="admin",
+                element="group_approval",
+                assignee="kofi",
+                assignee_team="case_manager",
+                reason="surplus",
+                if_held_by="maria",
+                via=via,
+            )
+
+        await handle.execute_update(
+            "assign",
+            AssignWork(
+                actor="maria",
+                role="case_manager",
+                element="group_approval",
+                assignee="maria",
+                assignee_team="case_manager",
+            ),
+            result_type=CommandResult,
+        )
+        await handle.execute_update(
+            "decide", Decide(actor="maria", decision="approve"), result_type=CommandResult
+        )
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update("assign", move("rebalancing"), result_type=CommandResult)
+        assert isinstance(refused.value.cause, ApplicationError)
+        assert refused.value.cause.type == "WrongState"
+        assert "half approved; the case keeps its approver" in refused.value.cause.message
+        # a person may still hand it over, with a reason
+        await handle.execute_update("assign", move("person"), result_type=CommandResult)
+        state = await snapshot(handle)
+        approval = next(e for e in state.elements if e.key == "group_approval")
+        assert approval.assignee == "kofi" and len(approval.votes) == 1

@@ -5,7 +5,7 @@ Same rule as ``record.py``: re-record only when the current behaviour should bec
 baseline; a replay failure means running cases would break, so a change to the workflow goes
 behind ``workflow.patched`` instead, and the older generation's files stay.
 
-    .venv/bin/python -m tests.histories.record_engine
+    .venv/bin/python -m tests.histories.record_engine [SCENARIO ...]
 
 Each scenario runs on the time-skipping server against a throwaway Postgres.
 """
@@ -24,6 +24,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.engine_commands import (
+    AssignWork,
     CancelCaseCmd,
     CommandResult,
     CompleteTaskCmd,
@@ -41,7 +42,9 @@ from tests.conftest import register_search_attributes, running_worker, venv_bina
 from tests.engine.helpers import profile, start, wait_for
 
 HERE = Path(__file__).resolve().parent
-GENERATION = "case-v1"  # bump with each workflow.patched(...) generation of CaseWorkflow
+GENERATION = "case-v2"  # bump with each workflow.patched(...) generation of CaseWorkflow
+# case-v1: the engine as first shipped. case-v2: "sla-due-at-column" (the read model's case
+# row carries the SLA deadline) and work queues (the ``assign`` update).
 Handle = WorkflowHandle[Any, Any]
 
 
@@ -151,6 +154,45 @@ async def return_proposal(env: WorkflowEnvironment, handle: Handle) -> None:
     await handle.result()
 
 
+async def order_work_queue(env: WorkflowEnvironment, handle: Handle) -> None:
+    """Taken, assigned, reassigned with a reason, then approved by two people."""
+    await wait_for(handle, lambda s: "decide" in s.allowed_actions)
+    await _update(
+        handle,
+        "assign",
+        AssignWork(
+            actor="maria", role="case_manager", assignee="maria", assignee_team="case_manager"
+        ),
+    )
+    await _update(
+        handle,
+        "assign",
+        AssignWork(
+            actor="maria",
+            role="case_manager",
+            element="group_approval",
+            assignee="rita",
+            assignee_team="compliance_reviewer",
+        ),
+    )
+    await _update(
+        handle,
+        "assign",
+        AssignWork(
+            actor="maria",
+            role="case_manager",
+            element="group_approval",
+            assignee="omar",
+            assignee_team="compliance_reviewer",
+            reason="rita is out today",
+        ),
+    )
+    await _approve(handle, "omar", "maria")
+    await wait_for(handle, lambda s: s.status == "resolved")
+    await env.sleep(timedelta(days=7, minutes=1))
+    await handle.result()
+
+
 SCENARIOS: dict[str, tuple[str, dict[str, Any], dict[str, Any], Callable[..., Awaitable[None]]]] = {
     "onboarding_standard": ("client_onboarding", {}, {}, onboarding_standard),
     "onboarding_enterprise_cancelled": (
@@ -172,12 +214,22 @@ SCENARIOS: dict[str, tuple[str, dict[str, Any], dict[str, Any], Callable[..., Aw
         {"order_id": "PO-2", "return_type": "refund", "has_receipt": True, "amount": 250},
         return_proposal,
     ),
+    "order_work_queue": (
+        "order_approval",
+        {},
+        {"order_id": "PO-3", "order_value": 60000, "currency": "GBP", "items": 2},
+        order_work_queue,
+    ),
 }
 
 
-async def record_all(client: Client, sessions: SessionFactory, env: WorkflowEnvironment) -> None:
+async def record_all(
+    client: Client, sessions: SessionFactory, env: WorkflowEnvironment, only: list[str]
+) -> None:
     async with running_worker(client, sessions) as worker:
         for name, (case_type, who, data, scenario) in SCENARIOS.items():
+            if only and name not in only:
+                continue
             _, handle = await start(
                 client,
                 sessions,
@@ -193,7 +245,7 @@ async def record_all(client: Client, sessions: SessionFactory, env: WorkflowEnvi
             print(f"recorded {name}: {len(history.events)} events")
 
 
-async def record() -> None:
+async def record(only: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server, url = start_embedded_postgres(Path(tmp) / "pg", database="histories")
         await asyncio.to_thread(upgrade_head, url)
@@ -204,7 +256,7 @@ async def record() -> None:
         )
         try:
             await register_search_attributes(env.client)
-            await record_all(env.client, make_session_factory(engine), env)
+            await record_all(env.client, make_session_factory(engine), env, only)
         finally:
             await env.shutdown()
             await engine.dispose()
@@ -212,4 +264,6 @@ async def record() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(record())
+    import sys
+
+    asyncio.run(record(sys.argv[1:]))

@@ -42,7 +42,9 @@ def test_the_representative_cases_are_all_saved():
         "order_group_approval",
         "return_proposal_rejected_then_accepted",
     }
-    assert {p.stem for p in ENGINE} == {f"case-v1-{n}" for n in engine}
+    assert {p.stem for p in ENGINE} == {f"case-v1-{n}" for n in engine} | {
+        "case-v2-order_work_queue"
+    }
     assert set(HISTORIES) == set(FROZEN) | set(ENGINE)
 
 
@@ -73,6 +75,22 @@ def test_v2_histories_carry_the_patch_marker_and_v1_do_not():
     for path in FROZEN:
         marked = "onboarding-v2" in patches_in(load(path))
         assert marked == path.stem.startswith("v2-"), path.name
+
+
+def test_case_v2_histories_carry_the_sla_due_patch_and_v1_do_not():
+    for path in ENGINE:
+        marked = "sla-due-at-column" in patches_in(load(path))
+        assert marked == path.stem.startswith("case-v2-"), path.name
+
+
+def test_the_work_queue_history_holds_its_assignments():
+    (path,) = [p for p in ENGINE if p.stem == "case-v2-order_work_queue"]
+    updates = [
+        e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        for e in load(path).events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    ]
+    assert updates.count("assign") == 3 and updates.count("decide") == 2
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
