@@ -99,6 +99,9 @@ async def test_a_case_history_holds_no_plaintext_pii_and_the_codec_server_decode
         assert secret not in text, secret
         assert secret.encode() not in decoded_raw, secret
     assert all(base64.b64decode(p["metadata"]["encoding"]) == b"binary/encrypted" for p in payloads)
+    # the patch markers outside the codec hold nothing but the patch id
+    markers = _patch_markers(json.loads(text))
+    assert markers and all(set(m) <= {"id", "deprecated"} for m in markers), markers
     attributes = json.dumps({k.name: v for k, v in described.typed_search_attributes})
     for secret in secrets:
         assert secret not in attributes and secret not in handle.id, secret
@@ -140,17 +143,32 @@ def _secret(text: str) -> Any:
 
 def _payloads(node: Any) -> list[dict[str, Any]]:
     """Every Payload object in a history's JSON, search attributes aside (they are never
-    encrypted: they carry no PII, which the test checks separately)."""
+    encrypted: they carry no PII, which the test checks separately), and the SDK's own
+    ``workflow.patched`` markers aside (Temporal writes a patch id there, never our data, and
+    does not pass it through the codec; ``_patch_markers`` checks what they hold)."""
     found: list[dict[str, Any]] = []
     if isinstance(node, dict):
         if "metadata" in node and "encoding" in node.get("metadata", {}):
             found.append(node)
         for key, value in node.items():
+            if key == "markerRecordedEventAttributes" and value.get("markerName") == "core_patch":
+                continue
             if key != "searchAttributes":
                 found += _payloads(value)
     elif isinstance(node, list):
         for value in node:
             found += _payloads(value)
+    return found
+
+
+def _patch_markers(history: dict[str, Any]) -> list[Any]:
+    """What each ``workflow.patched`` marker holds, decoded."""
+    found = []
+    for event in history["events"]:
+        attrs = event.get("markerRecordedEventAttributes")
+        if attrs and attrs.get("markerName") == "core_patch":
+            for payload in attrs["details"]["patch-data"]["payloads"]:
+                found.append(json.loads(base64.b64decode(payload["data"])))
     return found
 
 
