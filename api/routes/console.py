@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from starlette.datastructures import FormData
 from temporalio.service import RPCError
 
 from api.deps import (
@@ -30,8 +32,9 @@ from api.deps import (
     get_throttle,
     session_caller,
 )
+from api.services import work as work_service
 from api.web import console_service as console
-from core.settings import Role
+from core.settings import Role, Settings
 from schemas.case import CASE_REF_PATTERN
 from schemas.enums import ClientTier, ClientType, SlaState
 
@@ -253,6 +256,41 @@ async def my_tasks(request: Request, session: SessionDep, user: SignedIn) -> Res
     )
 
 
+@router.get("/work", response_class=HTMLResponse)
+async def my_work(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    registry: CaseTypesDep,
+    user: SignedIn,
+) -> Response:
+    """My work: the cases and steps I hold, soonest due first; my team's queue to take from."""
+    work = await console.load_my_work(
+        session=session, settings=settings, registry=registry, caller=user
+    )
+    return render(
+        request,
+        "work.html",
+        {"nav": "work", "work": work},
+        user=user,
+    )
+
+
+@router.get("/workload", response_class=HTMLResponse)
+async def team_workload(
+    request: Request, session: SessionDep, settings: SettingsDep, user: SignedIn
+) -> Response:
+    """Per team: each person's open items, near-breach count and oldest item; rebalancing runs
+    and the moves waiting for a decision."""
+    page = await console.load_workload(session=session, settings=settings)
+    return render(
+        request,
+        "workload.html",
+        {"nav": "workload", "w": page},
+        user=user,
+    )
+
+
 @router.get("/cases/{ref}", response_class=HTMLResponse)
 async def case_page(
     ref: str,
@@ -297,6 +335,64 @@ async def case_page(
 
 
 # ------------------------------------------------------------------ commands
+BACK_TO = {"work": "/console/work", "workload": "/console/workload"}
+"""Pages a form may ask to come back to (``back`` field) instead of the case page."""
+
+
+async def _command(
+    request: Request,
+    *,
+    action: str,
+    user: Caller,
+    subject: str,
+    back: str,
+    run: Callable[[FormData], Awaitable[str]],
+    refusal: str = "on a case",
+) -> Response:
+    """Role check, CSRF check, run the command, flash the outcome, post/redirect/get.
+
+    Refusals (403/409/422 with the service's or the workflow's own words), a form that does not
+    fit, a case that closed meanwhile and an unreachable Temporal all become a flash message,
+    never an error page. ``back`` is where to go afterwards (a form's ``back`` field may name
+    one of ``BACK_TO`` instead).
+    """
+    if not console.may(user.role, action):
+        return error_page(
+            request, user, 403, f"Your role ({user.role.value}) may not do this {refusal}."
+        )
+    form = await request.form()
+    if not console.csrf_ok(request, form.get("csrf_token")):
+        return error_page(
+            request, user, 400, "The form expired. Go back, reload the page and try again."
+        )
+    actor = user.username or user.label
+    chosen = form.get("back")
+    target = BACK_TO.get(chosen, back) if isinstance(chosen, str) else back
+    try:
+        message = await run(form)
+        console.flash(request, message, "success")
+        log.info("console action=%s %s actor=%s", action, subject, actor)
+    except console.ActionRefused as e:
+        console.flash(request, str(e), "error")
+    except HTTPException as e:
+        console.flash(request, f"Not done: {e.detail}", "error")
+    except ValidationError as e:
+        problems = "; ".join(str(err.get("msg", "")) for err in e.errors()[:3])
+        console.flash(request, f"Not done: {problems}", "error")
+    except (RPCError, TimeoutError) as e:
+        log.warning("console action=%s %s temporal_error=%s", action, subject, e)
+        console.flash(
+            request,
+            "Not done: the workflow service is unavailable; nothing was changed. "
+            "Try again shortly.",
+            "error",
+        )
+    except Exception:
+        log.exception("console action=%s %s failed", action, subject)
+        console.flash(request, "Not done: an unexpected error occurred (it was logged).", "error")
+    return see_other(target)
+
+
 async def _act(
     request: Request,
     *,
@@ -308,30 +404,18 @@ async def _act(
     task_key: str | None = None,
     element: str | None = None,
     item: str | None = None,
+    settings: Settings | None = None,
 ) -> Response:
-    """Role check, CSRF check, run the command, flash the outcome, back to the case page.
-
-    Refusals from the workflow (409/422 with its own words), a case that closed meanwhile and
-    an unreachable Temporal all become a flash message, never an error page.
-    """
+    """A command on one case (see ``_command``); back to the case page afterwards."""
     if (
         not _REF.match(ref)
         or (task_key is not None and not _TASK_KEY.match(task_key))
         or any(k is not None and not _KEY.match(k) for k in (element, item))
     ):
         return error_page(request, user, 404, "There is no such case, task or step.")
-    if not console.may(user.role, action):
-        return error_page(
-            request, user, 403, f"Your role ({user.role.value}) may not do this on a case."
-        )
-    form = await request.form()
-    if not console.csrf_ok(request, form.get("csrf_token")):
-        return error_page(
-            request, user, 400, "The form expired. Go back, reload the page and try again."
-        )
-    actor = user.username or user.label
-    try:
-        message = await console.perform(
+
+    async def run(form: FormData) -> str:
+        return await console.perform(
             action,
             session=session,
             temporal=temporal,
@@ -341,28 +425,17 @@ async def _act(
             task_key=task_key,
             element=element,
             item=item,
+            settings=settings,
         )
-        console.flash(request, message, "success")
-        log.info("console action=%s case=%s actor=%s", action, ref, actor)
-    except console.ActionRefused as e:
-        console.flash(request, str(e), "error")
-    except HTTPException as e:
-        console.flash(request, f"Not done: {e.detail}", "error")
-    except ValidationError as e:
-        problems = "; ".join(str(err.get("msg", "")) for err in e.errors()[:3])
-        console.flash(request, f"Not done: {problems}", "error")
-    except (RPCError, TimeoutError) as e:
-        log.warning("console action=%s case=%s temporal_error=%s", action, ref, e)
-        console.flash(
-            request,
-            "Not done: the workflow service is unavailable; nothing was changed. "
-            "Try again shortly.",
-            "error",
-        )
-    except Exception:
-        log.exception("console action=%s case=%s failed", action, ref)
-        console.flash(request, "Not done: an unexpected error occurred (it was logged).", "error")
-    return see_other(f"/console/cases/{ref}")
+
+    return await _command(
+        request,
+        action=action,
+        user=user,
+        subject=f"case={ref}",
+        back=f"/console/cases/{ref}",
+        run=run,
+    )
 
 
 @router.post("/cases/{ref}/pause")
@@ -499,4 +572,107 @@ async def reopen(
     """Reopen a resolved case at a chosen stage (default: the case type's reopen stage)."""
     return await _act(
         request, action="reopen", ref=ref, user=user, session=session, temporal=temporal
+    )
+
+
+@router.post("/cases/{ref}/assignment")
+async def assignment(
+    ref: str,
+    request: Request,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    user: SignedIn,
+) -> Response:
+    """Take, assign (case managers: to anyone eligible; others: within their team), reassign
+    (with a reason) or release the case or one open step of its stage."""
+    return await _act(
+        request,
+        action="assign",
+        ref=ref,
+        user=user,
+        session=session,
+        temporal=temporal,
+        settings=settings,
+    )
+
+
+# ------------------------------------------------------------------ rebalancing
+_MOVE_ID = re.compile(r"^[1-9][0-9]{0,18}$")
+MAX_MOVE_ID = 2**62
+
+
+@router.post("/workload/rebalance")
+async def rebalance_now(
+    request: Request, temporal: TemporalDep, settings: SettingsDep, user: SignedIn
+) -> Response:
+    """Run rebalancing now (the scheduled workflow, started by hand) and flash what it did."""
+
+    async def run(form: FormData) -> str:
+        report = await work_service.run_rebalancing(
+            temporal=temporal, settings=settings, caller=user
+        )
+        return console.rebalance_summary(report)
+
+    return await _command(
+        request,
+        action="rebalance",
+        user=user,
+        subject="rebalance=manual",
+        back="/console/workload",
+        run=run,
+        refusal="on team workload",
+    )
+
+
+async def _decide_move(
+    request: Request,
+    move_id: str,
+    *,
+    apply: bool,
+    session: SessionDep,
+    temporal: TemporalDep,
+    user: Caller,
+) -> Response:
+    if not _MOVE_ID.match(move_id) or int(move_id) > MAX_MOVE_ID:
+        return error_page(request, user, 404, "There is no such proposal.")
+
+    async def run(form: FormData) -> str:
+        move = await work_service.decide_proposal(
+            session=session, temporal=temporal, move_id=int(move_id), caller=user, apply=apply
+        )
+        if apply:
+            return (
+                f"Moved {move.title} ({move.case_ref}) from {move.from_person} to {move.to_person}."
+            )
+        return f"Dismissed: {move.title} ({move.case_ref}) stays with {move.from_person}."
+
+    return await _command(
+        request,
+        action="rebalance",
+        user=user,
+        subject=f"move={move_id}",
+        back="/console/workload",
+        run=run,
+        refusal="on team workload",
+    )
+
+
+@router.post("/workload/moves/{move_id}/apply")
+async def apply_move(
+    move_id: str, request: Request, session: SessionDep, temporal: TemporalDep, user: SignedIn
+) -> Response:
+    """Make a proposed move (refused if the work has moved since)."""
+    return await _decide_move(
+        request, move_id, apply=True, session=session, temporal=temporal, user=user
+    )
+
+
+@router.post("/workload/moves/{move_id}/dismiss")
+async def dismiss_move(
+    move_id: str, request: Request, session: SessionDep, temporal: TemporalDep, user: SignedIn
+) -> Response:
+    """Leave the work where it is."""
+    return await _decide_move(
+        request, move_id, apply=False, session=session, temporal=temporal, user=user
     )

@@ -19,7 +19,7 @@ import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
@@ -35,11 +35,12 @@ from api.deps import SESSION_USER, Caller
 from api.services import cases as svc
 from api.services import engine as eng
 from api.services import sla as sla_service
+from api.services import work as work_service
 from api.web import case_engine as ce
 from core.security import hash_fingerprint, hash_password, verify_and_update
 from core.settings import ConsoleUser, Role, Settings
 from playbooks.registry import CaseTypeRegistry
-from schemas.case import CLOSED_STATUSES, CaseView, status_is_closed
+from schemas.case import CLOSED_STATUSES, AssignmentBody, CaseView, status_is_closed
 from schemas.case_state import ElementState, ElementStatus
 from schemas.casetype import (
     CaseType,
@@ -48,10 +49,12 @@ from schemas.casetype import (
     TaskElement,
 )
 from schemas.commands import PauseRequest, ResumeRequest
+from schemas.contracts import RebalanceReport
 from schemas.engine_commands import AcknowledgeEscalation, ReopenCase, SkipElement, TickItem
 from schemas.enums import ClientTier, ClientType, SlaState
 from schemas.sla_explain import SlaExplanation
 from schemas.snapshot import CaseSnapshot, StagePlan
+from schemas.work import HOLDABLE_KINDS, WorkItem, may_hold
 from store import console_credentials as credentials
 from store.models import (
     CallbackTaskRow,
@@ -389,6 +392,20 @@ def _describe(event: CaseEvent, name: Callable[[str | None], str]) -> str:
         return f"Client feedback: {scores or 'no score'}"
     if kind == "side_effect_failed":
         return f"Automatic step failed: {d.get('what', '?')}"
+    if kind in ("work_taken", "work_assigned", "work_reassigned", "work_released"):
+        title = str(d.get("title") or d.get("item") or "work")
+        title = title[:1].upper() + title[1:]
+        via = " (rebalancing)" if d.get("via") == "rebalancing" else ""
+        if kind == "work_taken":
+            return f"{title} taken by {who}{reason}"
+        if kind == "work_assigned":
+            return f"{title} assigned to {d.get('to', '?')} by {who}{via}{reason}"
+        if kind == "work_reassigned":
+            return (
+                f"{title} moved from {d.get('from', '?')} to {d.get('to', '?')} by {who}"
+                f"{via}{reason}"
+            )
+        return f"{title} back in the team queue (released by {who}){reason}"
     if kind.startswith("case_"):
         return f"Case {kind.removeprefix('case_')} by {who}{reason}"
     return f"{kind.replace('_', ' ').capitalize()} ({who})"
@@ -678,6 +695,7 @@ class CaseDetail:
     case_type_title: str = ""
     case_type_version: str = ""
     plan: list[StagePlan] = field(default_factory=list)
+    people: Mapping[str, ConsoleUser] = field(default_factory=dict)
 
     # -- state
     @property
@@ -801,6 +819,110 @@ class CaseDetail:
     def open_task_keys(self) -> set[str]:
         return {e.key for e in self.open_tasks}
 
+    # -- who holds the work
+    @property
+    def stage_access(self) -> list[str]:
+        for plan in self.plan:
+            if plan.key == self.stage:
+                return list(plan.access)
+        return []
+
+    @property
+    def holdings(self) -> list[Holding]:
+        """The case and each open step of its stage a person works on, with who holds it and
+        who could (empty when the case takes no ``assign`` now)."""
+        if self.live is None or not self.allows("assign"):
+            return []
+        access = self.stage_access
+        live = self.live
+        rows = [
+            _holding(
+                self.people,
+                element=None,
+                title="The case",
+                kind="case",
+                assignee=live.assignee,
+                assigned_at=live.assigned_at,
+                access=access,
+            )
+        ]
+        for e in self.elements:
+            state = e.state
+            if state.kind not in HOLDABLE_KINDS or e.finished:
+                continue
+            rows.append(
+                _holding(
+                    self.people,
+                    element=state.key,
+                    title=state.title,
+                    kind=state.kind,
+                    assignee=state.assignee,
+                    assigned_at=state.assigned_at,
+                    access=access,
+                    roles=state.roles or [r for r in (state.assignee_role,) if r],
+                )
+            )
+        return rows
+
+
+@dataclass(frozen=True)
+class Holding:
+    """The case or one open step, who holds it, and who may be given it."""
+
+    element: str | None  # None: the case itself
+    title: str
+    kind: str
+    assignee: str | None
+    assignee_name: str | None
+    assigned_at: datetime | None
+    candidates: list[tuple[str, str]]  # (username, label) of people who may hold it
+
+    @property
+    def item(self) -> str:
+        return self.element or "case"
+
+    def may_hold(self, username: str | None) -> bool:
+        """Whether ``username`` is among the people who may be given this work."""
+        return username is not None and any(u == username for u, _ in self.candidates)
+
+
+def person_label(people: Mapping[str, ConsoleUser], username: str | None) -> str | None:
+    """``Maria Case-Manager (maria)``; an unknown username as it is."""
+    if username is None:
+        return None
+    user = people.get(username)
+    return f"{user.name} ({username})" if user is not None else username
+
+
+def _holding(
+    people: Mapping[str, ConsoleUser],
+    *,
+    element: str | None,
+    title: str,
+    kind: str,
+    assignee: str | None,
+    assigned_at: datetime | None,
+    access: Sequence[str],
+    roles: Sequence[str] = (),
+) -> Holding:
+    """A holding row; its candidates are the people ``schemas.work.may_hold`` lets hold it."""
+    element_kind = None if element is None else kind
+    candidates = [
+        (username, f"{user.name} ({username} · {user.role.value.replace('_', ' ')})")
+        for username, user in sorted(people.items())
+        if username != assignee
+        and may_hold(user.role.value, stage_access=access, element_kind=element_kind, roles=roles)
+    ]
+    return Holding(
+        element=element,
+        title=title,
+        kind=kind,
+        assignee=assignee,
+        assignee_name=person_label(people, assignee),
+        assigned_at=assigned_at,
+        candidates=candidates,
+    )
+
 
 async def _rows(session: AsyncSession, stmt: Any) -> list[Any]:
     return list((await session.scalars(stmt)).all())
@@ -918,6 +1040,7 @@ async def load_case(
             or "—"
         ),
         plan=plan,
+        people=settings.console_users,
     )
 
 
@@ -935,6 +1058,8 @@ ACTION_ROLES: dict[str, frozenset[Role]] = {
     "acknowledge": STAFF_DOERS,
     "reopen": frozenset({Role.CASE_MANAGER}),
     "cancel": frozenset({Role.CASE_MANAGER}),
+    "assign": STAFF_DOERS,
+    "rebalance": frozenset({Role.CASE_MANAGER}),
 }
 """The same roles as the JSON API's routes for the same commands (admin passes all). The
 workflow's validators still check the stage's access and each element's own roles."""
@@ -978,6 +1103,31 @@ async def _settle(*, session: AsyncSession, temporal: Client, ref: str, paused: 
                 await asyncio.sleep(0.1)
 
 
+async def _settle_read_model(
+    session: AsyncSession, stmt: Any, check: Callable[[Any], bool]
+) -> None:
+    """Wait (briefly) until the read model shows what the case just did: an engine case
+    projects right after its update returned, so the page we go back to (My work lists from
+    Postgres) would otherwise show the old state. A slow projection only means a stale view."""
+    with contextlib.suppress(TimeoutError, SQLAlchemyError):
+        async with asyncio.timeout(SETTLE_SECONDS):
+            for _ in range(1000):  # bounded by the timeout
+                value = await session.scalar(stmt)
+                await session.rollback()  # no transaction held while sleeping
+                if check(value):
+                    return
+                await asyncio.sleep(0.05)
+
+
+def _step_column(ref: str, key: str, column: Any) -> Any:
+    return (
+        select(column)
+        .where(CaseTaskRow.case_ref == ref, CaseTaskRow.key == key)
+        .order_by(CaseTaskRow.id.desc())
+        .limit(1)
+    )
+
+
 async def perform(
     action: str,
     *,
@@ -989,6 +1139,7 @@ async def perform(
     task_key: str | None = None,
     element: str | None = None,
     item: str | None = None,
+    settings: Settings | None = None,
 ) -> str:
     """Run one console command as ``caller``; returns the message to flash.
 
@@ -1056,6 +1207,11 @@ async def perform(
             note=_text(form, "note"),
             outcome=outcome or None,
         )
+        await _settle_read_model(
+            session,
+            _step_column(ref, task_key, CaseTaskRow.status),
+            lambda status: status not in ("pending", "active"),
+        )
         return f"Task {task_key} completed."
     if action == "tick":
         if not element or not item:
@@ -1115,7 +1271,44 @@ async def perform(
         reason = _text(form, "reason", required=code == "other")
         await svc.cancel(**common, caller=caller, closure_code=code, reason=reason)
         return f"Case cancelled ({code_title(code).lower()})."
+    if action == "assign":
+        if settings is None:
+            raise ActionRefused("Assignment is not available here.")
+        body = assignment_body(form)
+        result = await work_service.assign(**common, settings=settings, caller=caller, body=body)
+        holder = caller.username if body.take else body.assignee
+        column = (
+            select(Case.assignee).where(Case.ref == ref)
+            if body.element is None
+            else _step_column(ref, body.element, CaseTaskRow.assignee)
+        )
+        await _settle_read_model(session, column, lambda now: now == holder)
+        return result.message[:1].upper() + result.message[1:] + "."
     raise ActionRefused(f"Unknown action {action}.")
+
+
+ASSIGN_MODES = ("take", "assign", "release")
+
+
+def assignment_body(form: Mapping[str, Any]) -> AssignmentBody:
+    """The console's assignment form (``mode`` take | assign | release, ``element`` empty for
+    the case itself, ``assignee`` for assign, ``reason``) as the API's body."""
+    mode = form.get("mode")
+    if mode not in ASSIGN_MODES:
+        raise ActionRefused("Choose take, assign or release.")
+    chosen = form.get("element")
+    element = None
+    if isinstance(chosen, str) and chosen.strip() and chosen.strip() != "case":
+        element = _key(form, "element", "There is no such step.")
+    reason = _text(form, "reason")
+    if mode == "take":
+        return AssignmentBody(element=element, take=True, reason=reason)
+    if mode == "release":
+        return AssignmentBody(element=element, reason=reason)
+    assignee = form.get("assignee")
+    if not isinstance(assignee, str) or not assignee.strip():
+        raise ActionRefused("Choose the person to assign it to.")
+    return AssignmentBody(element=element, assignee=assignee.strip()[:120], reason=reason)
 
 
 # ------------------------------------------------------------------ my tasks
@@ -1174,3 +1367,109 @@ async def load_my_tasks(session: AsyncSession, role: Role) -> tuple[list[MyTask]
             MyCallback(callback=cb, case=c) for cb, c in (await session.execute(cb_stmt)).all()
         ]
     return tasks, callbacks
+
+
+# ------------------------------------------------------------------ work queues
+@dataclass(frozen=True)
+class WorkRow:
+    """One item of My work or a team queue, with its badge and, for a task, its outcomes."""
+
+    item: WorkItem
+    badge: Badge
+    outcomes: list[str] = field(default_factory=list)
+    assignee_name: str | None = None
+
+    @property
+    def testid(self) -> str:
+        return f"{self.item.case_ref}-{self.item.item}"
+
+    @property
+    def element(self) -> str:
+        """The form's ``element`` value ("" for the case itself)."""
+        return "" if self.item.item == "case" else self.item.item
+
+    @property
+    def kind_title(self) -> str:
+        return "Case" if self.item.kind == "case" else ce.humanise(self.item.kind)
+
+
+@dataclass(frozen=True)
+class MyWork:
+    mine: list[WorkRow]
+    queue: list[WorkRow]
+    holds_work: bool  # False for roles that watch (operators)
+
+
+def _work_rows(
+    items: Sequence[WorkItem],
+    registry: CaseTypeRegistry | None,
+    people: Mapping[str, ConsoleUser],
+) -> list[WorkRow]:
+    specs: dict[str, dict[str, Element]] = {}
+    rows = []
+    for item in items:
+        outcomes: list[str] = []
+        if item.kind == "task":
+            if item.case_type not in specs:
+                specs[item.case_type] = ce.element_specs(
+                    ce.current_case_type(registry, item.case_type)
+                )
+            spec = specs[item.case_type].get(item.item)
+            if isinstance(spec, TaskElement):
+                outcomes = list(spec.outcomes)
+        rows.append(
+            WorkRow(
+                item=item,
+                badge=sla_badge(item.sla_state, status=None, live=None),
+                outcomes=outcomes,
+                assignee_name=person_label(people, item.assignee),
+            )
+        )
+    return rows
+
+
+async def load_my_work(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    registry: CaseTypeRegistry | None,
+    caller: Caller,
+) -> MyWork:
+    """What I hold (soonest due first) and my team's queue: work nobody holds that my role may
+    take. Operators watch; they hold no work, so their queue is empty."""
+    people = settings.console_users
+    mine: list[WorkItem] = []
+    if caller.username is not None:
+        mine = (await work_service.held_by(session=session, username=caller.username)).items
+    holds = may(caller.role, "assign")
+    waiting: list[WorkItem] = []
+    if holds:
+        found = await work_service.queue(session=session, role=caller.role.value)
+        waiting = [i for i in found.items if i.holdable_by(caller.role.value)]
+    return MyWork(
+        mine=_work_rows(mine, registry, people),
+        queue=_work_rows(waiting, registry, people),
+        holds_work=holds,
+    )
+
+
+@dataclass(frozen=True)
+class WorkloadPage:
+    load: work_service.Workload
+    rebalancing: work_service.Rebalancing
+
+    def team_title(self, team: str) -> str:
+        return ce.humanise(team)
+
+
+async def load_workload(*, session: AsyncSession, settings: Settings) -> WorkloadPage:
+    load = await work_service.workload(session=session, settings=settings, now=datetime.now(UTC))
+    return WorkloadPage(load=load, rebalancing=await work_service.rebalancing(session=session))
+
+
+def rebalance_summary(report: RebalanceReport) -> str:
+    """The flash after a manual run: ``Rebalancing run 12: moved 1, proposed 2, refused 0.``"""
+    return (
+        f"Rebalancing run {report.run_id}: moved {report.moved}, proposed {report.proposed}"
+        f", refused {report.refused}."
+    )

@@ -158,3 +158,12 @@ async def insert_case(
         await s.execute(update(Case).where(Case.ref == ref).values(status=status, **values))
         await s.commit()
     return ref
+
+
+async def mark_started(sessions: SessionFactory, ref: str) -> None:
+    """As ``POST /cases`` does once the workflow started: the draft row becomes open."""
+    async with sessions() as s:
+        await s.execute(
+            update(Case).where(Case.ref == ref, Case.status == "draft").values(status="open")
+        )
+        await s.commit()

@@ -18,13 +18,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from api.services import work as work_service
 from core.security import mint_portal_token
 from core.settings import Role, Settings
+from schemas.contracts import RebalanceReport
 from store.db import SessionFactory
 from tests.web.conftest import (
     ROLE_KEYS,
@@ -112,6 +115,16 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/cases/{ref}/proposal"): api(CLIENT, CM),
     ("POST", "/cases/{ref}/messages"): api(CLIENT),
     ("POST", "/cases/{ref}/feedback"): api(CLIENT),
+    ("POST", "/cases/{ref}/assignment"): api(CM, CR, RM),
+    # --- JSON API: work queues (lists for any staff; rebalancing decisions for case managers)
+    ("GET", "/work/mine"): api(*STAFF),
+    ("GET", "/work/people/{username}"): api(*STAFF),
+    ("GET", "/work/queue"): api(*STAFF),
+    ("GET", "/work/workload"): api(*STAFF),
+    ("GET", "/work/rebalancing"): api(*STAFF),
+    ("POST", "/work/rebalance"): api(CM),
+    ("POST", "/work/rebalancing/moves/{move_id}/apply"): api(CM),
+    ("POST", "/work/rebalancing/moves/{move_id}/dismiss"): api(CM),
     # --- codec server (the Temporal UI decodes payloads through it): staff only
     ("POST", "/codec/decode"): api(*STAFF),
     ("POST", "/codec/encode"): api(*STAFF),
@@ -147,6 +160,12 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/console/cases/{ref}/checklists/{element}/items/{item}/tick"): console(CM, CR, RM),
     ("POST", "/console/cases/{ref}/elements/{element}/skip"): console(CM),
     ("POST", "/console/cases/{ref}/reopen"): console(CM),
+    ("GET", "/console/work"): console(*CONSOLE_ROLES),
+    ("GET", "/console/workload"): console(*CONSOLE_ROLES),
+    ("POST", "/console/cases/{ref}/assignment"): console(CM, CR, RM),
+    ("POST", "/console/workload/rebalance"): console(CM),
+    ("POST", "/console/workload/moves/{move_id}/apply"): console(CM),
+    ("POST", "/console/workload/moves/{move_id}/dismiss"): console(CM),
     # --- client portal: the token in the path is the only credential
     ("GET", "/portal/{token}"): PORTAL,
     ("POST", "/portal/{token}/documents"): PORTAL,
@@ -213,6 +232,17 @@ def allowance_ok(rule: Rule, response: httpx.Response) -> bool:
 
 
 # ------------------------------------------------------------------ fixtures
+@pytest.fixture(autouse=True)
+def no_rebalancing_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``POST /work/rebalance`` would start a real run over the shared test database (and wait
+    a minute for a worker this app does not have): the matrix only asks who gets in."""
+
+    async def run(**_: Any) -> RebalanceReport:
+        return RebalanceReport(run_id=0)
+
+    monkeypatch.setattr(work_service, "run_rebalancing", run)
+
+
 @dataclass
 class Callers:
     settings: Settings
@@ -261,6 +291,8 @@ PATH_VALUES = {
     "element": "some_checklist",
     "item": "some_item",
     "name": "order_approval",
+    "username": "maria",
+    "move_id": str(2**62),  # no such proposal: an allowed caller gets a 404, nothing decided
 }
 
 

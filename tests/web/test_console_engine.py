@@ -11,17 +11,9 @@ from store.db import SessionFactory
 from store.models import Case
 from tests.conftest import running_worker, test_settings
 from tests.engine.helpers import registry, start, wait_for
+from tests.web.conftest import mark_started
 
 BIG_ORDER = {"order_id": "ORD-1", "order_value": 75000, "currency": "GBP", "items": 3}
-
-
-async def _row_started(sessions: SessionFactory, ref: str) -> None:
-    """As ``POST /cases`` does once the workflow started: the draft row becomes open."""
-    async with sessions() as s:
-        await s.execute(
-            update(Case).where(Case.ref == ref, Case.status == "draft").values(status="open")
-        )
-        await s.commit()
 
 
 async def test_order_approval_case_page_shows_its_stages_and_approves(
@@ -38,7 +30,7 @@ async def test_order_approval_case_page_shows_its_stages_and_approves(
             started=worker.started_cases,
         )
         await wait_for(handle, lambda s: s.stage == "approval" and "decide" in s.allowed_actions)
-        await _row_started(sessions, ref)
+        await mark_started(sessions, ref)
         maria = await console_as("maria")
         page = await maria.client.get(f"/console/cases/{ref}")
         assert page.status_code == 200, page.text
