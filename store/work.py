@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.work import HOLDABLE_KINDS, WorkItem
@@ -106,8 +106,20 @@ async def _half_approved(session: AsyncSession, refs: Collection[str]) -> set[st
 async def _items(
     session: AsyncSession, case_filter: Any, step_filter: Any, *, limit: int = LIMIT
 ) -> list[WorkItem]:
-    cases = list(await session.scalars(_case_query().where(case_filter).limit(limit)))
-    steps = list((await session.execute(_step_query().where(step_filter).limit(limit))).all())
+    # soonest due first in SQL too, so a limit keeps the most urgent (least() skips NULLs)
+    case_order = (Case.sla_due_at.asc().nulls_last(), Case.ref)
+    step_due = func.least(CaseTaskRow.due_at, Case.sla_due_at)
+    step_order = (step_due.asc().nulls_last(), Case.ref, CaseTaskRow.key)
+    cases = list(
+        await session.scalars(_case_query().where(case_filter).order_by(*case_order).limit(limit))
+    )
+    steps = list(
+        (
+            await session.execute(
+                _step_query().where(step_filter).order_by(*step_order).limit(limit)
+            )
+        ).all()
+    )
     refs = {c.ref for c in cases} | {case.ref for _, case in steps}
     pinned = await _half_approved(session, refs)
     items = [_case_item(c, c.ref in pinned) for c in cases]

@@ -234,18 +234,21 @@ async def decide_proposal(
         await session.commit()
         await session.refresh(move)
         return _outcome(move)
+    # read what we need before load_case's rollback expires the loaded move
+    move_id, cmd = move.id, runs.command_for(move, actor=caller.label)
     row = await eng.commandable_case(session=session, ref=move.case_ref, caller=caller)
     await session.commit()  # never hold a DB session while awaiting Temporal
-    cmd = runs.command_for(move, actor=caller.label)
     try:
         await eng.engine_update(temporal=temporal, row=row, name=ASSIGN, arg=cmd, caller=caller)
     except HTTPException as refused:
         if refused.status_code != status.HTTP_409_CONFLICT:
             raise
-        await runs.mark(session, move.id, "stale", at=now, by=caller.label, detail=refused.detail)
+        await runs.mark(session, move_id, "stale", at=now, by=caller.label, detail=refused.detail)
         await session.commit()
         raise
-    await runs.mark(session, move.id, "applied", at=now, by=caller.label)
+    await runs.mark(session, move_id, "applied", at=now, by=caller.label)
     await session.commit()
-    await session.refresh(move)
-    return _outcome(move)
+    applied = await runs.get_move(session, move_id)
+    assert applied is not None
+    await session.refresh(applied)
+    return _outcome(applied)

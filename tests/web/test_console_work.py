@@ -220,12 +220,6 @@ async def _started_and_taken(
     return ref, handle
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api.services.work.decide_proposal reads the proposal's attributes after "
-    "eng.commandable_case rolled the session back (expiring it): MissingGreenlet, a 500 on "
-    "POST /work/rebalancing/moves/{id}/apply; reported, not worked around here",
-)
 async def test_a_proposed_move_is_applied_from_the_workload_page(
     console_as: Any, sessions: SessionFactory, dev_server_env: Any
 ) -> None:
