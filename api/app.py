@@ -22,11 +22,16 @@ from api.routes import (
     cases,
     codec,
     console,
+    console_inbound,
+    console_reports,
     dashboard,
     documents,
     health,
+    inbound,
     notifications,
     portal,
+    provider_events,
+    reports,
     work,
 )
 from core.database import resolve_database_url
@@ -110,6 +115,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console.router)
     app.include_router(dashboard.router)
     app.include_router(work.router)
+    app.include_router(inbound.router)
+    app.include_router(provider_events.router)
+    app.include_router(reports.router)
+    app.include_router(console_inbound.router)
+    app.include_router(console_reports.router)
     app.include_router(codec.router)
     app.mount("/static", StaticFiles(directory=WEB_STATIC), name="static")
     return app

@@ -116,6 +116,8 @@ class AppEnv(StrEnum):
 DEV_SESSION_SECRET = "dev-session-secret-change-me"  # noqa: S105 - dev only
 DEV_PORTAL_SECRET = "dev-portal-secret-change-me"  # noqa: S105 - dev only
 DEV_WEBHOOK_SECRET = "dev-webhook-secret"  # noqa: S105 - dev only
+DEV_INBOUND_EMAIL_TOKEN = "dev-inbound-token"  # noqa: S105 - dev only
+DEV_INBOUND_EMAIL_PASSWORD = "dev-inbound-password"  # noqa: S105 - dev only
 
 DEV_API_KEYS: dict[str, Role] = {
     "dev-client-app-key": Role.CLIENT_APP,
@@ -186,6 +188,30 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = None
     twilio_from_number: str | None = None
     twilio_base_url: str | None = Field(default=None, description="Override for tests only")
+
+    # --- two-way channels (inbound email, provider events and callbacks) -------------------
+    sendgrid_event_public_key: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="SendGrid Event Webhook verification key (base64 ECDSA public key). "
+        "Unset: the event endpoint refuses every post (403)",
+    )
+    inbound_email_token: SecretStr = Field(
+        default=SecretStr(DEV_INBOUND_EMAIL_TOKEN),
+        description="Secret path segment of the Inbound Parse URL: /inbound/email/<token>",
+    )
+    inbound_email_user: str = Field(default="sendgrid", max_length=120)
+    inbound_email_password: SecretStr = Field(
+        default=SecretStr(DEV_INBOUND_EMAIL_PASSWORD),
+        description="Basic auth password SendGrid sends with Inbound Parse posts",
+    )
+    inbound_max_attachments: int = Field(default=10, ge=0, le=50)
+    twilio_webhook_base_url: str | None = Field(
+        default=None,
+        max_length=500,
+        description="The public base URL Twilio calls (status callbacks, inbound SMS); "
+        "signatures are checked against it. Unset: this API's own address",
+    )
     sendgrid_reconcile_after_seconds: float = Field(
         default=120.0,
         ge=0,
@@ -350,6 +376,8 @@ class Settings(BaseSettings):
             ("SESSION_SECRET", DEV_SESSION_SECRET),
             ("PORTAL_SECRET", DEV_PORTAL_SECRET),
             ("WEBHOOK_SECRET", DEV_WEBHOOK_SECRET),
+            ("INBOUND_EMAIL_TOKEN", DEV_INBOUND_EMAIL_TOKEN),
+            ("INBOUND_EMAIL_PASSWORD", DEV_INBOUND_EMAIL_PASSWORD),
         ):
             secret: SecretStr = getattr(self, name.lower())
             if secret.get_secret_value() == dev:

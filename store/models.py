@@ -252,6 +252,8 @@ class NotificationRow(Base):
     __table_args__ = (
         UniqueConstraint("outbox_key", name="uq_notifications_outbox_key"),
         Index("ix_notifications_case_created", "case_ref", "created_at"),
+        Index("ix_notifications_milestone_variant", "milestone", "variant"),
+        Index("ix_notifications_provider_message_id", "provider_message_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -273,6 +275,15 @@ class NotificationRow(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     """When the provider took it; while ``sending``/``checking``: when that hand-over began."""
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # two-way channels: what the provider told us later (events, callbacks)
+    delivery_state: Mapped[str | None] = mapped_column(String(20))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    clicked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    bounced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # the NotifyInput: fallback
+    variant: Mapped[str | None] = mapped_column(String(40))  # A/B template variant
+    contact_id: Mapped[int | None] = mapped_column(BigInteger)  # an additional contact's copy
 
 
 class CallbackTaskRow(Base):
@@ -419,3 +430,83 @@ class RebalanceMove(Base):
     created_at: Mapped[datetime] = _ts()
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     decided_by: Mapped[str | None] = mapped_column(String(120))
+
+
+class DeliveryEvent(Base):
+    """What a provider told us about a message later (SendGrid events, Twilio status
+    callbacks); idempotent on the provider's own event id."""
+
+    __tablename__ = "delivery_events"
+    __table_args__ = (
+        UniqueConstraint("provider", "event_id", name="uq_delivery_events_provider_event"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str] = mapped_column(String(200))
+    notification_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    outbox_key: Mapped[str | None] = mapped_column(String(200))
+    event: Mapped[str] = mapped_column(String(30))
+    occurred_at: Mapped[datetime] = _ts()
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+
+
+class InboundMessage(Base):
+    """An email or SMS a client (or a stranger) sent us: attached to a case, quarantined for
+    review, or a consent keyword. Idempotent on the provider's message id."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_id", name="uq_inbound_messages_channel_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(10))  # email | sms
+    provider_id: Mapped[str] = mapped_column(String(300))  # Message-ID | MessageSid
+    case_ref: Mapped[str | None] = mapped_column(String(64), index=True)
+    sender: Mapped[str] = mapped_column(String(320))
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, default=list, server_default=text("'[]'")
+    )
+    received_at: Mapped[datetime] = _ts()
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(120))
+
+
+class ChannelConsent(Base):
+    """Whether an address (an E.164 number for SMS) has opted out of a channel (STOP/START)."""
+
+    __tablename__ = "channel_consents"
+
+    channel: Mapped[str] = mapped_column(String(10), primary_key=True)
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    opted_out: Mapped[bool] = mapped_column(Boolean)
+    keyword: Mapped[str | None] = mapped_column(String(20))
+    source: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = _ts()
+
+
+class CaseContact(Base):
+    """An additional contact on a case (ServiceNow: additional contacts): someone at the
+    client in a role (legal, finance, ...) who receives that role's milestones."""
+
+    __tablename__ = "case_contacts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    case_ref: Mapped[str] = mapped_column(ForeignKey("cases.ref", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    role: Mapped[str] = mapped_column(String(60))
+    milestones: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default=text("'[]'"))
+    created_at: Mapped[datetime] = _ts()
+    created_by: Mapped[str] = mapped_column(String(120))
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -14,6 +14,8 @@ from core.security import hash_password
 from core.settings import (
     DEV_API_KEYS,
     DEV_CONSOLE_PASSWORD,
+    DEV_INBOUND_EMAIL_PASSWORD,
+    DEV_INBOUND_EMAIL_TOKEN,
     DEV_PORTAL_SECRET,
     DEV_SESSION_SECRET,
     DEV_WEBHOOK_SECRET,
@@ -28,10 +30,19 @@ DEV_NAMES = [
     "SESSION_SECRET",
     "PORTAL_SECRET",
     "WEBHOOK_SECRET",
+    "INBOUND_EMAIL_TOKEN",
+    "INBOUND_EMAIL_PASSWORD",
     "CONSOLE_USERS",
     "PAYLOAD_KEYS",  # unset: payloads would reach Temporal unencrypted
 ]
-DEV_VALUES = [*DEV_API_KEYS, DEV_SESSION_SECRET, DEV_PORTAL_SECRET, DEV_WEBHOOK_SECRET]
+DEV_VALUES = [
+    *DEV_API_KEYS,
+    DEV_SESSION_SECRET,
+    DEV_PORTAL_SECRET,
+    DEV_WEBHOOK_SECRET,
+    DEV_INBOUND_EMAIL_TOKEN,
+    DEV_INBOUND_EMAIL_PASSWORD,
+]
 
 
 def real_values() -> dict[str, Any]:
@@ -40,6 +51,8 @@ def real_values() -> dict[str, Any]:
         "session_secret": SecretStr("s-" + "a1" * 24),
         "portal_secret": SecretStr("p-" + "b2" * 24),
         "webhook_secret": SecretStr("w-" + "c3" * 24),
+        "inbound_email_token": SecretStr("t-" + "e5" * 24),
+        "inbound_email_password": SecretStr("i-" + "f6" * 24),
         "payload_keys": SecretStr(new_key_entry("prod-1")),
         "console_users": {
             "jane": ConsoleUser(
@@ -107,7 +120,14 @@ def test_production_with_real_values_starts(monkeypatch: pytest.MonkeyPatch) -> 
     # and the same values given as environment variables, as a deployment does
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("API_KEYS", json.dumps({"k-3f9a1c7e5b2d4f60": "client_app"}))
-    for name in ("session_secret", "portal_secret", "webhook_secret", "payload_keys"):
+    for name in (
+        "session_secret",
+        "portal_secret",
+        "webhook_secret",
+        "payload_keys",
+        "inbound_email_token",
+        "inbound_email_password",
+    ):
         monkeypatch.setenv(name.upper(), values[name].get_secret_value())
     users = {
         "jane": {"name": "Jane Ops", "role": "operator", "password_hash": hash_password("x" * 20)}
