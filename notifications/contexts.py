@@ -275,6 +275,18 @@ class WorkAssignedContext(MessageContext):
         return self.to == self.person
 
 
+class ClientRepliedContext(MessageContext):
+    """The client wrote on the case (a portal message, an emailed or texted reply)."""
+
+    stage: ShortText
+    excerpt: Paragraph = Field(description="The start of what the client wrote.")
+    channel: Literal["portal", "email", "sms"] = "portal"
+    reopened: bool = Field(default=False, description="The message reopened a resolved case.")
+    person: ShortText | None = Field(default=None, description="The case's holder, if any.")
+    team: Role | None = None
+    case_url: HttpUrl | None = Field(default=None, description="Link to the case for staff.")
+
+
 CONTEXT_MODELS: dict[Milestone, type[MessageContext]] = {
     Milestone.CASE_CREATED: CaseCreatedContext,
     Milestone.DOCUMENTS_RECEIVED: DocumentsReceivedContext,
@@ -293,6 +305,7 @@ CONTEXT_MODELS: dict[Milestone, type[MessageContext]] = {
     Milestone.TASK_OVERDUE: TaskOverdueContext,
     Milestone.CASE_REOPENED: CaseReopenedContext,
     Milestone.WORK_ASSIGNED: WorkAssignedContext,
+    Milestone.CLIENT_REPLIED: ClientRepliedContext,
 }
 """Which context model validates which milestone's template."""
 

@@ -41,6 +41,8 @@ class Milestone(StrEnum):
     CASE_REOPENED = "case_reopened"
     # Staff: work on a case moved to or from one person (work queues, rebalancing).
     WORK_ASSIGNED = "work_assigned"
+    # Staff: the client wrote (portal, email reply, SMS reply); the case owner reads it.
+    CLIENT_REPLIED = "client_replied"
 
     @property
     def is_staff_notice(self) -> bool:
@@ -78,6 +80,7 @@ GENERIC_MILESTONES: tuple[Milestone, ...] = (
     Milestone.TASK_OVERDUE,
     Milestone.CASE_REOPENED,
     Milestone.WORK_ASSIGNED,
+    Milestone.CLIENT_REPLIED,
 )
 """Milestones for any case type; the rest are client onboarding's own."""
 
@@ -91,6 +94,7 @@ STAFF_NOTICES: frozenset[Milestone] = frozenset(
         Milestone.TASK_OVERDUE,
         Milestone.CASE_REOPENED,
         Milestone.WORK_ASSIGNED,
+        Milestone.CLIENT_REPLIED,
     }
 )
 """Internal notices for operations staff (SLA, tasks, reopened cases)."""

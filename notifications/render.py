@@ -23,6 +23,7 @@ from notifications.contexts import (
     CaseCreatedContext,
     CaseReopenedContext,
     CaseUpdateContext,
+    ClientRepliedContext,
     ComplianceApprovedContext,
     DocumentsNeededContext,
     DocumentsReceivedContext,
@@ -493,6 +494,15 @@ def sample_context(milestone: Milestone | str) -> MessageContext:
                 previous="maria",
                 reason="maria holds 4 cases near breach; kofi has the fewest open items",
                 via="rebalancing",
+                case_url=_CASE_URL,
+            )
+        case Milestone.CLIENT_REPLIED:
+            return ClientRepliedContext(
+                case_ref="ONB-2025-000123",
+                stage="Document collection",
+                excerpt="Hi, the utility bill is attached. The passport scan follows tomorrow.",
+                channel="email",
+                reopened=False,
                 case_url=_CASE_URL,
             )
     raise ValueError(f"no sample for {milestone}")  # pragma: no cover - match is exhaustive

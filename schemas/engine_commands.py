@@ -119,6 +119,9 @@ class ProposalResponse(_Command):
 
 class ClientMessage(_Command):
     text: Text
+    channel: Literal["portal", "email", "sms"] = Field(
+        default="portal", description="How it reached us (an emailed or texted reply)"
+    )
 
 
 class Feedback(_Command):

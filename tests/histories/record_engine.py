@@ -26,6 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 from schemas.engine_commands import (
     AssignWork,
     CancelCaseCmd,
+    ClientMessage,
     CommandResult,
     CompleteTaskCmd,
     Decide,
@@ -42,9 +43,10 @@ from tests.conftest import register_search_attributes, running_worker, venv_bina
 from tests.engine.helpers import profile, start, wait_for
 
 HERE = Path(__file__).resolve().parent
-GENERATION = "case-v2"  # bump with each workflow.patched(...) generation of CaseWorkflow
+GENERATION = "case-v3"  # bump with each workflow.patched(...) generation of CaseWorkflow
 # case-v1: the engine as first shipped. case-v2: "sla-due-at-column" (the read model's case
-# row carries the SLA deadline) and work queues (the ``assign`` update).
+# row carries the SLA deadline) and work queues (the ``assign`` update). case-v3:
+# "client-reply-notice" (a client message tells the case's owner).
 Handle = WorkflowHandle[Any, Any]
 
 
@@ -193,6 +195,25 @@ async def order_work_queue(env: WorkflowEnvironment, handle: Handle) -> None:
     await handle.result()
 
 
+async def order_client_reply(env: WorkflowEnvironment, handle: Handle) -> None:
+    """The customer writes while the order waits, and again once it is resolved (reopened)."""
+    await wait_for(handle, lambda s: "decide" in s.allowed_actions)
+    await _update(
+        handle, "client_message", ClientMessage(actor="client", role="client", text="Any news?")
+    )
+    await _approve(handle, "a1", "a2")
+    await wait_for(handle, lambda s: s.status == "resolved")
+    await _update(
+        handle,
+        "client_message",
+        ClientMessage(actor="client", role="client", text="One unit arrived damaged."),
+    )
+    # reopened at the last stage (fulfilment), which runs again and resolves by itself
+    await wait_for(handle, lambda s: len(s.history) == 4 and s.status == "resolved")
+    await env.sleep(timedelta(days=7, minutes=1))
+    await handle.result()
+
+
 SCENARIOS: dict[str, tuple[str, dict[str, Any], dict[str, Any], Callable[..., Awaitable[None]]]] = {
     "onboarding_standard": ("client_onboarding", {}, {}, onboarding_standard),
     "onboarding_enterprise_cancelled": (
@@ -219,6 +240,12 @@ SCENARIOS: dict[str, tuple[str, dict[str, Any], dict[str, Any], Callable[..., Aw
         {},
         {"order_id": "PO-3", "order_value": 60000, "currency": "GBP", "items": 2},
         order_work_queue,
+    ),
+    "order_client_reply": (
+        "order_approval",
+        {},
+        {"order_id": "PO-4", "order_value": 60000, "currency": "GBP", "items": 2},
+        order_client_reply,
     ),
 }
 

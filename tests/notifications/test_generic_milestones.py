@@ -171,6 +171,22 @@ GENERIC_CASES: dict[Milestone, tuple[dict[str, Any], list[str]]] = {
             "Omar is on leave until Monday.",
         ],
     ),
+    Milestone.CLIENT_REPLIED: (
+        {
+            "case_ref": "ORD-2025-000042",
+            "stage": "Credit review",
+            "excerpt": "Two of the freezers arrived dented; photos attached.",
+            "channel": "email",
+            "reopened": True,
+            "case_url": OPS,
+        },
+        [
+            "Two of the freezers arrived dented; photos attached.",
+            "the case is open again",
+            "Credit review",
+            "email",
+        ],
+    ),
 }
 
 
@@ -196,6 +212,7 @@ def test_generic_milestones_are_registered_everywhere() -> None:
         "task_overdue",
         "case_reopened",
         "work_assigned",
+        "client_replied",
     ]
     assert not set(GENERIC_MILESTONES) & set(CLIENT_MILESTONES)  # onboarding's six stay six
     assert CONTEXT_MODELS[Milestone.CASE_UPDATE] is CaseUpdateContext

@@ -43,7 +43,9 @@ def test_the_representative_cases_are_all_saved():
         "return_proposal_rejected_then_accepted",
     }
     assert {p.stem for p in ENGINE} == {f"case-v1-{n}" for n in engine} | {
-        "case-v2-order_work_queue"
+        "case-v2-order_work_queue",
+        "case-v2-order_client_reply",  # client messages before the reply notice
+        "case-v3-order_client_reply",  # and after
     }
     assert set(HISTORIES) == set(FROZEN) | set(ENGINE)
 
@@ -77,10 +79,15 @@ def test_v2_histories_carry_the_patch_marker_and_v1_do_not():
         assert marked == path.stem.startswith("v2-"), path.name
 
 
-def test_case_v2_histories_carry_the_sla_due_patch_and_v1_do_not():
+def test_each_engine_generation_carries_exactly_its_patches():
+    generations = {
+        "case-v1-": set(),
+        "case-v2-": {"sla-due-at-column"},
+        "case-v3-": {"sla-due-at-column", "client-reply-notice"},
+    }
     for path in ENGINE:
-        marked = "sla-due-at-column" in patches_in(load(path))
-        assert marked == path.stem.startswith("case-v2-"), path.name
+        wanted = next(v for k, v in generations.items() if path.stem.startswith(k))
+        assert patches_in(load(path)) == wanted, path.name
 
 
 def test_the_work_queue_history_holds_its_assignments():

@@ -62,6 +62,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.engine.runtime import CaseRuntime
 
 CLIENT_ROLES = ("client", "client_app")  # the client's own commands pass stage access
+CLIENT_REPLY_NOTICE = "client-reply-notice"
+"""Patch: a client message tells the case's owner (a staff notice)."""
 
 RUNNERS = {
     "task": task.run,
@@ -580,15 +582,34 @@ class CaseWorkflow:
     @workflow.update
     def client_message(self, cmd: ClientMessage) -> CommandResult:
         case = self.case
-        case.event("client_message", cmd.actor, {"text": cmd.text})
+        case.event("client_message", cmd.actor, {"text": cmd.text, "channel": cmd.channel})
         lifecycle = case.case_type.lifecycle
-        if case.state.status == EngineStatus.RESOLVED and lifecycle.reopen_on_client_message:
+        reopens = case.state.status == EngineStatus.RESOLVED and lifecycle.reopen_on_client_message
+        if workflow.patched(CLIENT_REPLY_NOTICE):
+            self._tell_owner_of_reply(cmd, reopened=reopens)
+        if reopens:
             target = self._reopen_target(None)
             case.jump = (target, "reopened", cmd.actor, "the client wrote on a resolved case")
             case.touch()
             return self._result("thank you; your case is open again and we will reply")
         case.touch()
         return self._result("thank you; your message is on the case")
+
+    def _tell_owner_of_reply(self, cmd: ClientMessage, *, reopened: bool) -> None:
+        """Whoever works the case hears of the reply: its holder, else the stage's owners."""
+        case = self.case
+        notice = {
+            "stage": case.stage_def.title,
+            "excerpt": cmd.text[:500],
+            "channel": cmd.channel,
+            "reopened": reopened,
+        }
+        if case.state.assignee is not None:
+            case.tell_person(
+                "client_replied", case.state.assignee, case.state.assignee_team, notice
+            )
+        else:
+            case.tell_staff("client_replied", [case.stage_def.owner_role], notice)
 
     @client_message.validator
     def _check_client_message(self, cmd: ClientMessage) -> None:
