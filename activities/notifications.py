@@ -32,11 +32,19 @@ from integrations.delivery import (
     SmsSender,
 )
 from notifications import Branding, MessageTooLongError, Milestone, RenderedMessage, render
+from schemas.contracts import DELIVER_FALLBACK
 from schemas.enums import Channel
-from schemas.notifications import CallbackRequest, ChannelResult, NotifyInput, NotifyResult
+from schemas.notifications import (
+    CallbackRequest,
+    ChannelResult,
+    FallbackInput,
+    FallbackResult,
+    NotifyInput,
+    NotifyResult,
+)
 from schemas.work import PERSON
 from store.db import SessionFactory
-from store.models import CallbackTaskRow, NotificationRow
+from store.models import CallbackTaskRow, ChannelConsent, NotificationRow
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +88,8 @@ def outbox_key(inp: NotifyInput, channel: Channel | str) -> str:
     short hash of the recipient, so the same notice to two staff roles is two messages.
     """
     key = f"{inp.case_ref}:{inp.milestone}:{inp.occurrence}:{Channel(channel).value}"
+    if inp.contact_id is not None:
+        key += f":contact-{inp.contact_id}"
     if inp.audience == "staff":
         who = (inp.recipient.email or "").strip().lower()
         key += ":staff-" + hashlib.sha256(who.encode()).hexdigest()[:12]
@@ -139,6 +149,7 @@ class NotificationActivities:
         branding: Branding | None = None,
         staff_directory: dict[str, str] | None = None,
         portal_link: Callable[[str], str] | None = None,
+        reply_domain: str | None = None,
     ) -> None:
         self._sessions = session_factory
         self._email = email
@@ -146,6 +157,7 @@ class NotificationActivities:
         self._branding = branding
         self._staff = dict(staff_directory or {})
         self._portal_link = portal_link
+        self._reply_domain = reply_domain
 
     # ================================================================== notify
     @activity.defn(name="notify")
@@ -191,6 +203,17 @@ class NotificationActivities:
                     channel.value,
                     outgoing,
                 )
+            elif outgoing.channel == Channel.SMS and await self._opted_out(outgoing.recipient):
+                results.append(
+                    ChannelResult(
+                        channel=channel, status="skipped", detail="opted out of SMS (STOP)"
+                    )
+                )
+                activity.logger.info(
+                    "notify skip case=%s milestone=%s channel=sms: the number sent STOP",
+                    inp.case_ref,
+                    milestone.value,
+                )
             else:
                 candidates.append(outgoing)
 
@@ -201,6 +224,54 @@ class NotificationActivities:
             if result.status != FALLBACK:
                 break
         return NotifyResult(results=results)
+
+    async def _opted_out(self, phone: str) -> bool:
+        """The number texted STOP (and not START since): no SMS goes to it."""
+        async with self._sessions() as session:
+            row = await session.get(ChannelConsent, (Channel.SMS.value, phone))
+            return bool(row is not None and row.opted_out)
+
+    # ================================================================== fallback
+    @activity.defn(name=DELIVER_FALLBACK)
+    async def deliver_fallback(self, inp: FallbackInput) -> FallbackResult:
+        """The provider gave up on a message it had accepted (a bounce, a drop, an
+        undelivered SMS): send the same message on the recipient's next channel.
+
+        Once: the next channel's outbox row has its own key, so a second bounce event, or a
+        retry of this activity, finds that row settled and sends nothing more.
+        """
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(NotificationRow).where(NotificationRow.outbox_key == inp.outbox_key)
+            )
+        if row is None:
+            return FallbackResult(detail=f"no message {inp.outbox_key}")
+        if row.payload is None:
+            return FallbackResult(detail="sent before messages were kept for a fallback")
+        original = NotifyInput.model_validate(row.payload)
+        failed = Channel(row.channel)
+        order = route_channels(list(original.channels), urgent=original.urgent)
+        rest = order[order.index(failed) + 1 :] if failed in order else order
+        rest = [c for c in rest if c != failed]
+        if not rest:
+            return FallbackResult(detail=f"no channel after {failed.value} ({inp.reason})")
+        result = await self.notify(original.model_copy(update={"channels": rest}))
+        sent = next(
+            (r for r in result.results if r.status in (SENT, LOCAL_OUTBOX) and r.channel in rest),
+            None,
+        )
+        activity.logger.info(
+            "fallback case=%s key=%s after %s: %s",
+            original.case_ref,
+            inp.outbox_key,
+            inp.reason,
+            sent.channel.value if sent else "nothing sent",
+        )
+        if sent is None:
+            return FallbackResult(
+                detail="; ".join(f"{r.channel.value}: {r.status}" for r in result.results)
+            )
+        return FallbackResult(sent_on=sent.channel.value, detail=f"sent by {sent.channel.value}")
 
     def _address_staff(self, inp: NotifyInput) -> NotifyInput:
         """Workflows name a role ("compliance_lead") or a person ("person:maria"); the
@@ -436,6 +507,8 @@ class NotificationActivities:
                     provider=provider,
                     attempts=0,
                     created_at=now,
+                    payload=inp.model_dump(mode="json"),  # for a fallback after a bounce
+                    contact_id=inp.contact_id,
                 )
                 .on_conflict_do_nothing(index_elements=["outbox_key"])
             )
@@ -498,8 +571,16 @@ class NotificationActivities:
                 case_ref=inp.case_ref,
                 categories=("onboarding", milestone.value),
                 custom_args={"milestone": milestone.value, "audience": inp.audience},
+                reply_to=self._reply_address(inp),
             )
         return SmsMessage(to_number=out.recipient, body=out.body_text, case_ref=inp.case_ref)
+
+    def _reply_address(self, inp: NotifyInput) -> str | None:
+        """Replies to a client message come back to us, to the case (Inbound Parse reads the
+        ref from the plus-address)."""
+        if inp.audience != "client" or not self._reply_domain:
+            return None
+        return f"cases+{inp.case_ref}@{self._reply_domain}"
 
     async def _reconcile(
         self,
@@ -700,6 +781,11 @@ def build_senders(settings: Settings) -> tuple[EmailSender | None, SmsSender | N
             settings.twilio_from_number,
             base_url=settings.twilio_base_url,
             reconcile_after_seconds=settings.twilio_reconcile_after_seconds,
+            status_callback=(
+                f"{settings.twilio_webhook_base_url.rstrip('/')}/providers/twilio/status"
+                if settings.twilio_webhook_base_url
+                else None
+            ),
         )
     log.info(
         "notification channels email=%s sms=%s",

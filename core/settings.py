@@ -206,6 +206,13 @@ class Settings(BaseSettings):
         description="Basic auth password SendGrid sends with Inbound Parse posts",
     )
     inbound_max_attachments: int = Field(default=10, ge=0, le=50)
+    inbound_reply_domain: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$",
+        description="The Inbound Parse domain: client emails get Reply-To "
+        "cases+<ref>@<domain>, so replies come back to the case. Unset: no Reply-To",
+    )
     twilio_webhook_base_url: str | None = Field(
         default=None,
         max_length=500,

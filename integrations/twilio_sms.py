@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
@@ -130,8 +130,11 @@ class TwilioSmsSender:
     def send(self, msg: SmsMessage, *, idempotency_key: str) -> DeliveryReceipt:
         """Create the message; map Twilio/network failures to delivery errors."""
         kwargs: dict[str, str] = {"to": msg.to_number, "from_": self._from_number, "body": msg.body}
-        if self._status_callback:
-            kwargs["status_callback"] = self._status_callback
+        if self._status_callback:  # carries our key, so a callback finds its outbox row
+            sep = "&" if "?" in self._status_callback else "?"
+            kwargs["status_callback"] = (
+                f"{self._status_callback}{sep}{urlencode({'key': idempotency_key})}"
+            )
         try:
             message = self._client.messages.create(**kwargs)
         except TwilioRestException as exc:

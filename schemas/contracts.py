@@ -315,3 +315,13 @@ class RebalanceReport(BaseModel):
     refused: int = 0
     teams: dict[str, Any] = Field(default_factory=dict)
     moves: list[MoveOutcome] = Field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- two-way channels
+DELIVERY_FALLBACK_WORKFLOW = "DeliveryFallback"  # one per message a provider gave up on
+DELIVER_FALLBACK = "deliver_fallback"  # the activity: the same message, on the next channel
+
+
+def fallback_workflow_id(outbox_key: str) -> str:
+    """One fallback per message, ever: a second start with this id is refused."""
+    return f"delivery-fallback-{outbox_key}"

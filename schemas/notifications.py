@@ -30,6 +30,22 @@ class NotifyInput(BaseModel):
     occurrence: int = Field(
         default=1, description="bumps the outbox key when a milestone may legitimately repeat"
     )
+    contact_id: int | None = Field(
+        default=None, description="An additional contact's copy of a client message"
+    )
+
+
+class FallbackInput(BaseModel):
+    """A message the provider gave up on after accepting it (bounce, drop, undelivered):
+    send it on the recipient's next channel."""
+
+    outbox_key: str = Field(max_length=200)
+    reason: str = Field(max_length=500)
+
+
+class FallbackResult(BaseModel):
+    sent_on: str | None = Field(default=None, description="The channel used, if any")
+    detail: str
 
 
 class ChannelResult(BaseModel):

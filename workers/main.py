@@ -29,6 +29,7 @@ from integrations.webhooks import WebhookSender
 from store.db import SessionFactory, make_engine, make_session_factory
 from workers.schedules import ensure_rebalance_schedule
 from workers.search_attributes import ensure_search_attributes
+from workflows.delivery_fallback import DeliveryFallbackWorkflow
 from workflows.engine.case_workflow import CaseWorkflow
 from workflows.onboarding import OnboardingCaseWorkflow
 from workflows.rebalance import RebalanceWorkflow
@@ -37,8 +38,14 @@ log = logging.getLogger(__name__)
 
 # CaseWorkflow runs every case type; OnboardingCaseWorkflow is frozen, kept for the cases
 # opened before the engine (replay tests cover both). RebalanceWorkflow is one workload
-# rebalancing run (workers/schedules.py starts one every 15 minutes).
-WORKFLOWS: Sequence[type] = (CaseWorkflow, OnboardingCaseWorkflow, RebalanceWorkflow)
+# rebalancing run (workers/schedules.py starts one every 15 minutes). DeliveryFallback sends
+# a message a provider gave up on (bounce, undelivered) on the recipient's next channel.
+WORKFLOWS: Sequence[type] = (
+    CaseWorkflow,
+    OnboardingCaseWorkflow,
+    RebalanceWorkflow,
+    DeliveryFallbackWorkflow,
+)
 
 
 def build_screener(settings: Settings) -> ReloadingScreener:
@@ -80,6 +87,7 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Any]:
         sms=sms,
         staff_directory=settings.staff_directory | settings.person_directory(),
         portal_link=make_portal_link(settings),
+        reply_domain=settings.inbound_reply_domain,
     )
     engine_store = EngineStoreActivities(sessions, notifications, webhooks)
     rebalancing = RebalanceActivities(sessions, settings)
@@ -94,6 +102,7 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Any]:
         webhooks.deliver,
         notifications.notify,
         notifications.schedule_callback,
+        notifications.deliver_fallback,
         engine_store.project,
         engine_store.sync,
         automations.run,

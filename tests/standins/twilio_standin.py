@@ -23,6 +23,7 @@ DEFAULT_ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 DEFAULT_AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+_URL = re.compile(r"^https?://[^\s/]+(/[^\s]*)?$")
 _PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json$")
 _BODY_LIMIT = 1600
 _INJECTED: dict[int, tuple[int, str]] = {
@@ -106,7 +107,12 @@ class TwilioStandin(StandinServer):
             return twilio_error(
                 400, 21617, "The concatenated message body exceeds the 1600 character limit."
             )
+        callback = form.get("StatusCallback")
+        if callback is not None and not _URL.match(callback):
+            return twilio_error(400, 21609, f"Invalid StatusCallback URL: {callback}")
         message = self._message_resource(to, sender, body, form.get("MessagingServiceSid"))
+        if callback is not None:
+            message = {**message, "status_callback": callback}
         self.messages.append(message)
         return json_reply(201, message)
 

@@ -58,6 +58,9 @@ class Rule:
 
 
 PUBLIC = Rule("public")
+SIGNED = Rule("signed")
+"""Provider webhooks: only a request signed by SendGrid or Twilio gets in (403 for anyone
+else, whatever API key or session they bring)."""
 PORTAL = Rule("portal")
 
 
@@ -84,6 +87,10 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/favicon.ico"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
+    # --- provider webhooks (SendGrid/Twilio signatures, not our credentials)
+    ("POST", "/providers/sendgrid/events"): SIGNED,
+    ("POST", "/providers/twilio/status"): SIGNED,
+    ("POST", "/providers/twilio/sms"): SIGNED,
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
@@ -197,6 +204,8 @@ IDENTITIES = [
 def allowed(rule: Rule, who: Identity) -> bool:
     if rule.kind == "public":
         return True
+    if rule.kind == "signed":
+        return False
     if rule.kind == "portal":
         return who.via == "portal"
     if who.role is None or who.via == "portal":
@@ -212,6 +221,8 @@ def denial_ok(rule: Rule, who: Identity, response: httpx.Response) -> bool:
     to_login = code == 303 and response.headers.get("location", "").startswith("/console/login")
     if rule.kind == "portal":
         return code == 404 and "This link is not valid" in response.text
+    if rule.kind == "signed":
+        return code == 403
     if rule.kind == "api":
         return code == (401 if who.role is None or who.via == "portal" else 403)
     if rule.kind == "console":
@@ -371,7 +382,7 @@ async def test_portal_token_never_opens_console_or_api(web_app: FastAPI, callers
         client.headers["Authorization"] = f"Bearer {token}"
         for method, path in sorted(_app_routes(web_app) & EXPECTED.keys()):
             rule = EXPECTED[(method, path)]
-            if rule.kind in ("public", "portal"):
+            if rule.kind in ("public", "portal", "signed"):
                 continue
             who = Identity("portal-bearer", via="portal")
             response = await send(client, method, path, rule, who, callers)
