@@ -41,8 +41,10 @@ from schemas.notifications import (
     FallbackResult,
     NotifyInput,
     NotifyResult,
+    Recipient,
 )
 from schemas.work import PERSON
+from store import contacts as contact_store
 from store.db import SessionFactory
 from store.models import CallbackTaskRow, ChannelConsent, NotificationRow
 
@@ -186,7 +188,8 @@ class NotificationActivities:
         now = datetime.now(UTC)
         results: list[ChannelResult] = []
         if inp.audience == "client":
-            results.append(await self._record_in_app(inp, milestone, rendered, now))
+            if inp.contact_id is None:  # the portal is the client's own: no contact copy
+                results.append(await self._record_in_app(inp, milestone, rendered, now))
             order = route_channels(list(inp.channels), urgent=inp.urgent)
         else:
             order = [Channel.EMAIL]  # staff notices: email only, never SMS or in-app
@@ -223,7 +226,37 @@ class NotificationActivities:
             results.append(result)
             if result.status != FALLBACK:
                 break
+        if inp.audience == "client" and inp.contact_id is None:
+            for copy in await self._contact_copies(inp):
+                results.extend((await self.notify(copy)).results)
         return NotifyResult(results=results)
+
+    async def _contact_copies(self, inp: NotifyInput) -> list[NotifyInput]:
+        """The same message for each additional contact whose role receives this milestone,
+        addressed to them (each copy has its own outbox key: ``…:contact-<id>``)."""
+        async with self._sessions() as session:
+            contacts = await contact_store.receiving(session, inp.case_ref, inp.milestone)
+        copies = []
+        for contact in contacts:
+            context = dict(inp.context)
+            if "client_name" in context:  # greeted by their own name
+                context["client_name"] = contact.name
+            copies.append(
+                inp.model_copy(
+                    update={
+                        "recipient": Recipient(
+                            name=contact.name,
+                            email=contact.email,
+                            phone=contact.phone,
+                            time_zone=inp.recipient.time_zone,
+                        ),
+                        "channels": [Channel.EMAIL] if contact.email else [Channel.SMS],
+                        "context": context,
+                        "contact_id": contact.id,
+                    }
+                )
+            )
+        return copies
 
     async def _opted_out(self, phone: str) -> bool:
         """The number texted STOP (and not START since): no SMS goes to it."""

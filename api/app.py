@@ -24,6 +24,7 @@ from api.routes import (
     console,
     console_inbound,
     console_reports,
+    contacts,
     dashboard,
     documents,
     health,
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console.router)
     app.include_router(dashboard.router)
     app.include_router(work.router)
+    app.include_router(contacts.router)
     app.include_router(inbound.router)
     app.include_router(provider_events.router)
     app.include_router(reports.router)

@@ -329,6 +329,12 @@ def _check_all(
     for path, entry in sorted(entries.items()):
         ct, label = entry.case_type, _label(path)
         graph[ct.name] = set()
+        for role, milestones in ct.contact_roles.items():
+            for milestone in milestones:
+                if known_milestones is not None and milestone not in known_milestones:
+                    problems.append(
+                        f"{label}: contact_roles.{role}: unknown milestone {milestone!r}"
+                    )
         for si, stage in enumerate(ct.stages):
             for ei, el in enumerate(stage.elements):
                 where = f"{label}: stages[{si}].elements[{ei}] (element {el.key!r})"

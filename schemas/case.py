@@ -8,14 +8,16 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    EmailStr,
     Field,
     GetCoreSchemaHandler,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 from pydantic_core import core_schema
 
-from schemas.client import ClientProfile, NewClientProfile
+from schemas.client import E164, ClientProfile, NewClientProfile
 from schemas.enums import CaseStatus, ClientTier, ClientType, Decision, SlaState, Stage
 from schemas.text import Actor, Key, Line, Text
 
@@ -411,3 +413,40 @@ class AssignmentBody(_Body):
         if self.take and self.assignee is not None:
             raise ValueError("give either take or an assignee, not both")
         return self
+
+
+class NewContact(_Body):
+    """``POST /cases/{ref}/contacts``: someone else at the client who hears of the case.
+
+    ``milestones`` default to those the case type gives the ``role`` (``contact_roles``).
+    """
+
+    name: Line
+    role: Key
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, max_length=16, description="E.164")
+    milestones: list[Key] | None = Field(default=None, max_length=30)
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        if value is not None and not E164.match(value):
+            raise ValueError("phone must be E.164, like +447700900123")
+        return value
+
+    @model_validator(mode="after")
+    def _reachable(self) -> NewContact:
+        if self.email is None and self.phone is None:
+            raise ValueError("give an email or a phone number")
+        return self
+
+
+class ContactView(BaseModel):
+    id: int
+    name: str
+    role: str
+    email: str | None
+    phone: str | None
+    milestones: list[str]
+    created_at: datetime
+    created_by: str

@@ -387,10 +387,25 @@ class CaseType(_Strict):
         "none: 24/7 wall-clock time",
     )
     messaging: Messaging = Field(default_factory=Messaging)
+    contact_roles: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Additional contacts: role (legal, finance, ...) -> the client milestones "
+        "a contact in that role receives",
+    )
     webhooks: list[str] = Field(
         default_factory=list, description="Events sent to WEBHOOK_URL, e.g. case.resolved"
     )
     stages: list[StageDef] = Field(min_length=1)
+
+    @field_validator("contact_roles")
+    @classmethod
+    def _contact_roles(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for role, milestones in value.items():
+            if not re.fullmatch(KEY, role):
+                raise ValueError(f"contact role {role!r} must be a lower_snake_case key")
+            if len(set(milestones)) != len(milestones):
+                raise ValueError(f"contact role {role}: a milestone is listed twice")
+        return value
 
     @field_validator("fields")
     @classmethod

@@ -149,6 +149,9 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/cases/{ref}/callbacks"): api(CM, OP),
     ("POST", "/cases/{ref}/callbacks/{callback_id}/done"): api(CM),
     ("PUT", "/cases/{ref}/preferences"): api(CLIENT, CM),
+    ("POST", "/cases/{ref}/contacts"): api(CLIENT, CM),
+    ("GET", "/cases/{ref}/contacts"): api(*STAFF),
+    ("DELETE", "/cases/{ref}/contacts/{contact_id}"): api(CLIENT, CM),
     # --- dashboard
     ("GET", "/dashboard"): api(*STAFF),
     ("GET", "/console/dashboard"): staff_page(*STAFF),
@@ -303,6 +306,7 @@ PATH_VALUES = {
     "item": "some_item",
     "name": "order_approval",
     "username": "maria",
+    "contact_id": str(2**62),  # no such contact: an allowed caller gets a 404, nothing removed
     "move_id": str(2**62),  # no such proposal: an allowed caller gets a 404, nothing decided
 }
 
