@@ -15,7 +15,14 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2 import (
+    Environment,
+    PackageLoader,
+    StrictUndefined,
+    Template,
+    pass_context,
+    select_autoescape,
+)
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from notifications.contexts import (
@@ -44,6 +51,7 @@ from notifications.contexts import (
     context_model,
 )
 from notifications.milestones import Milestone
+from notifications.variants import template_name
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +87,8 @@ class RenderedMessage:
     html: str
     text: str
     sms: str | None
+    variant: str | None = None
+    """The A/B template variant it was rendered with (``notifications.variants``); None: base."""
 
 
 class MessageTooLongError(ValueError):
@@ -220,14 +230,16 @@ def _sms_flex(ctx: MessageContext) -> tuple[str, str]:
     return name, text
 
 
-def _render_sms(milestone: Milestone, variables: dict[str, Any]) -> str:
+def _render_sms(milestone: Milestone, variables: dict[str, Any], variant: str | None = None) -> str:
     """Render the SMS, shortening only the flexible part if it is too long.
 
     The case reference and link must survive, so the next steps (or the
     proposal text) absorb any overflow; if even that is not enough the message
     is refused.
     """
-    template = template_environment().get_template(f"{milestone.value}/sms.txt.j2")
+    template = template_environment().get_template(
+        template_name(milestone.value, "sms.txt.j2", variant)
+    )
     name, flex = _sms_flex(variables["ctx"])
     sms = " ".join(template.render(**variables, **{name: flex}).split())
     overflow = len(sms) - SMS_MAX_CHARS
@@ -252,31 +264,40 @@ def render(
     branding: Branding | None = None,
     *,
     time_zone: str | None = None,
+    variant: str | None = None,
 ) -> RenderedMessage:
     """Render every format of one notification.
 
+    ``variant`` names an A/B template variant of the milestone (``variants.pick``): its own
+    files replace the base ones, a file it lacks falls back to the base template.
+
     Raises ``pydantic.ValidationError`` for a bad context mapping, ``TypeError``
-    for a context model of the wrong milestone, and ``MessageTooLongError`` if
-    the SMS cannot fit ``SMS_MAX_CHARS``.
+    for a context model of the wrong milestone, ``MessageTooLongError`` if
+    the SMS cannot fit ``SMS_MAX_CHARS``, and ``variants.UnknownVariantError`` (a
+    ``ValueError``) for a variant the milestone does not declare.
     """
     milestone = Milestone(milestone)
     ctx = _coerce(milestone, context)
     brand = branding if branding is not None else Branding()
     env = template_environment()
+
+    def template(file: str) -> Template:
+        """The variant's own file if it has one, else the base template."""
+        return env.get_template(template_name(milestone.value, file, variant))
+
     variables: dict[str, Any] = {
         "ctx": ctx,
         "brand": brand,
         "milestone": milestone,
         "time_zone": time_zone,  # the recipient's: dates and times are given in it
     }
-    base = milestone.value
-    subject = " ".join(env.get_template(f"{base}/subject.txt.j2").render(**variables).split())
+    subject = " ".join(template("subject.txt.j2").render(**variables).split())
     # The subject is passed in rather than included: an included .txt template
     # would be compiled without autoescaping and leak raw markup into <title>.
-    html = env.get_template(f"{base}/body.html.j2").render(**variables, subject=subject)
-    text = env.get_template(f"{base}/body.txt.j2").render(**variables).strip() + "\n"
-    sms = _render_sms(milestone, variables) if milestone.is_client_message else None
-    return RenderedMessage(subject=subject, html=html, text=text, sms=sms)
+    html = template("body.html.j2").render(**variables, subject=subject)
+    text = template("body.txt.j2").render(**variables).strip() + "\n"
+    sms = _render_sms(milestone, variables, variant) if milestone.is_client_message else None
+    return RenderedMessage(subject=subject, html=html, text=text, sms=sms, variant=variant)
 
 
 # --------------------------------------------------------------------------- samples

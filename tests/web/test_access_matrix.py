@@ -152,6 +152,10 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/cases/{ref}/contacts"): api(CLIENT, CM),
     ("GET", "/cases/{ref}/contacts"): api(*STAFF),
     ("DELETE", "/cases/{ref}/contacts/{contact_id}"): api(CLIENT, CM),
+    # --- reports: the A/B template variant report (case managers and operators)
+    ("GET", "/reports/variants"): api(CM, OP),
+    ("GET", "/reports/variants.csv"): api(CM, OP),
+    ("GET", "/console/reports/variants"): console(CM, OP),
     # --- dashboard
     ("GET", "/dashboard"): api(*STAFF),
     ("GET", "/console/dashboard"): staff_page(*STAFF),
