@@ -4,6 +4,10 @@ The token in the path is the only credential. A bad, expired or tampered token, 
 a case that does not exist, gets the same friendly 404 page. Every form carries a CSRF token
 bound to the portal token; a POST without it gets 403. Successful POSTs redirect back to the
 page (post/redirect/get) with a fixed notice code; refusals re-render the page with a message.
+
+The message centre (``/inbox``) lists the client's in-app messages and shows one in full; only
+its POSTs (open, mark read, mark all read) change anything. Every page of a case shows the
+unread count in its header.
 """
 
 from __future__ import annotations
@@ -12,15 +16,17 @@ import base64
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 from markupsafe import Markup
 from starlette.datastructures import Headers
 from starlette.types import Message, Receive, Scope, Send
@@ -61,19 +67,46 @@ SECURITY_HEADERS = {
 CSP that allows only our own inline stylesheet: no scripts at all."""
 
 
-def _portal_date(value: datetime | None) -> str:
+def _zone(context: Any) -> tzinfo:
+    """The client's zone (``time_zone`` in the page's context, checked by the service);
+    UTC when unset."""
+    name = context.get("time_zone") if context is not None else None
+    if not name:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+@pass_context
+def _portal_date(context: Any, value: datetime | None) -> str:
+    """A day on the client's calendar: ``3 March 2025``."""
     if value is None:
         return "to be confirmed"
-    value = value.astimezone(UTC)
+    value = value.astimezone(_zone(context))
     return f"{value.day} {value:%B %Y}"
+
+
+@pass_context
+def _portal_datetime(context: Any, value: datetime) -> str:
+    """When a message came, in the client's zone: ``3 March 2025, 10:30 CET``."""
+    local = value.astimezone(_zone(context))
+    return f"{local.day} {local:%B %Y, %H:%M} {local.tzname() or 'UTC'}"
 
 
 templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
 templates.env.filters["portal_date"] = _portal_date
+templates.env.filters["portal_datetime"] = _portal_datetime
 
 
 def _message_page(
-    request: Request, status_code: int, heading: str, message: str, back_url: str | None = None
+    request: Request,
+    status_code: int,
+    heading: str,
+    message: str,
+    back_url: str | None = None,
+    back_label: str = "Back to your case",
 ) -> Response:
     return templates.TemplateResponse(
         request,
@@ -82,6 +115,7 @@ def _message_page(
             "heading": heading,
             "message": message,
             "back_url": back_url,
+            "back_label": back_label,
             "portal_css": Markup(PORTAL_CSS),  # noqa: S704 - our own file, hashed in the CSP
         },
         status_code=status_code,
@@ -261,9 +295,65 @@ async def _page(
             "csrf": svc.csrf_token(settings, portal.token),
             "base_url": f"/portal/{portal.token}",
             "portal_css": Markup(PORTAL_CSS),  # noqa: S704 - our own file, hashed in the CSP
+            "time_zone": page.time_zone,
+            "header_unread": page.messages.unread,
+            "current": "case",
         },
         status_code=status_code,
         headers=SECURITY_HEADERS,
+    )
+
+
+def _render(
+    request: Request,
+    template: str,
+    *,
+    portal: svc.PortalCase,
+    settings: Settings,
+    context: dict[str, Any],
+    status_code: int = status.HTTP_200_OK,
+) -> Response:
+    """A portal page of the case other than the main one (the message centre, a message)."""
+    return templates.TemplateResponse(
+        request,
+        template,
+        {
+            "csrf": svc.csrf_token(settings, portal.token),
+            "base_url": f"/portal/{portal.token}",
+            "portal_css": Markup(PORTAL_CSS),  # noqa: S704 - our own file, hashed in the CSP
+            **context,
+        },
+        status_code=status_code,
+        headers=SECURITY_HEADERS,
+    )
+
+
+async def _centre(
+    request: Request,
+    *,
+    portal: svc.PortalCase,
+    session: SessionDep,
+    settings: Settings,
+    before: str | None = None,
+    notice: str | None = None,
+    error: str | None = None,
+    status_code: int = status.HTTP_200_OK,
+) -> Response:
+    centre = await svc.message_centre(session=session, ref=portal.ref, before=before)
+    return _render(
+        request,
+        "portal/inbox.html",
+        portal=portal,
+        settings=settings,
+        context={
+            "centre": centre,
+            "notice": notice,
+            "error": error,
+            "time_zone": centre.time_zone,
+            "header_unread": centre.messages.unread,
+            "current": "inbox",
+        },
+        status_code=status_code,
     )
 
 
@@ -408,6 +498,121 @@ async def portal_mark_read(
         temporal=temporal,
         settings=settings,
         anchor="messages",
+    )
+
+
+@router.get("/{token}/inbox")
+async def portal_inbox(
+    request: Request,
+    portal: PortalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    before: str | None = None,
+    notice: str | None = None,
+) -> Response:
+    """The message centre: the client's messages, newest first, 50 a page (``before``: the
+    id of the last message of the previous page). Reading the list changes nothing."""
+    return await _centre(
+        request,
+        portal=portal,
+        session=session,
+        settings=settings,
+        before=before,
+        notice=svc.notice_text(notice),
+    )
+
+
+@router.post("/{token}/inbox/read-all")
+async def portal_mark_all_read(
+    request: Request,
+    portal: PortalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    csrf: FormText = None,
+    upto: FormText = None,
+) -> Response:
+    """Mark every message read, up to the newest one the client's page showed."""
+    svc.check_csrf(settings, portal.token, csrf)
+    try:
+        notice = await svc.mark_all_read(session=session, ref=portal.ref, upto=upto)
+    except svc.PortalProblem as problem:
+        return await _centre(
+            request,
+            portal=portal,
+            session=session,
+            settings=settings,
+            error=problem.message,
+            status_code=problem.status_code,
+        )
+    return RedirectResponse(
+        f"/portal/{portal.token}/inbox?notice={notice}",
+        status_code=status.HTTP_303_SEE_OTHER,
+        headers=SECURITY_HEADERS,
+    )
+
+
+def _message_missing(
+    request: Request, portal: svc.PortalCase, problem: svc.PortalProblem
+) -> Response:
+    return _message_page(
+        request,
+        problem.status_code,
+        "Message not found",
+        f"{problem.message} It may belong to another case, or the link may be incomplete.",
+        back_url=f"/portal/{portal.token}/inbox",
+        back_label="Back to your messages",
+    )
+
+
+@router.get("/{token}/inbox/{notification_id}")
+async def portal_message_view(
+    request: Request,
+    portal: PortalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    notification_id: int,
+) -> Response:
+    """One message in full. A GET never marks it read: the centre's button (a POST to
+    ``open``) does, and an unread message shown here offers "Mark as read"."""
+    try:
+        view = await svc.message_page(
+            session=session, ref=portal.ref, notification_id=notification_id
+        )
+    except svc.PortalProblem as problem:
+        return _message_missing(request, portal, problem)
+    return _render(
+        request,
+        "portal/inbox_message.html",
+        portal=portal,
+        settings=settings,
+        context={
+            "view": view,
+            "time_zone": view.time_zone,
+            "header_unread": view.unread,
+            "current": "inbox",
+        },
+    )
+
+
+@router.post("/{token}/inbox/{notification_id}/open")
+async def portal_open_message(
+    request: Request,
+    portal: PortalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    notification_id: int,
+    csrf: FormText = None,
+) -> Response:
+    """Open a message from the centre: mark it read, then show it (post/redirect/get)."""
+    svc.check_csrf(settings, portal.token, csrf)
+    try:
+        await svc.mark_read(session=session, ref=portal.ref, notification_id=notification_id)
+    except svc.PortalProblem as problem:
+        return _message_missing(request, portal, problem)
+    return RedirectResponse(
+        f"/portal/{portal.token}/inbox/{notification_id}",
+        status_code=status.HTTP_303_SEE_OTHER,
+        headers=SECURITY_HEADERS,
     )
 
 

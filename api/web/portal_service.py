@@ -1,5 +1,5 @@
 """The client portal's logic: who a link belongs to, where the case stands, and the client's
-own actions (uploads, preferences, inbox, NPS).
+own actions (uploads, preferences, the message centre, NPS).
 
 The portal token (``core.security``) is the only credential a client has. It names one case,
 so every query here is scoped to ``PortalCase.ref`` and nothing else; the token never works as
@@ -17,6 +17,12 @@ budget) + the SLAs of the stages still to come. A paused, resolved or closed cas
 
 The client's own commands (answer a proposal, write a message, feedback) go to an engine case
 as actor ``client`` with role ``client`` (``api.web.case_engine.client_update``).
+
+The message centre lists the case's in-app notifications (``notifications`` rows with channel
+``in_app`` and audience ``client``), newest first and a page at a time, and shows one message's
+plain-text body (``body_text``, escaped by the template). The stored ``body_html`` is an
+e-mail document (inline styles, a remote logo) and is never rendered here. Reading a message
+changes state only on a POST (open, mark read, mark all read), never on a GET.
 """
 
 from __future__ import annotations
@@ -25,16 +31,19 @@ import asyncio
 import hashlib
 import hmac
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import HTTPException, UploadFile, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -54,7 +63,7 @@ from schemas.documents import DocumentKind, DocumentRequirement
 from schemas.engine_commands import ClientMessage, Feedback, ProposalResponse
 from schemas.enums import Channel, Stage
 from schemas.snapshot import CaseSnapshot, StagePlan
-from store.models import CallbackTaskRow, Case, DocumentRow, NpsResponse
+from store.models import CallbackTaskRow, Case, DocumentRow, NotificationRow, NpsResponse
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +102,7 @@ NOTICES: dict[str, str] = {
     "upload_duplicate": "We already had this file; nothing else is needed for it.",
     "preferences_saved": "Your contact preferences are saved.",
     "marked_read": "Marked as read.",
+    "all_read": "All your messages are marked as read.",
     "nps_thanks": "Thank you for your feedback.",
     "nps_reopened": (
         "Thank you for telling us. We are sorry we fell short: your case is open again and "
@@ -209,7 +219,7 @@ class PortalPage:
     preferences: ContactPreferences
     callback_options: list[tuple[str, str]]
     preferences_open: bool
-    inbox: notifications_svc.Inbox
+    messages: MessageList
     nps_state: str  # not_yet | open | recorded
     completed: bool
     closed: bool
@@ -217,6 +227,7 @@ class PortalPage:
     takes_messages: bool = False
     channel_names: dict[str, str] = field(default_factory=dict)
     languages: dict[str, str] = field(default_factory=dict)
+    time_zone: str | None = None  # the client's IANA zone (None: UTC), for the dates shown
 
 
 @dataclass(frozen=True)
@@ -506,7 +517,7 @@ async def build_page(
         preferences=prefs,
         callback_options=[(p.key, _step_name(p)) for p in planned],
         preferences_open=not closed and status_key != "draft",
-        inbox=await notifications_svc.inbox(session=session, ref=ref),
+        messages=await list_messages(session=session, ref=ref, limit=CARD_MESSAGES),
         nps_state=nps_state,
         completed=survey,
         closed=finished,
@@ -514,6 +525,7 @@ async def build_page(
         takes_messages=eng.CLIENT_MESSAGE in allowed,
         channel_names={c.value: n for c, n in CHANNEL_NAMES.items()},
         languages=dict(LANGUAGES),
+        time_zone=client_zone(row.profile),
     )
 
 
@@ -630,14 +642,285 @@ async def save_preferences(
     return "preferences_saved"
 
 
-async def mark_read(*, session: AsyncSession, ref: str, notification_id: int) -> str:
+# ---------------------------------------------------------------------------- message centre
+INBOX_PAGE_SIZE = 50
+"""Messages per page of the centre; an "Older messages" link pages on from there."""
+CARD_MESSAGES = 5
+"""The newest messages the case page shows (with a link to the centre)."""
+PREVIEW_CHARS = 140
+MAX_ROW_ID = 2**63 - 1  # a Postgres bigint: a larger id is simply not found
+MESSAGE_NOT_FOUND = "That message was not found."
+
+
+@dataclass(frozen=True)
+class MessageSummary:
+    """One line of the message centre."""
+
+    id: int
+    subject: str
+    created_at: datetime
+    preview: str
+    read: bool
+
+
+@dataclass(frozen=True)
+class MessageList:
+    """A page of the client's in-app messages, newest first, and the counts of all of them."""
+
+    items: list[MessageSummary]
+    unread: int
+    total: int
+    newest_id: int | None
+    """The newest message of the case when the page was built: "Mark all as read" stops
+    there, so a message that arrives meanwhile stays unread."""
+    older: int | None = None
+    """The ``before`` cursor of the next (older) page; None on the last page."""
+    paged: bool = False
+    """An older page (not the newest messages)."""
+
+
+@dataclass(frozen=True)
+class MessageDetail:
+    id: int
+    subject: str
+    created_at: datetime
+    read_at: datetime | None
+    body: str
+
+    @property
+    def read(self) -> bool:
+        return self.read_at is not None
+
+
+@dataclass(frozen=True)
+class CentrePage:
+    """The message centre of one case (no workflow needed: it reads only Postgres)."""
+
+    case_ref: str
+    client_name: str
+    time_zone: str | None
+    messages: MessageList
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    case_ref: str
+    client_name: str
+    time_zone: str | None
+    message: MessageDetail
+    unread: int
+
+
+def client_zone(profile: Mapping[str, Any] | None) -> str | None:
+    """The client's time zone from the profile when it names a real IANA zone, else None
+    (dates are then shown in UTC): a bad stored value never breaks the page."""
+    name = (profile or {}).get("time_zone")
+    if not isinstance(name, str) or not name:
+        return None
     try:
-        await notifications_svc.mark_read(session=session, ref=ref, notification_id=notification_id)
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name
+
+
+def _inbox_where(ref: str) -> tuple[ColumnElement[bool], ...]:
+    """The client's inbox: the case's in-app notifications meant for the client (as in
+    ``api.services.notifications.inbox``); staff notices never show in the portal."""
+    return (
+        NotificationRow.case_ref == ref,
+        NotificationRow.channel == "in_app",
+        NotificationRow.audience == "client",
+    )
+
+
+def _row_id(value: int | str | None) -> int | None:
+    """A notification id as the client sent it, or None when it cannot be one."""
+    if isinstance(value, str):
+        value = value.strip()
+        if not value.isdigit() or len(value) > 19:
+            return None
+        value = int(value)
+    if value is None or not 1 <= value <= MAX_ROW_ID:
+        return None
+    return value
+
+
+def preview_of(body: str, limit: int = PREVIEW_CHARS) -> str:
+    """A one-line preview: the text after the greeting ("Dear …,"), whitespace collapsed,
+    cut at a word boundary."""
+    lines = [line.strip() for line in body.splitlines()]
+    while lines and not lines[0]:
+        lines.pop(0)
+    if lines and lines[0].startswith("Dear ") and lines[0].endswith(","):
+        lines.pop(0)
+    text = " ".join(" ".join(lines).split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:.-") + "…"
+
+
+def _subject(value: str | None) -> str:
+    return (value or "").strip() or "Update on your case"
+
+
+async def unread_count(*, session: AsyncSession, ref: str) -> int:
+    """How many of the client's messages are unread (the portal header's badge)."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(NotificationRow)
+        .where(*_inbox_where(ref), NotificationRow.read_at.is_(None))
+    )
+    return int(count or 0)
+
+
+async def list_messages(
+    *,
+    session: AsyncSession,
+    ref: str,
+    before: int | str | None = None,
+    limit: int = INBOX_PAGE_SIZE,
+) -> MessageList:
+    """A page of the client's messages, newest first (by time, then id). ``before`` is the
+    id of the last message of the previous page; one that is not this case's (or not a
+    number) gives the newest page, never someone else's."""
+    where = _inbox_where(ref)
+    query = select(
+        NotificationRow.id,
+        NotificationRow.subject,
+        func.left(NotificationRow.body_text, 4 * PREVIEW_CHARS + 200).label("head"),
+        NotificationRow.created_at,
+        NotificationRow.read_at,
+    ).where(*where)
+    cursor_id = _row_id(before)
+    cursor_at = None
+    if cursor_id is not None:
+        cursor_at = await session.scalar(
+            select(NotificationRow.created_at).where(NotificationRow.id == cursor_id, *where)
+        )
+    if cursor_at is not None:
+        query = query.where(
+            tuple_(NotificationRow.created_at, NotificationRow.id) < tuple_(cursor_at, cursor_id)
+        )
+    rows = (
+        await session.execute(
+            query.order_by(NotificationRow.created_at.desc(), NotificationRow.id.desc()).limit(
+                limit + 1
+            )
+        )
+    ).all()
+    total, unread, newest = (
+        await session.execute(
+            select(
+                func.count(),
+                func.count().filter(NotificationRow.read_at.is_(None)),
+                func.max(NotificationRow.id),
+            ).where(*where)
+        )
+    ).one()
+    shown = rows[:limit]
+    return MessageList(
+        items=[
+            MessageSummary(
+                id=r.id,
+                subject=_subject(r.subject),
+                created_at=r.created_at,
+                preview=preview_of(r.head or ""),
+                read=r.read_at is not None,
+            )
+            for r in shown
+        ],
+        unread=int(unread or 0),
+        total=int(total or 0),
+        newest_id=newest,
+        older=shown[-1].id if len(rows) > limit else None,
+        paged=cursor_at is not None,
+    )
+
+
+async def _client(session: AsyncSession, ref: str) -> tuple[str, str | None]:
+    case = await session.get(Case, ref, populate_existing=True)
+    if case is None:  # deleted since the token was checked
+        raise PortalLinkInvalid
+    return case.client_name, client_zone(case.profile)
+
+
+async def message_centre(
+    *, session: AsyncSession, ref: str, before: int | str | None = None
+) -> CentrePage:
+    name, zone = await _client(session, ref)
+    return CentrePage(
+        case_ref=ref,
+        client_name=name,
+        time_zone=zone,
+        messages=await list_messages(session=session, ref=ref, before=before),
+    )
+
+
+async def message_page(*, session: AsyncSession, ref: str, notification_id: int) -> MessagePage:
+    """One message in full, for reading. Reading it here changes nothing (a GET): the centre's
+    "open" button marks it read before it shows it."""
+    name, zone = await _client(session, ref)
+    wanted = _row_id(notification_id)
+    row = None
+    if wanted is not None:
+        row = (
+            await session.execute(
+                select(
+                    NotificationRow.id,
+                    NotificationRow.subject,
+                    NotificationRow.created_at,
+                    NotificationRow.read_at,
+                    NotificationRow.body_text,
+                ).where(NotificationRow.id == wanted, *_inbox_where(ref))
+            )
+        ).one_or_none()
+    if row is None:
+        raise PortalProblem(404, MESSAGE_NOT_FOUND)
+    return MessagePage(
+        case_ref=ref,
+        client_name=name,
+        time_zone=zone,
+        message=MessageDetail(
+            id=row.id,
+            subject=_subject(row.subject),
+            created_at=row.created_at,
+            read_at=row.read_at,
+            body=(row.body_text or "").strip(),
+        ),
+        unread=await unread_count(session=session, ref=ref),
+    )
+
+
+async def mark_read(*, session: AsyncSession, ref: str, notification_id: int) -> str:
+    """Mark one of the case's messages read (the first read time is kept); 404 otherwise."""
+    wanted = _row_id(notification_id)
+    if wanted is None:
+        raise PortalProblem(404, MESSAGE_NOT_FOUND)
+    try:
+        await notifications_svc.mark_read(session=session, ref=ref, notification_id=wanted)
     except HTTPException as exc:
         if exc.status_code == status.HTTP_404_NOT_FOUND:
-            raise PortalProblem(404, "That message was not found.") from None
+            raise PortalProblem(404, MESSAGE_NOT_FOUND) from None
         raise
     return "marked_read"
+
+
+async def mark_all_read(*, session: AsyncSession, ref: str, upto: str | None) -> str:
+    """Mark the client's unread messages read, up to ``upto`` (the newest one their page
+    showed) when given, so one that arrived since stays unread."""
+    query = update(NotificationRow).where(*_inbox_where(ref), NotificationRow.read_at.is_(None))
+    if (upto or "").strip():
+        newest = _row_id(upto)
+        if newest is None:
+            raise PortalProblem(422, "Please reload the page and try again.")
+        query = query.where(NotificationRow.id <= newest)
+    await session.execute(query.values(read_at=datetime.now(UTC)))
+    await session.commit()
+    return "all_read"
 
 
 def add_business_days(start: datetime, days: int) -> datetime:

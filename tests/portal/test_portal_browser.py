@@ -1,27 +1,31 @@
 """The portal in a real browser: headless Chromium against uvicorn, test Postgres, the Temporal
 dev server and an in-process worker. A client opens the link, uploads the checklist and watches
-the case move on; screenshots go to .data/screenshots/portal-*.png."""
+the case move on; in the message centre they see the unread count, read a message and the
+count goes down. Screenshots go to .data/screenshots/portal-*.png."""
 
 from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from api.app import create_app
 from core.settings import Settings
 from store.db import SessionFactory
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, serve
+from store.models import NotificationRow
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium, serve
 from tests.browser import SHOTS as SCREENSHOTS
 from tests.conftest import RunningWorker, new_ref, running_worker, test_settings
 from tests.documents import samples
-from tests.portal.conftest import build_app, token_for
+from tests.portal.conftest import build_app, make_case, token_for
 
 pytestmark = pytest.mark.e2e
 
@@ -215,3 +219,132 @@ async def test_client_uploads_documents_and_sees_the_case_move_on(stack: Served)
                 )
             finally:
                 await browser.close()
+
+
+# ------------------------------------------------------------------ the message centre
+@pytest.fixture
+async def portal_only(
+    database_url: str, dev_server_env: Any, tmp_path: Path
+) -> AsyncIterator[Served]:
+    """The app served with its own lifespan; no worker (the centre reads only Postgres, and
+    the case page falls back to the read model for a case no workflow runs)."""
+    require_chromium()
+    settings = test_settings(
+        database_url=database_url,
+        temporal_address=dev_server_env.client.service_client.config.target_host,
+        data_dir=tmp_path,
+        blob_dir=tmp_path / "blobs",
+    )
+    async with serve(create_app(settings)) as base_url:
+        yield Served(base_url=base_url, settings=settings)
+
+
+async def _in_app(sessions: SessionFactory, ref: str, subject: str, body: str, at: datetime) -> int:
+    async with sessions() as s:
+        row = NotificationRow(
+            outbox_key=f"{ref}:browser:{uuid.uuid4().hex}",
+            case_ref=ref,
+            milestone="case_update",
+            channel="in_app",
+            audience="client",
+            subject=subject,
+            body_text=body,
+            status="sent",
+            attempts=1,
+            created_at=at,
+        )
+        s.add(row)
+        await s.commit()
+        return row.id
+
+
+async def test_client_sees_the_unread_count_and_reads_a_message(
+    portal_only: Served, sessions: SessionFactory
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    ref = await make_case(sessions, name="Grace Hopper", time_zone="Europe/Berlin")
+    now = datetime.now(UTC).replace(microsecond=0)
+    await _in_app(
+        sessions,
+        ref,
+        "We have opened your case",
+        "Dear Grace Hopper,\n\nThank you - we have opened your case and will be in touch.",
+        now - timedelta(hours=3),
+    )
+    await _in_app(
+        sessions,
+        ref,
+        "Please send your proof of address",
+        "Dear Grace Hopper,\n\nTo go on we need a proof of address issued in the last "
+        "3 months, such as a utility bill.\n\nKind regards,\nNorthbridge Onboarding",
+        now - timedelta(hours=1),
+    )
+    link = f"{portal_only.base_url}/portal/{token_for(portal_only.settings, ref)}"
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1100, "height": 900})
+            errors: list[str] = []  # a CSP violation would show here
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+            await page.goto(link)
+            badge = page.locator("#inbox-badge")
+            await expect(badge).to_have_attribute("aria-label", "2 unread messages")
+            await expect(badge.locator(".count")).to_have_text("2")
+            await expect(page.locator("#inbox-heading")).to_have_text("Messages (2 unread)")
+            await page.screenshot(path=str(SCREENSHOTS / "portal-messages-1-badge.png"))
+
+            await page.get_by_role("link", name="2 unread messages").click()
+            await expect(page.get_by_role("heading", name="Messages", exact=True)).to_be_visible()
+            await expect(page.locator("#centre-summary")).to_contain_text("2 unread")
+            items = page.locator("#message-list li.message")
+            await expect(items).to_have_count(2)
+            await expect(items.first).to_contain_text("Please send your proof of address")
+            await expect(page.locator("#message-list li.unread")).to_have_count(2)
+            await page.screenshot(
+                path=str(SCREENSHOTS / "portal-messages-2-centre.png"), full_page=True
+            )
+
+            await page.get_by_role("button", name="Please send your proof of address").click()
+            await expect(
+                page.get_by_role("heading", name="Please send your proof of address")
+            ).to_be_visible()
+            await expect(page.locator("#message-body")).to_contain_text(
+                "we need a proof of address issued in the last 3 months"
+            )
+            await expect(badge).to_have_attribute("aria-label", "1 unread message")
+            await expect(badge.locator(".count")).to_have_text("1")
+            await page.screenshot(
+                path=str(SCREENSHOTS / "portal-messages-3-read.png"), full_page=True
+            )
+
+            await page.get_by_role("link", name="Back to all messages").click()
+            await expect(page.locator("#centre-summary")).to_contain_text("1 unread")
+            await expect(page.locator("#message-list li.unread")).to_have_count(1)
+            await expect(page.locator("#message-list li.unread")).to_contain_text(
+                "We have opened your case"
+            )
+
+            await page.get_by_role("button", name="Mark all as read").click()
+            await expect(page.locator(".notice")).to_contain_text("marked as read")
+            await expect(badge).to_have_attribute("aria-label", "No unread messages")
+            await expect(badge.locator(".count")).to_have_count(0)
+            await expect(page.locator("#message-list li.unread")).to_have_count(0)
+
+            await page.get_by_role("link", name="Your case", exact=True).click()
+            await expect(page.locator("#inbox-heading")).to_have_text("Messages")
+            phone = await browser.new_page(
+                viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
+            )
+            await phone.goto(f"{link}/inbox")
+            await phone.screenshot(
+                path=str(SCREENSHOTS / "portal-messages-4-mobile.png"), full_page=True
+            )
+            assert errors == []
+        finally:
+            await browser.close()
