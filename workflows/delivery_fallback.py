@@ -3,9 +3,9 @@ bounced or was dropped, an SMS that failed or was undelivered) goes out on the r
 next channel.
 
 The API starts it from the provider's event with the workflow id
-``delivery-fallback-<outbox key>`` (``schemas.contracts.fallback_workflow_id``), so a second event for the same message (SendGrid and
-Twilio both repeat themselves) starts nothing; the activity is idempotent on the next
-channel's outbox key as well.
+``delivery-fallback-<outbox key>`` (``schemas.contracts.fallback_workflow_id``), so a
+second event for the same message (SendGrid and Twilio both repeat themselves) starts
+nothing; the activity is idempotent on the next channel's outbox key as well.
 """
 
 from __future__ import annotations

@@ -211,7 +211,7 @@ async def test_a_client_message_reopens_a_resolved_case(time_skipping_env, sessi
         message = await eventually(
             lambda: events(sessions, ref, "client_message"), lambda rows: len(rows) == 1
         )
-        assert message[0].detail == {"text": "The credit never arrived"}
+        assert message[0].detail == {"text": "The credit never arrived", "channel": "portal"}
         reopened = await eventually(
             lambda: events(sessions, ref, "case_reopened"), lambda rows: len(rows) == 1
         )

@@ -74,8 +74,11 @@ def test_status_callback_is_forwarded(twilio_standin: TwilioStandin) -> None:
         base_url=twilio_standin.base_url,
         status_callback="https://hooks.example.com/twilio/status",
     )
-    sender.send(SmsMessage(to_number=TO, body="hi"), idempotency_key="k")
-    assert twilio_standin.last.form["StatusCallback"] == "https://hooks.example.com/twilio/status"
+    sender.send(SmsMessage(to_number=TO, body="hi"), idempotency_key="ONB-1:case_created:1:sms")
+    # the callback URL carries our key, so a status callback finds its outbox row
+    assert twilio_standin.last.form["StatusCallback"] == (
+        "https://hooks.example.com/twilio/status?key=ONB-1%3Acase_created%3A1%3Asms"
+    )
 
 
 def test_sender_satisfies_protocol(sender: TwilioSmsSender) -> None:
