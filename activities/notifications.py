@@ -32,6 +32,7 @@ from integrations.delivery import (
     SmsSender,
 )
 from notifications import Branding, MessageTooLongError, Milestone, RenderedMessage, render
+from notifications.variants import pick
 from schemas.contracts import DELIVER_FALLBACK
 from schemas.enums import Channel
 from schemas.notifications import (
@@ -132,6 +133,7 @@ class _Outgoing:
     subject: str | None
     body_text: str
     body_html: str | None
+    variant: str | None = None  # the A/B template variant it was rendered with
 
 
 class NotificationActivities:
@@ -372,8 +374,15 @@ class NotificationActivities:
                 non_retryable=True,
             )
         try:
+            # the A/B variant: deterministic per case and milestone, so a retry, a fallback
+            # and a contact's copy all read the same wording
+            variant = pick(milestone.value, inp.case_ref) if inp.audience == "client" else None
             rendered = render(
-                milestone, inp.context, self._branding, time_zone=inp.recipient.time_zone
+                milestone,
+                inp.context,
+                self._branding,
+                time_zone=inp.recipient.time_zone,
+                variant=variant,
             )
         except (ValueError, TypeError, MessageTooLongError, TemplateError) as exc:
             # pydantic.ValidationError is a ValueError; keep its text short and PII-light
@@ -393,14 +402,21 @@ class NotificationActivities:
             if not inp.recipient.email:
                 return "no email address"
             return _Outgoing(
-                channel, inp.recipient.email, rendered.subject, rendered.text, rendered.html
+                channel,
+                inp.recipient.email,
+                rendered.subject,
+                rendered.text,
+                rendered.html,
+                rendered.variant,
             )
         if channel == Channel.SMS:
             if not inp.recipient.phone:
                 return "no phone number"
             if rendered.sms is None:
                 return "this message has no SMS version"
-            return _Outgoing(channel, inp.recipient.phone, None, rendered.sms, None)
+            return _Outgoing(
+                channel, inp.recipient.phone, None, rendered.sms, None, rendered.variant
+            )
         return f"unsupported channel {channel.value}"  # pragma: no cover - in_app is handled
 
     async def _record_in_app(
@@ -425,6 +441,7 @@ class NotificationActivities:
                     attempts=1,
                     created_at=now,
                     sent_at=now,
+                    variant=rendered.variant,
                 )
                 .on_conflict_do_nothing(index_elements=["outbox_key"])
             )
@@ -542,6 +559,7 @@ class NotificationActivities:
                     created_at=now,
                     payload=inp.model_dump(mode="json"),  # for a fallback after a bounce
                     contact_id=inp.contact_id,
+                    variant=out.variant,
                 )
                 .on_conflict_do_nothing(index_elements=["outbox_key"])
             )
