@@ -132,6 +132,14 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/work/rebalance"): api(CM),
     ("POST", "/work/rebalancing/moves/{move_id}/apply"): api(CM),
     ("POST", "/work/rebalancing/moves/{move_id}/dismiss"): api(CM),
+    # --- inbound email: SendGrid's post is authenticated by its secret path token (a wrong
+    # one is a 404 like no route at all) plus basic auth, not by an API key or a session, so
+    # for every caller here it is open (the test's token is wrong: 404). The quarantine:
+    # case managers decide, operators read.
+    ("POST", "/inbound/email/{token}"): PUBLIC,
+    ("GET", "/inbound/quarantine"): api(CM, OP),
+    ("POST", "/inbound/{inbound_id}/attach"): api(CM),
+    ("POST", "/inbound/{inbound_id}/dismiss"): api(CM),
     # --- codec server (the Temporal UI decodes payloads through it): staff only
     ("POST", "/codec/decode"): api(*STAFF),
     ("POST", "/codec/encode"): api(*STAFF),
@@ -180,6 +188,9 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/console/workload/rebalance"): console(CM),
     ("POST", "/console/workload/moves/{move_id}/apply"): console(CM),
     ("POST", "/console/workload/moves/{move_id}/dismiss"): console(CM),
+    ("GET", "/console/inbound"): console(CM, OP),
+    ("POST", "/console/inbound/{inbound_id}/attach"): console(CM),
+    ("POST", "/console/inbound/{inbound_id}/dismiss"): console(CM),
     # --- client portal: the token in the path is the only credential
     ("GET", "/portal/{token}"): PORTAL,
     ("POST", "/portal/{token}/documents"): PORTAL,
@@ -316,6 +327,7 @@ PATH_VALUES = {
     "username": "maria",
     "contact_id": str(2**62),  # no such contact: an allowed caller gets a 404, nothing removed
     "move_id": str(2**62),  # no such proposal: an allowed caller gets a 404, nothing decided
+    "inbound_id": str(2**62),  # no such inbound message: nothing attached or dismissed
 }
 
 
