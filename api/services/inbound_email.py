@@ -522,7 +522,7 @@ async def _send_client_message(
     eng.require_commandable(row)
     if not row.is_engine:
         raise eng.not_for_frozen(row, "'client_message' command")
-    command = ClientMessage(actor=actor, role=CLIENT_ROLE, text=text)
+    command = ClientMessage(actor=actor, role=CLIENT_ROLE, text=text, channel="email")
     handle = temporal.get_workflow_handle(row.workflow_id)
     for attempt in range(MOVING_RETRIES + 1):
         try:
