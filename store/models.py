@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Sequence,
     String,
@@ -510,3 +511,49 @@ class CaseContact(Base):
     created_at: Mapped[datetime] = _ts()
     created_by: Mapped[str] = mapped_column(String(120))
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class HistoryInterval(Base):
+    """One stage interval of a finished case: recorded when an engine case closes, or
+    imported (``schemas.history`` is the CSV format). What ETA, breach prediction and what-if
+    learn from."""
+
+    __tablename__ = "history_intervals"
+    __table_args__ = (
+        UniqueConstraint("case_ref", "stage", "entered_at", name="uq_history_intervals_visit"),
+        Index("ix_history_intervals_type_created", "case_type", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    case_ref: Mapped[str] = mapped_column(String(64))
+    case_type: Mapped[str] = mapped_column(String(60))
+    client_type: Mapped[str] = mapped_column(String(60))
+    tier: Mapped[str] = mapped_column(String(60))
+    country: Mapped[str] = mapped_column(String(2))
+    service_requirements: Mapped[list[str]] = mapped_column(
+        JSONB, default=list, server_default=text("'[]'")
+    )
+    documents_submitted_at_creation: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = _ts()
+    stage: Mapped[str] = mapped_column(String(60))
+    entered_at: Mapped[datetime] = _ts()
+    exited_at: Mapped[datetime] = _ts()
+    outcome: Mapped[str] = mapped_column(String(20))
+    breached: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(20))  # recorded | imported
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LearnedModel(Base):
+    """A versioned fit (``kind``: eta | breach) with what it was trained on."""
+
+    __tablename__ = "learned_models"
+    __table_args__ = (UniqueConstraint("kind", "version", name="uq_learned_models_kind_version"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    version: Mapped[str] = mapped_column(String(40))
+    fitted_at: Mapped[datetime] = _ts()
+    cases: Mapped[int] = mapped_column(Integer)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+    blob: Mapped[bytes] = mapped_column(LargeBinary)
