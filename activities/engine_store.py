@@ -40,6 +40,7 @@ from schemas.notifications import NotifyInput
 from schemas.webhooks import WebhookEvent
 from store.cases import insert_draft_case
 from store.db import SessionFactory
+from store.history import record_closed_case
 from store.models import (
     Case,
     CaseEvent,
@@ -322,6 +323,10 @@ class EngineStoreActivities:
                     )
                     .on_conflict_do_nothing(constraint="uq_case_events_case_key")
                 )
+            # Case history: the write that ends a case records its finished stage visits in
+            # history_intervals (store/history.py), in this transaction; idempotent.
+            if written and p.case.status in ("closed", "cancelled"):
+                await record_closed_case(session, p.case_ref)
         return written
 
     @staticmethod
