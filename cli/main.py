@@ -7,6 +7,7 @@ onboarding migrate   Alembic upgrade to head
 onboarding screen    batch sanctions re-screening (JSON lines in, JSON lines out)
 onboarding notify-preview MILESTONE   render a notification with sample data
 onboarding reproject [REF ...|--all]  rebuild engine cases' read-model rows from Temporal
+onboarding history import PATH | export PATH [--case-type T] [--since DATE]   case history CSV
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from cli import reproject, screen
+from cli import history, reproject, screen
 from core.logging import configure_logging
 from core.settings import get_settings
 from notifications import preview
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
     screen.add_parser(sub)
     reproject.add_parser(sub)
+    history.add_parser(sub)
     preview.add_parser(sub)
     return parser
 

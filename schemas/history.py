@@ -7,7 +7,7 @@ Columns, exactly and in this order::
     documents_submitted_at_creation, created_at, stage, entered_at, exited_at, outcome,
     breached
 
-- ``service_requirements``: semicolon-separated keys (``kyc;payments``), may be empty.
+- ``service_requirements``: semicolon-separated codes (``fatca;mifid_ii``), may be empty.
 - times: ISO 8601 with an offset (``2026-03-02T09:15:00+00:00``); naive times are refused.
 - ``outcome``: completed | sent_back | skipped | cancelled.
 - ``breached`` and ``documents_submitted_at_creation``: true | false.
@@ -46,6 +46,7 @@ CREATION_COLUMNS = COLUMNS[:8]
 """What is known when a case opens: the ETA's input (``onboarding eta predict``)."""
 
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
+_REQUIREMENT = re.compile(r"^[a-z0-9_]{1,40}$")  # regulatory codes may start with a digit (5amld)
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-/.]{0,63}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _BOOL = {"true": True, "false": False}
@@ -145,6 +146,12 @@ def _key(value: str, name: str) -> str:
     return value
 
 
+def _requirement(value: str) -> str:
+    if not _REQUIREMENT.match(value):
+        raise _RowError(f"service_requirements {value!r} is not a requirement code")
+    return value
+
+
 def parse_facts(row: dict[str, str]) -> CaseFacts:
     """The creation columns of one CSV row (``ValueError`` naming the bad column)."""
     ref = row["case_ref"].strip()
@@ -154,7 +161,7 @@ def parse_facts(row: dict[str, str]) -> CaseFacts:
     if not _COUNTRY.match(country):
         raise _RowError(f"country {row['country']!r} is not an ISO 3166 alpha-2 code")
     needs = tuple(
-        _key(part.strip(), "service_requirements")
+        _requirement(part.strip())
         for part in row["service_requirements"].split(";")
         if part.strip()
     )

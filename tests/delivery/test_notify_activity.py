@@ -24,6 +24,7 @@ from activities.notifications import (
 from integrations.sendgrid_email import SendGridEmailSender
 from integrations.twilio_sms import TwilioSmsSender
 from notifications import Milestone, render, sample_context
+from notifications.variants import pick
 from schemas.enums import Channel
 from schemas.notifications import CallbackRequest, Recipient
 from store.models import CallbackTaskRow, NotificationRow
@@ -64,7 +65,10 @@ async def test_one_email_per_milestone_even_when_run_twice(
     assert len(sendgrid.accepted) == 1
     assert twilio.requests == []
     req = sendgrid.last
-    expected = render(Milestone.CASE_CREATED, context(case_ref))
+    # the case's A/B variant: deterministic per case and milestone
+    variant = pick(Milestone.CASE_CREATED.value, case_ref)
+    expected = render(Milestone.CASE_CREATED, context(case_ref), variant=variant)
+    assert expected.variant == variant
     assert req.header("Authorization") == f"Bearer {SG_KEY}"
     body = req.json
     assert body["personalizations"] == [{"to": [{"email": CLIENT_EMAIL, "name": "Ada Lovelace"}]}]
@@ -365,7 +369,11 @@ async def test_permanent_email_failure_falls_back_to_sms(
     req = twilio.last
     assert req.basic_auth == (TW_SID, TW_TOKEN)
     assert req.path == f"/2010-04-01/Accounts/{TW_SID}/Messages.json"
-    expected = render(Milestone.DOCUMENTS_NEEDED, context(case_ref, Milestone.DOCUMENTS_NEEDED))
+    expected = render(
+        Milestone.DOCUMENTS_NEEDED,
+        context(case_ref, Milestone.DOCUMENTS_NEEDED),
+        variant=pick(Milestone.DOCUMENTS_NEEDED.value, case_ref),
+    )
     assert req.form == {"To": CLIENT_PHONE, "From": FROM_NUMBER, "Body": expected.sms}
 
     rows = await outbox(sessions, case_ref)
