@@ -164,6 +164,9 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/reports/variants"): api(CM, OP),
     ("GET", "/reports/variants.csv"): api(CM, OP),
     ("GET", "/console/reports/variants"): console(CM, OP),
+    # --- what-if over case history (a draft case type replayed; nothing is changed)
+    ("GET", "/console/whatif"): console(CM, OP),
+    ("POST", "/console/whatif"): console(CM, OP),
     # --- dashboard
     ("GET", "/dashboard"): api(*STAFF),
     ("GET", "/console/dashboard"): staff_page(*STAFF),
