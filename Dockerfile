@@ -36,6 +36,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 
+# LightGBM (the ETA model) links the system OpenMP runtime, which the slim image lacks.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
+
 # Fixed numeric ids so volume ownership is predictable and runAsNonRoot can verify them.
 RUN groupadd --system --gid 10001 onboarding \
  && useradd --system --uid 10001 --gid onboarding --home-dir /app --no-create-home \

@@ -8,6 +8,8 @@ onboarding screen    batch sanctions re-screening (JSON lines in, JSON lines out
 onboarding notify-preview MILESTONE   render a notification with sample data
 onboarding reproject [REF ...|--all]  rebuild engine cases' read-model rows from Temporal
 onboarding history import PATH | export PATH [--case-type T] [--since DATE]   case history CSV
+onboarding eta fit [PATH] | predict PATH | evaluate PATH   completion-time estimates
+onboarding risk evaluate PATH | fit [PATH]   breach prediction vs the 60/40 rule
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from cli import history, reproject, screen
+from cli import eta, history, reproject, risk, screen
 from core.logging import configure_logging
 from core.settings import get_settings
 from notifications import preview
@@ -84,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     screen.add_parser(sub)
     reproject.add_parser(sub)
     history.add_parser(sub)
+    eta.add_parser(sub)
+    risk.add_parser(sub)
     preview.add_parser(sub)
     return parser
 

@@ -63,6 +63,10 @@ def projection_from(snapshot: CaseSnapshot, workflow_id: str) -> EngineProjectio
         assignee_team=snapshot.assignee_team,
         assigned_at=snapshot.assigned_at,
         sla_due_at=snapshot.sla.due_at if snapshot.sla else None,
+        eta_at=snapshot.eta.p50 if snapshot.eta else None,
+        eta_p10_at=snapshot.eta.p10 if snapshot.eta else None,
+        eta_p90_at=snapshot.eta.p90 if snapshot.eta else None,
+        eta_basis=snapshot.eta.basis if snapshot.eta else None,
         clear=[
             k
             for k, v in (

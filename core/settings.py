@@ -259,6 +259,9 @@ class Settings(BaseSettings):
     rebalance_every_minutes: int = Field(
         default=15, ge=1, le=24 * 60, description="How often the rebalancing schedule runs"
     )
+    eta_refit_every_days: int = Field(
+        default=7, ge=1, le=365, description="How often the ETA model is learned again"
+    )
     rebalance_teams: Annotated[dict[str, RebalanceTeam], NoDecode] = Field(
         default_factory=dict,
         description='Per team (role): JSON {"case_manager": {"threshold": 3, "auto": true}}. '

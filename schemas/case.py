@@ -217,6 +217,17 @@ class ClientSummary(BaseModel):
     country: str
 
 
+class EtaView(BaseModel):
+    """The case's completion estimate: ``at`` is the p50 (as likely earlier as later); ``basis``
+    ``model`` (learned from past cases) or ``budgets`` (the sum of the route's SLAs: too little
+    history, or the case is behind its estimate)."""
+
+    at: datetime
+    p10: datetime | None = None
+    p90: datetime | None = None
+    basis: str
+
+
 class CaseView(BaseModel):
     """``GET /cases/{ref}``: the read model, plus links for people."""
 
@@ -239,6 +250,7 @@ class CaseView(BaseModel):
     closed_at: datetime | None = None
     closure_reason: str | None = None
     ever_paused: bool = False
+    eta: EtaView | None = Field(default=None, description="When the case should be done")
     workflow_id: str
     temporal_ui_url: str
     stages: list[StageVisitView] = Field(default_factory=list)

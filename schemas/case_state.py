@@ -132,6 +132,19 @@ class SlaTimerState:
 
 
 @dataclass
+class EtaNow:
+    """The case's completion estimate: learned from history (``model``) or the sum of its
+    route's SLA budgets (``budgets``); p10/p90 bracket it."""
+
+    p50: datetime
+    p10: datetime
+    p90: datetime
+    basis: str
+    model_version: str | None = None
+    estimated_at: datetime | None = None
+
+
+@dataclass
 class CaseState:
     case_ref: str
     case_type: str
@@ -150,6 +163,7 @@ class CaseState:
     assignee: str | None = None  # the person working the case (a console username)
     assignee_team: str | None = None  # that person's role
     assigned_at: datetime | None = None
+    eta: EtaNow | None = None  # when the case should be done (estimate_eta), newest first
     resolution: str | None = None  # completed / rejected / … once resolved
     resolved_at: datetime | None = None
     closure_code: str | None = None

@@ -169,6 +169,10 @@ class CasePatchV2(BaseModel):
     assignee_team: str | None = None
     assigned_at: datetime | None = None
     sla_due_at: datetime | None = None
+    eta_at: datetime | None = None
+    eta_p10_at: datetime | None = None
+    eta_p90_at: datetime | None = None
+    eta_basis: str | None = None
     clear: list[str] = Field(
         default_factory=list,
         description="Nullable columns to set to NULL (a None above means 'not sent')",
@@ -191,6 +195,10 @@ CLEARABLE = frozenset(
         "assignee_team",
         "assigned_at",
         "sla_due_at",
+        "eta_at",
+        "eta_p10_at",
+        "eta_p90_at",
+        "eta_basis",
     }
 )
 

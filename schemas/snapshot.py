@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from schemas.case_state import ElementState, PauseRecord, StageVisit, Vote
+from schemas.case_state import ElementState, EtaNow, PauseRecord, StageVisit, Vote
 
 
 class SlaNow(BaseModel):
@@ -64,6 +64,7 @@ class CaseSnapshot(BaseModel):
     assignee: str | None = Field(default=None, description="Who is working the case")
     assignee_team: str | None = None
     assigned_at: datetime | None = None
+    eta: EtaNow | None = Field(default=None, description="When the case should be done")
     awaiting: str | None = None
     flags: list[str] = Field(default_factory=list)
     fields: dict[str, Any] = Field(default_factory=dict)

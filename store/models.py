@@ -103,6 +103,11 @@ class Case(Base):
     assignee_team: Mapped[str | None] = mapped_column(String(60))
     assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sla_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # engine
+    # when the case should be done (estimate_eta: learned from history, or the budgets)
+    eta_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    eta_p10_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    eta_p90_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    eta_basis: Mapped[str | None] = mapped_column(String(20))
 
 
 class StageIntervalRow(Base):

@@ -19,7 +19,18 @@ from notifications.milestones import Milestone
 from notifications.render import sample_context
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = ("run", "worker", "api", "migrate", "screen", "notify-preview", "reproject", "history")
+COMMANDS = (
+    "run",
+    "worker",
+    "api",
+    "migrate",
+    "screen",
+    "notify-preview",
+    "reproject",
+    "history",
+    "eta",
+    "risk",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ from activities.case_store import CaseStoreActivities
 from activities.compliance import ComplianceActivities
 from activities.documents import DocumentActivities
 from activities.engine_store import EngineStoreActivities
+from activities.eta import EtaActivities
 from activities.notifications import NotificationActivities, build_senders
 from activities.planning import PlanningActivities
 from activities.rebalancing import RebalanceActivities
@@ -27,12 +28,13 @@ from core.settings import Settings
 from integrations.sanctions import ReloadingScreener
 from integrations.webhooks import WebhookSender
 from store.db import SessionFactory, make_engine, make_session_factory
-from workers.schedules import ensure_rebalance_schedule
+from workers.schedules import ensure_eta_refit_schedule, ensure_rebalance_schedule
 from workers.search_attributes import ensure_search_attributes
 from workflows.delivery_fallback import DeliveryFallbackWorkflow
 from workflows.engine.case_workflow import CaseWorkflow
 from workflows.onboarding import OnboardingCaseWorkflow
 from workflows.rebalance import RebalanceWorkflow
+from workflows.refit_eta import RefitEtaWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +42,13 @@ log = logging.getLogger(__name__)
 # opened before the engine (replay tests cover both). RebalanceWorkflow is one workload
 # rebalancing run (workers/schedules.py starts one every 15 minutes). DeliveryFallback sends
 # a message a provider gave up on (bounce, undelivered) on the recipient's next channel.
+# RefitEta learns the ETA model again from history (weekly, workers/schedules.py).
 WORKFLOWS: Sequence[type] = (
     CaseWorkflow,
     OnboardingCaseWorkflow,
     RebalanceWorkflow,
     DeliveryFallbackWorkflow,
+    RefitEtaWorkflow,
 )
 
 
@@ -91,6 +95,7 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Any]:
     )
     engine_store = EngineStoreActivities(sessions, notifications, webhooks)
     rebalancing = RebalanceActivities(sessions, settings)
+    eta = EtaActivities(sessions)  # the case passes its route: budgets need no case types
     automations = AutomationActivities(compliance, accounts, sessions)
     return [
         store.project,
@@ -107,6 +112,8 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Any]:
         engine_store.sync,
         automations.run,
         rebalancing.rebalance,
+        eta.estimate_eta,
+        eta.refit_eta,
     ]
 
 
@@ -153,6 +160,7 @@ async def run_worker(settings: Settings, database_url: str) -> None:
     client = await connect(settings)
     await ensure_search_attributes(client, client.namespace)
     await ensure_rebalance_schedule(client, settings)
+    await ensure_eta_refit_schedule(client, settings)
     engine = make_engine(database_url)
     worker = build_worker(client, settings, make_session_factory(engine))
     stop = asyncio.Event()

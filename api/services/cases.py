@@ -49,6 +49,7 @@ from schemas.case import (
     CaseState,
     CaseView,
     ClientSummary,
+    EtaView,
     PauseView,
     StageVisitView,
     StartCaseRequest,
@@ -370,6 +371,16 @@ async def get_case(
         closed_at=case.closed_at,
         closure_reason=case.closure_reason,
         ever_paused=case.ever_paused,
+        eta=(
+            EtaView(
+                at=case.eta_at,
+                p10=case.eta_p10_at,
+                p90=case.eta_p90_at,
+                basis=case.eta_basis or "budgets",
+            )
+            if case.eta_at is not None
+            else None
+        ),
         workflow_id=case.workflow_id,
         temporal_ui_url=(
             f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}"

@@ -467,6 +467,9 @@ async def build_page(
             current = timedelta(seconds=max(live.sla.remaining_seconds, 0))
         later = sum((p.sla_seconds or 0 for p in planned[index + 1 :]), 0.0)
         eta = datetime.now(UTC) + current + timedelta(seconds=later)
+        learned = live.eta if live is not None else None
+        if learned is not None and learned.p50 >= datetime.now(UTC):
+            eta = learned.p50  # the case's own estimate (from history), while it holds
 
     asking, requirements = _wanted_documents(row, live, case_type, finished=finished)
     checklist = await checklist_for(session, ref, requirements) if asking else []

@@ -43,10 +43,11 @@ from tests.conftest import register_search_attributes, running_worker, venv_bina
 from tests.engine.helpers import profile, start, wait_for
 
 HERE = Path(__file__).resolve().parent
-GENERATION = "case-v3"  # bump with each workflow.patched(...) generation of CaseWorkflow
+GENERATION = "case-v4"  # bump with each workflow.patched(...) generation of CaseWorkflow
 # case-v1: the engine as first shipped. case-v2: "sla-due-at-column" (the read model's case
 # row carries the SLA deadline) and work queues (the ``assign`` update). case-v3:
-# "client-reply-notice" (a client message tells the case's owner).
+# "client-reply-notice" (a client message tells the case's owner). case-v4: "eta-estimate"
+# (the estimate_eta activity at open and at each stage).
 Handle = WorkflowHandle[Any, Any]
 
 
@@ -240,6 +241,12 @@ SCENARIOS: dict[str, tuple[str, dict[str, Any], dict[str, Any], Callable[..., Aw
         {},
         {"order_id": "PO-3", "order_value": 60000, "currency": "GBP", "items": 2},
         order_work_queue,
+    ),
+    "order_estimated": (
+        "order_approval",
+        {},
+        {"order_id": "PO-5", "order_value": 60000, "currency": "GBP", "items": 3},
+        order_group_approval,
     ),
     "order_client_reply": (
         "order_approval",

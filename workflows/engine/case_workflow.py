@@ -154,6 +154,7 @@ class CaseWorkflow:
     async def _run_stage(self, stage: StageDef) -> StageEnd:
         case = self.case
         self._enter(stage)
+        await case.estimate()  # when it will be done, before this stage tells the client
         for spec in stage.elements:
             element = case.state.element(spec.key)
             assert element is not None

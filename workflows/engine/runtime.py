@@ -16,13 +16,15 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 from schemas.calendar import PinnedCalendar
-from schemas.case_state import CaseState, ElementState, ElementStatus, EngineStatus
+from schemas.case_state import CaseState, ElementState, ElementStatus, EngineStatus, EtaNow
 from schemas.casetype import CaseType, StageDef
 from schemas.client import ClientProfile
 from schemas.conditions import holds
 from schemas.contracts import PROJECT_CASE, EngineCaseInput, EngineSeed, ProjectResult
+from schemas.eta import ESTIMATE_ETA, EstimateEtaInput, EtaEstimate, EtaFacts, StageBudget
 from schemas.notifications import NotifyInput
 from schemas.projection import AuditEvent
 from schemas.webhooks import WebhookEvent
@@ -37,6 +39,10 @@ STORE_RETRY = RetryPolicy(
 )
 PRIORITIES = ("normal", "high", "urgent", "critical")
 SLA_RANK = {"on_track": 0, "at_risk": 1, "warning": 2, "breached": 3}
+ETA_ESTIMATE = "eta-estimate"
+"""Patch: the case asks the ``estimate_eta`` activity when it will be done (at open and at
+each stage), instead of only summing SLA budgets."""
+ETA_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
 SLA_DUE_COLUMN = "sla-due-at-column"
 """Patch: the read model's case row carries when the stage's SLA runs out (for work queues)."""
 HUMAN_KINDS = frozenset({"task", "approval", "checklist", "documents", "client_acceptance"})
@@ -95,6 +101,81 @@ class CaseRuntime:
         """A command changed the case: the waiting loop re-evaluates."""
         self.changes += 1
 
+    # ------------------------------------------------------------------ ETA
+    def route(self) -> list[StageBudget]:
+        """The stages still ahead (this one included), as routing stands now, with budgets."""
+        keys = [s.key for s in self.case_type.stages]
+        start = keys.index(self.state.stage) if self.state.stage in keys else 0
+        return [
+            StageBudget(stage=s.key, sla_hours=s.sla.total_seconds() / 3600 if s.sla else None)
+            for s in self.case_type.stages[start:]
+            if holds(s.when, self.state.fields) or s.key == self.state.stage
+        ]
+
+    async def estimate(self) -> None:
+        """Ask history when the case will be done (an activity: the model never runs in
+        workflow code). The answer is the p50 completion time from creation; once the case
+        is behind that, what is left of the route's budgets from now. An activity that
+        fails leaves the previous estimate (or the budgets) in place: never a stuck case."""
+        if not workflow.patched(ETA_ESTIMATE):
+            return
+        client, now = self.client, self.now()
+        opened = self.state.history[0].entered_at if self.state.history else now
+        facts = EtaFacts(
+            client_type=client.client_type.value,
+            tier=client.tier.value,
+            country=client.country,
+            service_requirements=list(client.regulatory_requirements),
+            documents_submitted_at_creation=bool(self.input.data.get("documents_submitted")),
+            created_at=opened,
+        )
+        try:
+            got = await workflow.execute_activity(
+                ESTIMATE_ETA,
+                EstimateEtaInput(
+                    case_ref=self.state.case_ref,
+                    case_type=self.case_type.name,
+                    facts=facts,
+                    route=self.route(),
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=ETA_RETRY,
+                result_type=EtaEstimate,
+            )
+        except ActivityError:
+            workflow.logger.warning("ETA estimate failed; keeping the previous one")
+            return
+        budgets_at = messages.eta(self.case_type, self.state, self._stage_left(), now)
+        if got.basis == "model" and got.p50 >= now:
+            p10, p50, p90, basis = max(got.p10, now), got.p50, max(got.p90, got.p50), "model"
+        else:  # no model for this type, or the case is behind it: what is left of the budgets
+            shift = budgets_at - got.p50
+            p10, p50, p90 = max(got.p10 + shift, now), budgets_at, got.p90 + shift
+            basis = "budgets"
+        self.state.eta = EtaNow(
+            p50=p50,
+            p10=p10,
+            p90=p90,
+            basis=basis,
+            model_version=got.model_version if basis == "model" else None,
+            estimated_at=now,
+        )
+        eta = self.state.eta
+        self.projector.case(
+            eta_at=eta.p50, eta_p10_at=eta.p10, eta_p90_at=eta.p90, eta_basis=eta.basis
+        )
+
+    def _stage_left(self) -> timedelta | None:
+        sla = self.state.sla
+        return clock.remaining(sla, self.now(), self.calendar) if sla is not None else None
+
+    def eta_at(self, remaining: timedelta | None, now: datetime) -> datetime:
+        """For client messages: the estimate, or (none yet) the sum of the budgets left."""
+        eta = self.state.eta
+        if eta is not None and eta.p50 >= now:
+            return eta.p50
+        return messages.eta(self.case_type, self.state, remaining, now)
+
     # ------------------------------------------------------------------ audit + messages
     def event(self, kind: str, actor: str, detail: dict[str, Any] | None = None) -> None:
         n = self.state.next_number(f"event:{kind}")
@@ -115,7 +196,7 @@ class CaseRuntime:
                 client=self.client,
                 stage=self.stage_def,
                 now=now,
-                eta_at=messages.eta(self.case_type, self.state, remaining, now),
+                eta_at=self.eta_at(remaining, now),
                 extra=extra,
                 urgent=urgent,
             )

@@ -56,6 +56,7 @@ def build(case: CaseRuntime, now: datetime) -> CaseSnapshot:
         assignee=state.assignee,
         assignee_team=state.assignee_team,
         assigned_at=state.assigned_at,
+        eta=state.eta,
         awaiting=case.awaiting(),
         flags=list(state.flags),
         fields={k: v for k, v in state.fields.items() if not k.startswith("_")},
