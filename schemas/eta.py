@@ -80,3 +80,28 @@ class RefitEtaResult(BaseModel):
     reason: str = ""
     holdout_within_4h: float | None = None
     holdout_mae_hours: float | None = None
+
+
+# ----------------------------------------------------------------------------- breach risk
+PREDICT_BREACH = "predict_breach"
+
+
+class PredictBreachInput(BaseModel):
+    """An open stage at its predictive check: will it breach its SLA?"""
+
+    case_ref: str
+    case_type: str
+    facts: EtaFacts
+    stage: str
+    entered_at: datetime
+    at: datetime
+    budget_hours: float = Field(gt=0)
+    visit: int = Field(default=1, ge=1)
+    tasks_done_share: float | None = Field(default=None, ge=0, le=1)
+
+
+class BreachRisk(BaseModel):
+    probability: float | None = Field(
+        default=None, ge=0, le=1, description="None: no breach model has been fitted yet"
+    )
+    model_version: str | None = None

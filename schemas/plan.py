@@ -98,12 +98,20 @@ class StageSpec(BaseModel):
 
 
 class PredictiveAlert(BaseModel):
-    """'At risk' when, at ``at`` of the budget, fewer than ``min_tasks_done`` of tasks are done."""
+    """'At risk' when, at ``at`` of the budget, fewer than ``min_tasks_done`` of tasks are done,
+    or (with ``breach_probability``) when the breach model says the stage will likely breach."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     at: float = Field(default=0.6, gt=0, lt=1)
     min_tasks_done: float = Field(default=0.4, gt=0, le=1)
+    breach_probability: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="Also at risk when the breach model (learned from history) gives at least "
+        "this probability at ``at`` (None: the rule alone)",
+    )
 
 
 class RoutingCondition(BaseModel):

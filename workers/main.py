@@ -14,6 +14,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.accounts import AccountActivities
 from activities.automations import AutomationActivities
+from activities.breach import BreachActivities
 from activities.case_store import CaseStoreActivities
 from activities.compliance import ComplianceActivities
 from activities.documents import DocumentActivities
@@ -96,6 +97,7 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Any]:
     engine_store = EngineStoreActivities(sessions, notifications, webhooks)
     rebalancing = RebalanceActivities(sessions, settings)
     eta = EtaActivities(sessions)  # the case passes its route: budgets need no case types
+    breach = BreachActivities(sessions)
     automations = AutomationActivities(compliance, accounts, sessions)
     return [
         store.project,
@@ -114,6 +116,7 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Any]:
         rebalancing.rebalance,
         eta.estimate_eta,
         eta.refit_eta,
+        breach.predict_breach,
     ]
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import delete
+import pytest
+from sqlalchemy import delete, select
 from temporalio.testing import ActivityEnvironment
 
 from activities.eta import EtaActivities
@@ -38,6 +39,17 @@ def estimate_input(ref: str = "ETA-1") -> EstimateEtaInput:
         ),
         route=ROUTE,
     )
+
+
+@pytest.fixture(autouse=True, scope="module")
+async def _leave_no_models(sessions):
+    """The test database is shared: models this module stores are removed at its end, so
+    later tests of other modules estimate from budgets as they expect."""
+    async with sessions() as session:
+        before = {row[0] for row in (await session.execute(select(LearnedModel.id))).all()}
+    yield
+    async with sessions.begin() as session:
+        await session.execute(delete(LearnedModel).where(LearnedModel.id.not_in(before or {0})))
 
 
 async def test_saved_model_reloads_with_identical_predictions(sessions, eta_model, history):

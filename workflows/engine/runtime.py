@@ -24,7 +24,16 @@ from schemas.casetype import CaseType, StageDef
 from schemas.client import ClientProfile
 from schemas.conditions import holds
 from schemas.contracts import PROJECT_CASE, EngineCaseInput, EngineSeed, ProjectResult
-from schemas.eta import ESTIMATE_ETA, EstimateEtaInput, EtaEstimate, EtaFacts, StageBudget
+from schemas.eta import (
+    ESTIMATE_ETA,
+    PREDICT_BREACH,
+    BreachRisk,
+    EstimateEtaInput,
+    EtaEstimate,
+    EtaFacts,
+    PredictBreachInput,
+    StageBudget,
+)
 from schemas.notifications import NotifyInput
 from schemas.projection import AuditEvent
 from schemas.webhooks import WebhookEvent
@@ -42,6 +51,9 @@ SLA_RANK = {"on_track": 0, "at_risk": 1, "warning": 2, "breached": 3}
 ETA_ESTIMATE = "eta-estimate"
 """Patch: the case asks the ``estimate_eta`` activity when it will be done (at open and at
 each stage), instead of only summing SLA budgets."""
+BREACH_MODEL = "breach-model"
+"""Patch: the predictive check also asks the breach model where the stage sets a
+``breach_probability``."""
 ETA_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
 SLA_DUE_COLUMN = "sla-due-at-column"
 """Patch: the read model's case row carries when the stage's SLA runs out (for work queues)."""
@@ -67,6 +79,7 @@ class CaseRuntime:
         self.changes = 0  # bumped by every accepted command: wakes the waiting loop
         self.cancel_requested: tuple[str, str, str | None] | None = None  # actor, code, reason
         self.jump: tuple[str, str, str, str] | None = None  # to_stage, outcome, actor, reason
+        self.risk_check: tuple[str, float] | None = None  # (stage, share): ask the breach model
         self._published: dict[str, str] = {}
         self._seeded = inp.row_exists  # else the first projection carries the row's seed
         self.outbox.held = not inp.row_exists
@@ -119,16 +132,8 @@ class CaseRuntime:
         fails leaves the previous estimate (or the budgets) in place: never a stuck case."""
         if not workflow.patched(ETA_ESTIMATE):
             return
-        client, now = self.client, self.now()
-        opened = self.state.history[0].entered_at if self.state.history else now
-        facts = EtaFacts(
-            client_type=client.client_type.value,
-            tier=client.tier.value,
-            country=client.country,
-            service_requirements=list(client.regulatory_requirements),
-            documents_submitted_at_creation=bool(self.input.data.get("documents_submitted")),
-            created_at=opened,
-        )
+        now = self.now()
+        facts = self.eta_facts()
         try:
             got = await workflow.execute_activity(
                 ESTIMATE_ETA,
@@ -163,6 +168,19 @@ class CaseRuntime:
         eta = self.state.eta
         self.projector.case(
             eta_at=eta.p50, eta_p10_at=eta.p10, eta_p90_at=eta.p90, eta_basis=eta.basis
+        )
+
+    def eta_facts(self) -> EtaFacts:
+        """What was known of the case when it opened (what the models learned from)."""
+        client = self.client
+        opened = self.state.history[0].entered_at if self.state.history else self.now()
+        return EtaFacts(
+            client_type=client.client_type.value,
+            tier=client.tier.value,
+            country=client.country,
+            service_requirements=list(client.regulatory_requirements),
+            documents_submitted_at_creation=bool(self.input.data.get("documents_submitted")),
+            created_at=opened,
         )
 
     def _stage_left(self) -> timedelta | None:
@@ -258,6 +276,8 @@ class CaseRuntime:
         while True:
             now = self.now()
             self.fire_sla(now)
+            if self.risk_check is not None:
+                await self.check_breach_model()
             paused = self.state.status == EngineStatus.PAUSED
             if on_timer is not None and not paused:  # no reminders while a person holds it
                 on_timer(now)
@@ -316,17 +336,12 @@ class CaseRuntime:
             done, total = self.progress()
             needed = stage.predictive.min_tasks_done if stage.predictive else 0.0
             if total == 0 or done / total >= needed:
+                model_says = stage.predictive.breach_probability if stage.predictive else None
+                if model_says is not None and workflow.patched(BREACH_MODEL):
+                    self.risk_check = (stage.key, m.fraction or 0.0)  # asked in wait_until
                 return
-            self._raise_sla_state("at_risk")
-            sla.escalations += 1
-            self._raise_priority(1)
-            self.event("sla_at_risk", "sla", {"stage": stage.key, "done": done, "total": total})
             reason = f"{done} of {total} steps done at {int((m.fraction or 0) * 100)}% of the SLA"
-            self.tell_staff(
-                "sla_at_risk",
-                [stage.owner_role],
-                {**base, "time_remaining": max(remaining, timedelta(0)), "risk_reason": reason},
-            )
+            self._at_risk(reason, {"done": done, "total": total})
         elif m.kind == MilestoneKind.BREACH:
             self._raise_sla_state("breached")
             self.event("sla_breached", "sla", {"stage": stage.key, "owner": stage.owner_role})
@@ -362,6 +377,70 @@ class CaseRuntime:
                     "escalation_level": min(m.level, 5),
                 },
             )
+
+    def _at_risk(self, reason: str, detail: dict[str, Any]) -> None:
+        """The stage is likely to breach: at-risk, priority up, the owners told why."""
+        sla, stage, now = self.state.sla, self.stage_def, self.now()
+        assert sla is not None
+        remaining = clock.remaining(sla, now, self.calendar) or timedelta(0)
+        self._raise_sla_state("at_risk")
+        sla.escalations += 1
+        self._raise_priority(1)
+        self.event("sla_at_risk", "sla", {"stage": stage.key, **detail})
+        self.tell_staff(
+            "sla_at_risk",
+            [stage.owner_role],
+            {
+                "stage": stage.title,
+                "stage_started_at": self.state.history[-1].entered_at,
+                "sla_due_at": clock.due_at(sla, now, self.calendar) or now + remaining,
+                "assignee": stage.owner_role,
+                "time_remaining": max(remaining, timedelta(0)),
+                "risk_reason": reason,
+            },
+        )
+
+    async def check_breach_model(self) -> None:
+        """The predictive check found the rule quiet: ask the breach model (an activity)."""
+        pending, self.risk_check = self.risk_check, None
+        sla, stage = self.state.sla, self.stage_def
+        if pending is None or sla is None or pending[0] != stage.key or sla.budget_seconds is None:
+            return
+        threshold = stage.predictive.breach_probability if stage.predictive else None
+        if threshold is None:
+            return
+        done, total = self.progress()
+        visit = self.state.history[-1]
+        try:
+            risk = await workflow.execute_activity(
+                PREDICT_BREACH,
+                PredictBreachInput(
+                    case_ref=self.state.case_ref,
+                    case_type=self.case_type.name,
+                    facts=self.eta_facts(),
+                    stage=stage.key,
+                    entered_at=visit.entered_at,
+                    at=self.now(),
+                    budget_hours=sla.budget_seconds / 3600,
+                    visit=sum(v.stage == stage.key for v in self.state.history),
+                    tasks_done_share=done / total if total else None,
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=ETA_RETRY,
+                result_type=BreachRisk,
+            )
+        except ActivityError:
+            workflow.logger.warning("breach prediction failed; the rule alone decides")
+            return
+        if risk.probability is None or risk.probability < threshold:
+            return
+        if self.state.sla is not sla or sla.state == "at_risk":
+            return  # the stage moved on (or is already at risk) while we asked
+        self._at_risk(
+            f"the breach model gives {risk.probability:.0%} (threshold {threshold:.0%}) "
+            f"at {int(pending[1] * 100)}% of the SLA",
+            {"probability": round(risk.probability, 3), "model": risk.model_version},
+        )
 
     def _raise_sla_state(self, wanted: str) -> None:
         sla = self.state.sla
