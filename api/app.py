@@ -24,6 +24,7 @@ from api.routes import (
     console,
     console_inbound,
     console_reports,
+    console_whatif,
     contacts,
     dashboard,
     documents,
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(console_inbound.router)
     app.include_router(console_reports.router)
+    app.include_router(console_whatif.router)
     app.include_router(codec.router)
     app.mount("/static", StaticFiles(directory=WEB_STATIC), name="static")
     return app

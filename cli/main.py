@@ -10,6 +10,7 @@ onboarding reproject [REF ...|--all]  rebuild engine cases' read-model rows from
 onboarding history import PATH | export PATH [--case-type T] [--since DATE]   case history CSV
 onboarding eta fit [PATH] | predict PATH | evaluate PATH   completion-time estimates
 onboarding risk evaluate PATH | fit [PATH]   breach prediction vs the 60/40 rule
+onboarding whatif --case-type T --playbook DRAFT.yaml [--since DATE]   a draft over history
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from cli import eta, history, reproject, risk, screen
+from cli import eta, history, reproject, risk, screen, whatif
 from core.logging import configure_logging
 from core.settings import get_settings
 from notifications import preview
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_parser(sub)
     eta.add_parser(sub)
     risk.add_parser(sub)
+    whatif.add_parser(sub)
     preview.add_parser(sub)
     return parser
 

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
-from sqlalchemy import Select, Table, exists, select
+from sqlalchemy import Table, exists, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -67,19 +67,69 @@ def to_interval(row: HistoryInterval) -> StageInterval:
     )
 
 
-def _query(
-    case_type: str | None, since: datetime | None, until: datetime | None
-) -> Select[HistoryInterval]:
-    query = select(HistoryInterval)
+_COLUMNS = (
+    HISTORY.c.case_ref,
+    HISTORY.c.case_type,
+    HISTORY.c.client_type,
+    HISTORY.c.tier,
+    HISTORY.c.country,
+    HISTORY.c.service_requirements,
+    HISTORY.c.documents_submitted_at_creation,
+    HISTORY.c.created_at,
+    HISTORY.c.stage,
+    HISTORY.c.entered_at,
+    HISTORY.c.exited_at,
+    HISTORY.c.outcome,
+    HISTORY.c.breached,
+)
+"""In ``StageInterval``'s field order: plain column tuples, no ORM objects (half the time for
+the hundreds of thousands of rows a what-if reads)."""
+
+
+def _query(case_type: str | None, since: datetime | None, until: datetime | None) -> Any:
+    query = select(*_COLUMNS)
     if case_type is not None:
-        query = query.where(HistoryInterval.case_type == case_type)
+        query = query.where(HISTORY.c.case_type == case_type)
     if since is not None:
-        query = query.where(HistoryInterval.created_at >= since)
+        query = query.where(HISTORY.c.created_at >= since)
     if until is not None:
-        query = query.where(HistoryInterval.created_at < until)
+        query = query.where(HISTORY.c.created_at < until)
     return query.order_by(
-        HistoryInterval.case_ref, HistoryInterval.entered_at, HistoryInterval.stage
+        HISTORY.c.case_ref, HISTORY.c.entered_at, HISTORY.c.stage
     ).execution_options(yield_per=STREAM_BATCH)
+
+
+def _from_columns(row: Any) -> StageInterval:
+    (
+        ref,
+        ctype,
+        client,
+        tier,
+        country,
+        needs,
+        docs,
+        created,
+        stage,
+        entered,
+        exited,
+        outcome,
+        breached,
+    ) = row
+    return StageInterval(
+        ref,
+        ctype,
+        client,
+        tier,
+        country,
+        tuple(needs or ()),
+        docs,
+        created,
+        stage,
+        entered,
+        exited,
+        outcome,
+        breached,
+    )
 
 
 async def stream(
@@ -91,9 +141,10 @@ async def stream(
 ) -> AsyncIterator[StageInterval]:
     """Stage intervals of cases created in [since, until), ordered by case then time, read
     a batch at a time (a server-side cursor: never the whole table in memory)."""
-    result = await session.stream_scalars(_query(case_type, since, until))
-    async for row in result:
-        yield to_interval(row)
+    result = await session.stream(_query(case_type, since, until))
+    async for partition in result.partitions(STREAM_BATCH):
+        for row in partition:
+            yield _from_columns(row)
 
 
 async def load(

@@ -30,6 +30,7 @@ COMMANDS = (
     "history",
     "eta",
     "risk",
+    "whatif",
 )
 
 
