@@ -145,13 +145,20 @@ def _payloads(node: Any) -> list[dict[str, Any]]:
     """Every Payload object in a history's JSON, search attributes aside (they are never
     encrypted: they carry no PII, which the test checks separately), and the SDK's own
     ``workflow.patched`` markers aside (Temporal writes a patch id there, never our data, and
-    does not pass it through the codec; ``_patch_markers`` checks what they hold)."""
+    does not pass it through the codec; ``_patch_markers`` checks what they hold), and a local
+    activity marker's own bookkeeping (``data``: sequence, attempt, activity type, times) aside:
+    its ``result`` is checked like any payload."""
     found: list[dict[str, Any]] = []
     if isinstance(node, dict):
         if "metadata" in node and "encoding" in node.get("metadata", {}):
             found.append(node)
         for key, value in node.items():
             if key == "markerRecordedEventAttributes" and value.get("markerName") == "core_patch":
+                continue
+            if key == "markerRecordedEventAttributes" and value.get("markerName") == (
+                "core_local_activity"
+            ):  # the SDK's bookkeeping (seq, attempt, type, times) is plain; the result is not
+                found += _payloads(value.get("details", {}).get("result", {}))
                 continue
             if key != "searchAttributes":
                 found += _payloads(value)
