@@ -159,6 +159,9 @@ class SlaNoticeContext(NotificationContext):
     sla_due_at: AwareDatetime
     assignee: ShortText | None
     case_url: HttpUrl | None = None
+    team: Role | None = Field(
+        default=None, description="To one person: their role (their team's address if need be)"
+    )
 
 
 class SlaWarningContext(SlaNoticeContext):

@@ -1,7 +1,9 @@
-"""A client's message tells whoever works the case: its holder, else the stage's owners."""
+"""Whoever works the case hears of it: a client's message goes to its holder (else the stage's
+owners), and SLA alerts go to the holder as well as the owners."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from schemas.engine_commands import AssignWork, ClientMessage, CommandResult
@@ -58,3 +60,37 @@ async def test_a_client_message_reaches_the_owner_then_the_holder(
         latest = max(rows, key=lambda r: r.id)
         assert latest.recipient == DIRECTORY["compliance_reviewer"]
         assert "Still waiting." in latest.body_text and "sms" in latest.body_text
+
+
+async def test_sla_alerts_reach_the_person_holding_the_case_too(
+    time_skipping_env: Any, sessions: SessionFactory
+) -> None:
+    env = time_skipping_env
+    async with engine_worker(env.client, sessions) as worker:
+        ref, handle = await start(
+            env.client,
+            sessions,
+            worker.task_queue,
+            "order_approval",
+            data=ORDER,
+            started=worker.started_cases,
+        )
+        await wait_for(handle, lambda s: "decide" in s.allowed_actions)
+        await handle.execute_update(
+            "assign",
+            AssignWork(
+                actor="lead",
+                role="case_manager",
+                assignee="rita",
+                assignee_team="compliance_reviewer",
+            ),
+            result_type=CommandResult,
+        )
+        await env.sleep(timedelta(hours=7))  # past the at-risk check (60%) and the warning (80%)
+        for milestone in ("sla_at_risk", "sla_warning"):
+            rows = await _staff_rows(sessions, ref, milestone, 2)
+            # the stage's owners (case managers), and rita at her team's address
+            assert {r.recipient for r in rows} == {
+                DIRECTORY["case_manager"],
+                DIRECTORY["compliance_reviewer"],
+            }

@@ -43,11 +43,12 @@ from tests.conftest import register_search_attributes, running_worker, venv_bina
 from tests.engine.helpers import profile, start, wait_for
 
 HERE = Path(__file__).resolve().parent
-GENERATION = "case-v4"  # bump with each workflow.patched(...) generation of CaseWorkflow
+GENERATION = "case-v5"  # bump with each workflow.patched(...) generation of CaseWorkflow
 # case-v1: the engine as first shipped. case-v2: "sla-due-at-column" (the read model's case
 # row carries the SLA deadline) and work queues (the ``assign`` update). case-v3:
 # "client-reply-notice" (a client message tells the case's owner). case-v4: "eta-estimate"
-# (the estimate_eta activity at open and at each stage).
+# (the estimate_eta activity at open and at each stage). case-v5: "holder-sla-notices" (SLA
+# alerts reach the person holding the case too).
 Handle = WorkflowHandle[Any, Any]
 
 
@@ -215,6 +216,24 @@ async def order_client_reply(env: WorkflowEnvironment, handle: Handle) -> None:
     await handle.result()
 
 
+async def order_holder_warned(env: WorkflowEnvironment, handle: Handle) -> None:
+    """Held by one person, the approval stage goes at risk and warns; then it is approved."""
+    await wait_for(handle, lambda s: "decide" in s.allowed_actions)
+    await _update(
+        handle,
+        "assign",
+        AssignWork(
+            actor="maria", role="case_manager", assignee="rita", assignee_team="compliance_reviewer"
+        ),
+    )
+    await env.sleep(timedelta(hours=7))
+    await wait_for(handle, lambda s: s.sla is not None and s.sla.state == "warning")
+    await _approve(handle, "a1", "a2")
+    await wait_for(handle, lambda s: s.status == "resolved")
+    await env.sleep(timedelta(days=7, minutes=1))
+    await handle.result()
+
+
 SCENARIOS: dict[str, tuple[str, dict[str, Any], dict[str, Any], Callable[..., Awaitable[None]]]] = {
     "onboarding_standard": ("client_onboarding", {}, {}, onboarding_standard),
     "onboarding_enterprise_cancelled": (
@@ -247,6 +266,12 @@ SCENARIOS: dict[str, tuple[str, dict[str, Any], dict[str, Any], Callable[..., Aw
         {},
         {"order_id": "PO-5", "order_value": 60000, "currency": "GBP", "items": 3},
         order_group_approval,
+    ),
+    "order_holder_warned": (
+        "order_approval",
+        {},
+        {"order_id": "PO-6", "order_value": 60000, "currency": "GBP", "items": 1},
+        order_holder_warned,
     ),
     "order_client_reply": (
         "order_approval",

@@ -47,6 +47,7 @@ def test_the_representative_cases_are_all_saved():
         "case-v2-order_client_reply",  # client messages before the reply notice
         "case-v3-order_client_reply",  # and after
         "case-v4-order_estimated",  # the ETA asked of estimate_eta at open and at each stage
+        "case-v5-order_holder_warned",  # SLA alerts to the case's holder too
     }
     assert set(HISTORIES) == set(FROZEN) | set(ENGINE)
 
@@ -86,6 +87,7 @@ def test_each_engine_generation_carries_exactly_its_patches():
         "case-v2-": {"sla-due-at-column"},
         "case-v3-": {"sla-due-at-column", "client-reply-notice"},
         "case-v4-": {"sla-due-at-column", "eta-estimate"},  # (no client message in it)
+        "case-v5-": {"sla-due-at-column", "eta-estimate", "holder-sla-notices"},
     }
     for path in ENGINE:
         wanted = next(v for k, v in generations.items() if path.stem.startswith(k))

@@ -37,6 +37,7 @@ from schemas.eta import (
 from schemas.notifications import NotifyInput
 from schemas.projection import AuditEvent
 from schemas.webhooks import WebhookEvent
+from schemas.work import PERSON
 from workflows import search_attributes as sa
 from workflows.engine import clock, messages
 from workflows.engine.outbox import Outbox
@@ -51,6 +52,8 @@ SLA_RANK = {"on_track": 0, "at_risk": 1, "warning": 2, "breached": 3}
 ETA_ESTIMATE = "eta-estimate"
 """Patch: the case asks the ``estimate_eta`` activity when it will be done (at open and at
 each stage), instead of only summing SLA budgets."""
+HOLDER_SLA_NOTICES = "holder-sla-notices"
+"""Patch: SLA warnings, at-risk alerts and breaches also go to the person holding the case."""
 BREACH_MODEL = "breach-model"
 """Patch: the predictive check also asks the breach model where the stage sets a
 ``breach_probability``."""
@@ -234,6 +237,24 @@ class CaseRuntime:
                 )
             )
 
+    def tell_holder(self, milestone: str, extra: dict[str, Any]) -> None:
+        """The SLA notice to whoever holds the case too (they are the one who can act), not
+        only to the stage's owner role."""
+        holder = self.state.assignee
+        if holder is None or not workflow.patched(HOLDER_SLA_NOTICES):
+            return
+        self.outbox.message(
+            messages.staff_notice(
+                milestone=milestone,
+                role=f"{PERSON}{holder}",
+                state=self.state,
+                client=self.client,
+                stage=self.stage_def,
+                now=self.now(),
+                extra={**extra, "team": self.state.assignee_team},
+            )
+        )
+
     def tell_person(
         self, milestone: str, person: str, team: str | None, extra: dict[str, Any]
     ) -> None:
@@ -332,6 +353,7 @@ class CaseRuntime:
             self.tell_staff(
                 "sla_warning", [stage.owner_role], {**base, "time_remaining": remaining}
             )
+            self.tell_holder("sla_warning", {**base, "time_remaining": remaining})
         elif m.kind == MilestoneKind.PREDICTIVE:
             done, total = self.progress()
             needed = stage.predictive.min_tasks_done if stage.predictive else 0.0
@@ -345,11 +367,9 @@ class CaseRuntime:
         elif m.kind == MilestoneKind.BREACH:
             self._raise_sla_state("breached")
             self.event("sla_breached", "sla", {"stage": stage.key, "owner": stage.owner_role})
-            self.tell_staff(
-                "sla_breached",
-                [stage.owner_role],
-                {**base, "overdue_by": max(-remaining, timedelta(seconds=1))},
-            )
+            breached = {**base, "overdue_by": max(-remaining, timedelta(seconds=1))}
+            self.tell_staff("sla_breached", [stage.owner_role], breached)
+            self.tell_holder("sla_breached", breached)
         elif sla.acknowledged_level and stage.escalations_stop_when_acknowledged:
             # someone owns it: the later levels are recorded, not sent (per the case type)
             self.event(
@@ -387,18 +407,16 @@ class CaseRuntime:
         sla.escalations += 1
         self._raise_priority(1)
         self.event("sla_at_risk", "sla", {"stage": stage.key, **detail})
-        self.tell_staff(
-            "sla_at_risk",
-            [stage.owner_role],
-            {
-                "stage": stage.title,
-                "stage_started_at": self.state.history[-1].entered_at,
-                "sla_due_at": clock.due_at(sla, now, self.calendar) or now + remaining,
-                "assignee": stage.owner_role,
-                "time_remaining": max(remaining, timedelta(0)),
-                "risk_reason": reason,
-            },
-        )
+        notice = {
+            "stage": stage.title,
+            "stage_started_at": self.state.history[-1].entered_at,
+            "sla_due_at": clock.due_at(sla, now, self.calendar) or now + remaining,
+            "assignee": stage.owner_role,
+            "time_remaining": max(remaining, timedelta(0)),
+            "risk_reason": reason,
+        }
+        self.tell_staff("sla_at_risk", [stage.owner_role], notice)
+        self.tell_holder("sla_at_risk", notice)
 
     async def check_breach_model(self) -> None:
         """The predictive check found the rule quiet: ask the breach model (an activity)."""
