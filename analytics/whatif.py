@@ -701,42 +701,22 @@ def check_draft(
     service (``registry``: a ``CaseTypeRegistry``): the file's own checks, then the cross-file
     checks with the draft in place of the type of the same name, then the calendars of the
     registry's folders plus ``calendar_folders``. ``label`` names the file in problems."""
-    from playbooks import registry as reg
-    from playbooks.calendars import load_calendars
-
     resolved = path.resolve()
-    shown = reg._label(resolved)
+    shown = registry.label(resolved)
 
     def named(problems: list[str]) -> list[str]:
         return [p.replace(shown, label) for p in problems] if label else problems
 
-    draft, problems = reg._parse_file(resolved)
-    if draft is None:
-        return DraftCheck(None, {}, named(problems))
-    if expected_name is not None and draft.name != expected_name:
+    draft, calendars, problems = registry.check_candidate(
+        resolved, staff_roles=staff_roles, calendar_folders=calendar_folders
+    )
+    if draft is not None and expected_name is not None and draft.name != expected_name:
         problems.insert(
             0,
             f"{shown}: name: the draft is case type {draft.name!r}; a what-if over "
             f"{expected_name} needs a draft of {expected_name} (name: {expected_name})",
         )
-    # like the registry: the cross-file checks run on a file with problems of its own too,
-    # so every problem is listed at once
-    entries: dict[Path, Any] = {}
-    for name in registry.names():
-        if name != draft.name:
-            where = registry.path_of(name)
-            entries[where] = reg._Entry(where, 0, registry.get(name))
-    entries[resolved] = reg._Entry(resolved, 0, draft)
-    problems += reg._check_all(
-        entries, registry.known_roles, registry.known_milestones, staff_roles
-    )
-    folders = list(
-        dict.fromkeys([*registry.folders, *(Path(f).resolve() for f in calendar_folders)])
-    )
-    calendars, calendar_problems = load_calendars(folders)
-    problems += calendar_problems
-    problems += reg._check_calendars(entries, calendars)
-    if problems:
+    if problems or draft is None:
         return DraftCheck(None, calendars, named(problems))
     return DraftCheck(draft, calendars, [])
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -586,6 +586,44 @@ class CaseTypeRegistry:
             log.info("case types reloaded: %s", ", ".join(self.names()))
             return True
         return False
+
+    def check_candidate(
+        self,
+        path: Path,
+        *,
+        staff_roles: set[str] | None = None,
+        calendar_folders: Sequence[Path] = (),
+    ) -> tuple[CaseType | None, dict[str, CalendarDef], list[str]]:
+        """Validate one case type file (a draft) as this registry would load it next to the
+        types in service: the file's own checks, then the cross-file checks with the draft in
+        place of the type of the same name, then the calendars of this registry's folders plus
+        ``calendar_folders``. Every problem is listed at once. The draft is returned as parsed
+        (None if it does not parse): it is valid only when there are no problems."""
+        from playbooks.calendars import load_calendars
+
+        resolved = path.resolve()
+        draft, problems = _parse_file(resolved)
+        if draft is None:
+            return None, {}, problems
+        entries: dict[Path, _Entry] = {
+            where: _Entry(where, 0, self.get(name))
+            for name in self.names()
+            if name != draft.name and (where := self.path_of(name)) is not None
+        }
+        entries[resolved] = _Entry(resolved, 0, draft)
+        problems += _check_all(entries, self.known_roles, self.known_milestones, staff_roles)
+        folders = list(
+            dict.fromkeys([*self.folders, *(Path(f).resolve() for f in calendar_folders)])
+        )
+        calendars, calendar_problems = load_calendars(folders)
+        problems += calendar_problems
+        problems += _check_calendars(entries, calendars)
+        return draft, calendars, problems
+
+    @staticmethod
+    def label(path: Path) -> str:
+        """How problems name a file."""
+        return _label(path.resolve())
 
 
 __all__ = [
