@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
-from schemas.work import WorkItem
+from schemas.work import NON_STAFF, WorkItem
 
 FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 
@@ -65,8 +65,8 @@ def plan(
     have room. ``held`` is every open item held by someone."""
     members: dict[str, list[Person]] = defaultdict(list)
     for person in people:
-        if person.team != "admin":  # admins pass every check but are nobody's team
-            members[person.team].append(person)
+        if person.team != "admin" and person.team not in NON_STAFF:
+            members[person.team].append(person)  # admins pass every check; operators watch
     items: dict[str, list[WorkItem]] = defaultdict(list)
     for item in held:
         if item.assignee is not None:

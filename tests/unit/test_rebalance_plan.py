@@ -14,6 +14,7 @@ TEAM = [
     Person(username="ben", name="Ben", team="case_manager"),
     Person(username="cat", name="Cat", team="case_manager"),
     Person(username="rita", name="Rita", team="compliance_reviewer"),
+    Person(username="olga", name="Olga", team="operator"),
 ]
 
 
@@ -52,6 +53,7 @@ def test_four_at_risk_on_one_person_moves_the_surplus_once() -> None:
     ]
     assert "ann held 4 items at risk" in first.moves[0].reason
     assert first.teams["case_manager"].over == ["ann"]
+    assert "operator" not in first.teams  # operators watch: no team to rebalance
     second = plan(TEAM, apply(held, first.moves), {"case_manager": TeamPolicy(threshold=3)})
     assert second.moves == []
 
