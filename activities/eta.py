@@ -12,7 +12,6 @@ numpy and LightGBM load with the first call, not when the worker imports this mo
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -21,11 +20,13 @@ from typing import TYPE_CHECKING, Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.model_cache import LatestModel
 from schemas.eta import (
     ESTIMATE_ETA,
     REFIT_ETA,
     EstimateEtaInput,
     EtaEstimate,
+    EtaFacts,
     RefitEtaInput,
     RefitEtaResult,
 )
@@ -37,15 +38,18 @@ if TYPE_CHECKING:
     from analytics.casetypes import CaseTypes
     from analytics.eta import EtaModel
 
-log = logging.getLogger(__name__)
 KIND = "eta"
 
 
 def case_facts(inp: EstimateEtaInput) -> CaseFacts:
-    f = inp.facts
+    return facts_of(inp.case_ref, inp.case_type, inp.facts)
+
+
+def facts_of(case_ref: str, case_type: str, f: EtaFacts) -> CaseFacts:
+    """The history record's creation facts of a case, as the models learned them."""
     return CaseFacts(
-        case_ref=inp.case_ref,
-        case_type=inp.case_type,
+        case_ref=case_ref,
+        case_type=case_type,
         client_type=f.client_type,
         tier=f.tier,
         country=f.country.upper(),
@@ -66,38 +70,13 @@ class EtaActivities:
     ) -> None:
         self._sessions = sessions
         self._case_types = case_types
-        self._check_every = check_every.total_seconds()
-        self._clock = clock
-        self._model: EtaModel | None = None
-        self._checked_at: float | None = None
-        self._lock = asyncio.Lock()
+        self._latest: LatestModel[EtaModel] = LatestModel(
+            sessions, KIND, _load, check_every=check_every, clock=clock
+        )
 
     async def model(self) -> EtaModel | None:
-        """The newest stored model (cached; a newer version is picked up within
-        ``check_every``). A failed look keeps the model in hand."""
-        async with self._lock:
-            now = self._clock()
-            if self._checked_at is not None and now - self._checked_at < self._check_every:
-                return self._model
-            try:
-                async with self._sessions() as session:
-                    version = await learned_models.latest_version(session, KIND)
-                    if version is not None and (
-                        self._model is None or self._model.version != version
-                    ):
-                        stored = await learned_models.get(session, KIND, version)
-                        if stored is not None:
-                            self._model = await asyncio.to_thread(_load, stored.blob)
-                            log.info("ETA model %s loaded (%d cases)", version, stored.cases)
-            except Exception:
-                if self._model is None and self._checked_at is None:
-                    raise
-                log.exception(
-                    "ETA model: could not look for a newer version; keeping %s",
-                    self._model.version if self._model else "none",
-                )
-            self._checked_at = now
-            return self._model
+        """The newest stored model (``activities.model_cache``)."""
+        return await self._latest.get()
 
     @activity.defn(name=ESTIMATE_ETA)
     async def estimate_eta(self, inp: EstimateEtaInput) -> EtaEstimate:
