@@ -114,6 +114,15 @@ def _since(value: str) -> datetime:
     return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
 
 
+def _uses_aliases(data: bytes) -> bool:
+    """Whether the YAML uses an alias. YAML that does not parse has none we could see: the
+    registry's own reading then reports it, with line and column."""
+    try:
+        return any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(data))
+    except yaml.YAMLError:
+        return False
+
+
 def _check(
     data: bytes,
     filename: str,
@@ -124,15 +133,12 @@ def _check(
     """The registry's validation of the upload (written to a private temporary folder, as
     the registry reads files). YAML aliases are refused first: an upload is not a file the
     team reviewed, and aliases let a few KiB expand into a huge document."""
-    try:
-        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(data)):
-            return (
-                None,
-                {},
-                [f"the uploaded draft ({filename}): YAML aliases (*name) are not accepted here"],
-            )
-    except yaml.YAMLError:
-        pass  # the registry's own reading reports it, with line and column
+    if _uses_aliases(data):
+        return (
+            None,
+            {},
+            [f"the uploaded draft ({filename}): YAML aliases (*name) are not accepted here"],
+        )
     with tempfile.TemporaryDirectory(prefix="whatif-") as folder:
         path = Path(folder) / "draft.yaml"
         path.write_bytes(data)

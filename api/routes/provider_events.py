@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel
 from sendgrid.helpers.eventwebhook import EventWebhookHeader
 
@@ -28,7 +28,7 @@ class EventsAnswer(BaseModel):
 async def _body(request: Request) -> bytes:
     body = await request.body()
     if len(body) > MAX_BODY:
-        raise svc.HTTPException(413, "the body is too large")
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "the body is too large")
     return body
 
 

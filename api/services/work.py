@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from fastapi import HTTPException, status
 from pydantic import BaseModel, Field
@@ -228,7 +228,7 @@ async def decide_proposal(
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="no such proposal")
     if move.status != "proposed":
         raise eng.conflict(f"this proposal was already {move.status}")
-    now = datetime.now(move.created_at.tzinfo)
+    now = datetime.now(UTC)
     if not apply:
         await runs.mark(session, move.id, "dismissed", at=now, by=caller.label)
         await session.commit()

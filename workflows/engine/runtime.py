@@ -153,7 +153,7 @@ class CaseRuntime:
         except ActivityError:
             workflow.logger.warning("ETA estimate failed; keeping the previous one")
             return
-        budgets_at = messages.eta(self.case_type, self.state, self._stage_left(), now)
+        budgets_at = now + self._budgets_left()
         if got.basis == "model" and got.p50 >= now:
             p10, p50, p90, basis = max(got.p10, now), got.p50, max(got.p90, got.p50), "model"
         else:  # no model for this type, or the case is behind it: what is left of the budgets
@@ -186,9 +186,13 @@ class CaseRuntime:
             created_at=opened,
         )
 
-    def _stage_left(self) -> timedelta | None:
+    def _budgets_left(self) -> timedelta:
+        """What is left of this stage's SLA plus the budgets of the stages still on its route
+        (as routing stands now: a stage whose condition does not hold is not counted)."""
         sla = self.state.sla
-        return clock.remaining(sla, self.now(), self.calendar) if sla is not None else None
+        left = clock.remaining(sla, self.now(), self.calendar) if sla is not None else None
+        later = sum(b.sla_hours or 0.0 for b in self.route()[1:])
+        return max(left or timedelta(0), timedelta(0)) + timedelta(hours=later)
 
     def eta_at(self, remaining: timedelta | None, now: datetime) -> datetime:
         """For client messages: the estimate, or (none yet) the sum of the budgets left."""
