@@ -411,9 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     if db is not None:
         lines.append(
             f"- `store.history.load` of the {db[2]:,} rows from `history_intervals` (embedded "
-            f"Postgres, ORM entities), the default path of the CLI and the console page: "
-            f"{db[0]:.1f} s (CPU {db[1]:.1f} s). The same rows as plain tuples (a Core select "
-            f"of the columns, no ORM entities): {db[3]:.1f} s (CPU {db[4]:.1f} s)."
+            f"Postgres, plain column tuples), the default path of the CLI and the console "
+            f"page: {db[0]:.1f} s (CPU {db[1]:.1f} s). A Core select of the same columns "
+            f"done here for comparison: {db[3]:.1f} s (CPU {db[4]:.1f} s)."
         )
     lines += [
         "",
