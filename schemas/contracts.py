@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from schemas.calendar import PinnedCalendar
-from schemas.case_state import ElementState, PauseRecord, StageVisit
+from schemas.case_state import CaseState, ElementState, PauseRecord, StageVisit
 from schemas.casetype import CaseType
 from schemas.client import ClientProfile
 from schemas.documents import DocumentRequirement, VerificationResult
@@ -98,9 +98,24 @@ def _unpack(value: Any) -> Any:
 
 
 PACKED = "zlib+b64:"
+DEFAULT_HISTORY_EVENT_LIMIT = 10_000
+"""Temporal warns at 10,240 events and fails a run at 51,200: roll over well before."""
 PinnedCaseType = Annotated[
     CaseType, BeforeValidator(_unpack), PlainSerializer(_pack, when_used="json")
 ]
+
+
+class CaseCarry(BaseModel):
+    """What a case carries into its next run (continue-as-new): the whole ``CaseState`` (SLA
+    clock, open elements and their votes, ticks and timers included) and the search
+    attributes already published. Everything else is rebuilt from these and the input."""
+
+    state: CaseState
+    published: dict[str, str] = Field(default_factory=dict)
+    written: CasePatchV2 | None = Field(
+        default=None, description="The case row's columns as last written (no rewrite needed)"
+    )
+    runs: int = Field(default=1, description="Runs before this one (1 on the first carry)")
 
 
 class EngineCaseInput(BaseModel):
@@ -126,6 +141,16 @@ class EngineCaseInput(BaseModel):
     row_exists: bool = Field(
         default=False,
         description="The API inserted the case row; else the first projection creates it",
+    )
+    continue_as_new_after_events: int = Field(
+        default=DEFAULT_HISTORY_EVENT_LIMIT,
+        ge=50,
+        description="A run whose history reaches this many events continues as new at its "
+        "next quiet point (sooner when the server suggests it)",
+    )
+    carried: CaseCarry | None = Field(
+        default=None,
+        description="Set on a continued run: the case exactly as the previous run left it",
     )
 
 
@@ -333,3 +358,7 @@ DELIVER_FALLBACK = "deliver_fallback"  # the activity: the same message, on the 
 def fallback_workflow_id(outbox_key: str) -> str:
     """One fallback per message, ever: a second start with this id is refused."""
     return f"delivery-fallback-{outbox_key}"
+
+
+CaseCarry.model_rebuild()  # it names CasePatchV2, defined below it
+EngineCaseInput.model_rebuild()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
 from playbooks.registry import CaseTypeRegistry, pinned_subprocess_types
@@ -46,6 +48,7 @@ async def start(
     data: dict[str, Any] | None = None,
     client_profile: ClientProfile | None = None,
     started: list[Any] | None = None,
+    history_limit: int | None = None,
 ) -> tuple[str, WorkflowHandle[Any, Any]]:
     reg = registry()
     ct = reg.get(case_type)
@@ -79,6 +82,7 @@ async def start(
             requested_by="test",
             subprocess_types=subtypes,
             row_exists=True,
+            **({"continue_as_new_after_events": history_limit} if history_limit else {}),
         ),
         id=workflow_id,
         task_queue=task_queue,
@@ -105,3 +109,38 @@ async def wait_for(
         what=f"the state of {handle.id} to match",
         timeout=timeout,
     )
+
+
+async def runs(client: Client, workflow_id: str) -> list[str]:
+    """Run ids of the case's chain, oldest first (each continued run names the one before)."""
+    latest = await client.get_workflow_handle(workflow_id).describe()
+    chain = [latest.run_id]
+    while True:
+        handle = client.get_workflow_handle(workflow_id, run_id=chain[0])
+        async for event in handle.fetch_history_events():
+            attrs = event.workflow_execution_started_event_attributes
+            assert event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
+            if not attrs.continued_execution_run_id:
+                return chain
+            chain.insert(0, attrs.continued_execution_run_id)
+            break
+
+
+async def settled(case: WorkflowHandle[Any, Any]) -> None:
+    """Until the latest run is quiet: nothing in flight, no task to run, and its history the
+    same length a moment later (the run may roll over just as its last message goes out; a
+    command sent then would land in the new run, not the one we compare)."""
+
+    async def length_if_quiet() -> int | None:
+        described = await case.describe()
+        raw = described.raw_description
+        if raw.pending_activities or raw.HasField("pending_workflow_task"):
+            return None
+        return described.history_length
+
+    async def stable() -> bool:
+        first = await length_if_quiet()
+        await asyncio.sleep(0.5)
+        return first is not None and first == await length_if_quiet()
+
+    await eventually(stable, what=f"{case.id} to settle")

@@ -34,21 +34,24 @@ from schemas.engine_commands import (
     PauseCase,
     ProposalResponse,
     ResumeCase,
+    SendBackCmd,
     WaiveDocuments,
 )
+from schemas.snapshot import CaseSnapshot
 from store.db import SessionFactory, make_engine, make_session_factory
 from store.embedded import start_embedded_postgres
 from store.migrate import upgrade_head
 from tests.conftest import register_search_attributes, running_worker, venv_binary
-from tests.engine.helpers import profile, start, wait_for
+from tests.engine.helpers import profile, runs, settled, start, wait_for
 
 HERE = Path(__file__).resolve().parent
-GENERATION = "case-v5"  # bump with each workflow.patched(...) generation of CaseWorkflow
+GENERATION = "case-v6"  # bump with each workflow.patched(...) generation of CaseWorkflow
 # case-v1: the engine as first shipped. case-v2: "sla-due-at-column" (the read model's case
 # row carries the SLA deadline) and work queues (the ``assign`` update). case-v3:
 # "client-reply-notice" (a client message tells the case's owner). case-v4: "eta-estimate"
 # (the estimate_eta activity at open and at each stage). case-v5: "holder-sla-notices" (SLA
-# alerts reach the person holding the case too).
+# alerts reach the person holding the case too). case-v6: "continue-as-new" (a long history
+# rolls over to a new run carrying the case; both runs are saved, -run1 and -run2).
 Handle = WorkflowHandle[Any, Any]
 
 
@@ -234,6 +237,35 @@ async def order_holder_warned(env: WorkflowEnvironment, handle: Handle) -> None:
     await handle.result()
 
 
+async def order_continued(env: WorkflowEnvironment, handle: Handle) -> None:
+    """Sent back again and again (approved once each time) until the history rolls over at
+    the approval; then approved by two people, resolved and closed in the new run."""
+    case = env.client.get_workflow_handle(handle.id)  # the latest run, whichever it is
+    loops = 0
+    while len(await runs(env.client, case.id)) == 1:
+
+        def at_approval(s: CaseSnapshot, visits: int = 2 + 2 * loops) -> bool:
+            return len(s.history) == visits and "decide" in s.allowed_actions
+
+        await wait_for(case, at_approval)
+        await settled(case)
+        if len(await runs(env.client, case.id)) > 1:
+            break
+        await _update(case, "decide", Decide(actor="a1", decision="approve"))
+        await settled(case)
+        if len(await runs(env.client, case.id)) > 1:
+            break
+        await _update(case, "send_back", SendBackCmd(actor="m1", to_stage="intake", reason="again"))
+        loops += 1
+    state = await wait_for(case, lambda s: "decide" in s.allowed_actions)
+    await _approve(case, *[a for a in ("a1", "a2") if a not in {v.actor for v in state.approvals}])
+    await wait_for(case, lambda s: s.status == "resolved")
+    await env.sleep(timedelta(days=7, minutes=1))
+    await case.result()
+
+
+HISTORY_LIMITS = {"order_continued": 150}  # events: rolls over after a few send-backs
+
 SCENARIOS: dict[str, tuple[str, dict[str, Any], dict[str, Any], Callable[..., Awaitable[None]]]] = {
     "onboarding_standard": ("client_onboarding", {}, {}, onboarding_standard),
     "onboarding_enterprise_cancelled": (
@@ -273,6 +305,12 @@ SCENARIOS: dict[str, tuple[str, dict[str, Any], dict[str, Any], Callable[..., Aw
         {"order_id": "PO-6", "order_value": 60000, "currency": "GBP", "items": 1},
         order_holder_warned,
     ),
+    "order_continued": (
+        "order_approval",
+        {},
+        {"order_id": "PO-7", "order_value": 60000, "currency": "GBP", "items": 2},
+        order_continued,
+    ),
     "order_client_reply": (
         "order_approval",
         {},
@@ -297,11 +335,15 @@ async def record_all(
                 data=data,
                 client_profile=profile(**who),
                 started=worker.started_cases,
+                history_limit=HISTORY_LIMITS.get(name),
             )
             await scenario(env, handle)
-            history = await handle.fetch_history()
-            (HERE / f"{GENERATION}-{name}.json").write_text(history.to_json())
-            print(f"recorded {name}: {len(history.events)} events")
+            chain = await runs(client, handle.id)
+            for n, run_id in enumerate(chain, start=1):
+                history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+                suffix = f"-run{n}" if len(chain) > 1 else ""
+                (HERE / f"{GENERATION}-{name}{suffix}.json").write_text(history.to_json())
+                print(f"recorded {name}{suffix}: {len(history.events)} events")
 
 
 async def record(only: list[str]) -> None:

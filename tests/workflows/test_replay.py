@@ -48,6 +48,8 @@ def test_the_representative_cases_are_all_saved():
         "case-v3-order_client_reply",  # and after
         "case-v4-order_estimated",  # the ETA asked of estimate_eta at open and at each stage
         "case-v5-order_holder_warned",  # SLA alerts to the case's holder too
+        "case-v6-order_continued-run1",  # rolled over (continue-as-new) at the approval
+        "case-v6-order_continued-run2",  # and finished in the continued run
     }
     assert set(HISTORIES) == set(FROZEN) | set(ENGINE)
 
@@ -88,10 +90,25 @@ def test_each_engine_generation_carries_exactly_its_patches():
         "case-v3-": {"sla-due-at-column", "client-reply-notice"},
         "case-v4-": {"sla-due-at-column", "eta-estimate"},  # (no client message in it)
         "case-v5-": {"sla-due-at-column", "eta-estimate", "holder-sla-notices"},
+        # (nobody holds it, so no holder notice is asked; the new run never grows that long)
+        "case-v6-order_continued-run1": {"sla-due-at-column", "eta-estimate", "continue-as-new"},
+        "case-v6-order_continued-run2": {"sla-due-at-column", "eta-estimate"},
     }
     for path in ENGINE:
         wanted = next(v for k, v in generations.items() if path.stem.startswith(k))
         assert patches_in(load(path)) == wanted, path.name
+
+
+def test_the_continued_case_rolled_over_and_carried_its_state():
+    first, second = (load(p) for p in ENGINE if p.stem.startswith("case-v6-order_continued"))
+    assert first.events[-1].event_type == (EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW)
+    started = second.events[0].workflow_execution_started_event_attributes
+    (payload,) = pydantic_data_converter.payload_converter.from_payloads(
+        started.input.payloads, [EngineCaseInput]
+    )
+    assert payload.carried is not None and payload.carried.state.stage == "approval"
+    assert len(payload.carried.state.history) >= 6  # the send-back loops came along
+    assert second.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
 
 
 def test_the_work_queue_history_holds_its_assignments():

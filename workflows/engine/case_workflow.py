@@ -91,7 +91,8 @@ class CaseWorkflow:
     @workflow.init
     def __init__(self, inp: EngineCaseInput) -> None:
         self.case = CaseRuntime(inp)
-        self.case.state.status = EngineStatus.OPEN
+        if inp.carried is None:
+            self.case.state.status = EngineStatus.OPEN
 
     @workflow.run
     async def run(self, inp: EngineCaseInput) -> EngineCaseOutcome:
@@ -123,17 +124,28 @@ class CaseWorkflow:
     async def _lifecycle(self) -> None:
         case = self.case
         stages = case.case_type.stages
-        case.event(
-            "case_opened",
-            case.input.requested_by,
-            {"case_type": case.case_type.name, "version": case.case_type.version},
-        )
-        index = 0
+        index, resuming = 0, case.input.carried is not None
+        if not resuming:
+            case.event(
+                "case_opened",
+                case.input.requested_by,
+                {"case_type": case.case_type.name, "version": case.case_type.version},
+            )
+        elif case.state.status == EngineStatus.RESOLVED:  # continued while awaiting closure
+            reopened_at = await self._await_closure()
+            if reopened_at is None:
+                return
+            index, resuming = reopened_at, False
+        else:  # continued mid-stage: pick the stage up where the last run left it
+            index = case.case_type.stage_index(case.state.stage)
         while True:
-            if index < len(stages) and not holds(stages[index].when, case.state.fields):
+            if resuming:
+                end = await self._run_stage(stages[index], resumed=True)
+                resuming = False
+            elif index < len(stages) and not holds(stages[index].when, case.state.fields):
                 index += 1  # routing: this case does not go through that stage
                 continue
-            if index < len(stages):
+            elif index < len(stages):
                 end = await self._run_stage(stages[index])
             else:
                 end = StageEnd("resolve", resolution="completed")
@@ -151,10 +163,13 @@ class CaseWorkflow:
                 index = reopened_at
 
     # ---------------------------------------------------------------- stages
-    async def _run_stage(self, stage: StageDef) -> StageEnd:
+    async def _run_stage(self, stage: StageDef, *, resumed: bool = False) -> StageEnd:
+        """Run a visit of ``stage``. ``resumed``: the visit is already open (a continued run);
+        finished elements are passed over and the open one waits on as before."""
         case = self.case
-        self._enter(stage)
-        await case.estimate()  # when it will be done, before this stage tells the client
+        if not resumed:
+            self._enter(stage)
+            await case.estimate()  # when it will be done, before this stage tells the client
         for spec in stage.elements:
             element = case.state.element(spec.key)
             assert element is not None
@@ -258,8 +273,16 @@ class CaseWorkflow:
         case.projector.case(status=state.status.value, resolution=resolution, resolved_at=now)
         case.event("case_resolved", "system", {"resolution": resolution})
         case.webhook("case.resolved", {"resolution": resolution})
+        return await self._await_closure()
+
+    async def _await_closure(self) -> int | None:
+        """The closing timer runs from ``resolved_at`` (so a continued run keeps it); a reopen
+        returns the stage index to go back to, closing returns None."""
+        case, state = self.case, self.case.state
+        resolution = state.resolution or "completed"
+        assert state.resolved_at is not None
         if state.parent_workflow_id is None:  # a child case's lifecycle is its parent's
-            closes_at = now + case.case_type.lifecycle.close_after
+            closes_at = state.resolved_at + case.case_type.lifecycle.close_after
             await case.wait_until(lambda: workflow.now() >= closes_at, timers=lambda: [closes_at])
             if case.jump is not None:
                 target, _, actor, reason = case.jump

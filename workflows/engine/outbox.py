@@ -49,6 +49,11 @@ class Outbox:
         # off the case row, which that write creates when nobody inserted it first.
         self.held = True
 
+    @property
+    def idle(self) -> bool:
+        """Nothing queued, nothing in flight: a run may end (continue as new) here."""
+        return not (self._messages or self._webhooks or self._busy or self._riding)
+
     def message(self, item: NotifyInput) -> None:
         self._messages.append(item)
         self._start()

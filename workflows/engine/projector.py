@@ -26,6 +26,16 @@ class Projector:
         self._elements: dict[str, ElementState] = {}
         self._events: list[AuditEvent] = []
 
+    def written(self) -> CasePatchV2:
+        """The case columns as last written (a continued run starts from them)."""
+        return _absolute(self._written_case)
+
+    def restore(self, written: CasePatchV2) -> None:
+        self._written_case = {
+            **written.model_dump(exclude_none=True, exclude={"clear"}),
+            **{k: None for k in written.clear},
+        }
+
     def case(self, **values: Any) -> None:
         """Case columns. Every projection carries all of them (absolute values), so whichever
         version lands last in Postgres is complete: a batch that rides the outbox may be

@@ -23,7 +23,7 @@ from schemas.case_state import CaseState, ElementState, ElementStatus, EngineSta
 from schemas.casetype import CaseType, StageDef
 from schemas.client import ClientProfile
 from schemas.conditions import holds
-from schemas.contracts import PROJECT_CASE, EngineCaseInput, EngineSeed, ProjectResult
+from schemas.contracts import PROJECT_CASE, CaseCarry, EngineCaseInput, EngineSeed, ProjectResult
 from schemas.eta import (
     ESTIMATE_ETA,
     PREDICT_BREACH,
@@ -60,6 +60,9 @@ BREACH_MODEL = "breach-model"
 ETA_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
 SLA_DUE_COLUMN = "sla-due-at-column"
 """Patch: the read model's case row carries when the stage's SLA runs out (for work queues)."""
+CONTINUE_AS_NEW = "continue-as-new"
+"""Patch: a case whose history grows past its limit continues as new at a quiet point,
+carrying its whole state (``CaseCarry``)."""
 HUMAN_KINDS = frozenset({"task", "approval", "checklist", "documents", "client_acceptance"})
 
 
@@ -86,6 +89,13 @@ class CaseRuntime:
         self._published: dict[str, str] = {}
         self._seeded = inp.row_exists  # else the first projection carries the row's seed
         self.outbox.held = not inp.row_exists
+        if inp.carried is not None:  # a continued run: the case exactly as it was left
+            self.state = inp.carried.state
+            self.projector = Projector(self.state)
+            if inp.carried.written is not None:
+                self.projector.restore(inp.carried.written)
+            self._published = dict(inp.carried.published)
+            self._seeded, self.outbox.held = True, False
 
     # ------------------------------------------------------------------ lookups
     @property
@@ -318,15 +328,70 @@ class CaseRuntime:
                     deadlines.append(sla_next)
             timeout = (min(deadlines) - now) if deadlines else None
             seen = self.changes
+            rolling = self.history_too_long()
+            if rolling and self.quiet():
+                # Let every handler already delivered in this task run first: a command
+                # accepted after the carry was taken would be lost with the old run.
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if self.changes == seen and self.quiet():
+                    workflow.continue_as_new(self.carry())
+                continue  # a command came in: look at the case again first
 
-            def woken(seen: int = seen) -> bool:
-                return self.changes != seen or self.interrupted()
+            def woken(seen: int = seen, rolling: bool = rolling) -> bool:
+                return self.changes != seen or self.interrupted() or (rolling and self.quiet())
 
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     woken,
                     timeout=max(timeout, timedelta(seconds=1)) if timeout is not None else None,
                 )
+
+    # ------------------------------------------------------------------ continue-as-new
+    def history_too_long(self) -> bool:
+        """Past the case's event limit (or the server suggests it): time to roll over. Old
+        histories never took this path, so the patch is asked only once it would."""
+        info = workflow.info()
+        long = (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= self.input.continue_as_new_after_events
+        )
+        return long and workflow.patched(CONTINUE_AS_NEW)
+
+    def quiet(self) -> bool:
+        """Nothing in flight that a new run could not pick up from the state alone: no child
+        case running (its parent-close policy would cancel it), every message and projection
+        written, every handler done, no model check pending."""
+        child_running = any(
+            e.kind == "subprocess" and e.status == ElementStatus.ACTIVE for e in self.state.elements
+        )
+        return (
+            not child_running
+            and self.outbox.idle
+            and not self.projector.pending()
+            and self.risk_check is None
+            and not self.interrupted()
+            and workflow.all_handlers_finished()
+        )
+
+    def carry(self) -> EngineCaseInput:
+        """The next run's input: the same pinned input plus the case as it stands."""
+        runs = self.input.carried.runs + 1 if self.input.carried is not None else 1
+        workflow.logger.info(
+            "case %s continues as new after %d events (run %d)",
+            self.state.case_ref,
+            workflow.info().get_current_history_length(),
+            runs + 1,
+        )
+        return self.input.model_copy(
+            update={
+                "carried": CaseCarry(
+                    state=self.state,
+                    published=dict(self._published),
+                    written=self.projector.written(),
+                    runs=runs,
+                )
+            }
+        )
 
     # ------------------------------------------------------------------ SLA
     def fire_sla(self, now: datetime) -> None:

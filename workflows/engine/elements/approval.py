@@ -15,6 +15,7 @@ from workflows.engine.elements.base import (
     active,
     finish,
     open_element,
+    resumed,
 )
 from workflows.engine.runtime import CaseRuntime
 
@@ -29,6 +30,9 @@ def required(spec: ApprovalElement, fields: dict[str, object]) -> int:
 
 
 async def run(case: CaseRuntime, spec: ApprovalElement, element: ElementState) -> None:
+    if resumed(element):
+        await case.wait_until(lambda: element.finished)
+        return
     open_element(case, element, role=spec.approver_roles[0], roles=spec.approver_roles)
     element.required = required(spec, case.state.fields)
     if (

@@ -16,7 +16,7 @@ from schemas.case_state import ElementState, ElementStatus
 from schemas.casetype import AutomationElement
 from schemas.conditions import resolve_argument
 from schemas.contracts import RUN_AUTOMATION, AutomationInput, AutomationResult
-from workflows.engine.elements.base import finish, open_element
+from workflows.engine.elements.base import finish, open_element, resumed
 from workflows.engine.runtime import CaseRuntime
 
 AUTOMATION_RETRY = RetryPolicy(
@@ -27,6 +27,9 @@ AUTOMATION_RETRY = RetryPolicy(
 
 
 async def run(case: CaseRuntime, spec: AutomationElement, element: ElementState) -> None:
+    if resumed(element) and (element.outcome or "").startswith("failed"):
+        await case.wait_until(lambda: element.finished)  # still waiting for a skip
+        return
     open_element(case, element)
     if spec.notify_before:
         case.tell_client(spec.notify_before)

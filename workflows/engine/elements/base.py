@@ -33,6 +33,12 @@ class Invalid(ApplicationError):
         super().__init__(message, type="Invalid", non_retryable=True)
 
 
+def resumed(element: ElementState) -> bool:
+    """A runner meets its element already active only in a continued run (continue-as-new
+    happens while a case waits): it then skips what opening did and waits on as before."""
+    return element.status == ElementStatus.ACTIVE
+
+
 def open_element(
     case: CaseRuntime,
     element: ElementState,

@@ -12,12 +12,14 @@ from workflows.engine.elements.base import (
     active,
     finish,
     open_element,
+    resumed,
 )
 from workflows.engine.runtime import CaseRuntime
 
 
 async def run(case: CaseRuntime, spec: ChecklistElement, element: ElementState) -> None:
-    open_element(case, element, role=spec.role)
+    if not resumed(element):
+        open_element(case, element, role=spec.role)
     await case.wait_until(lambda: element.finished)
 
 

@@ -6,18 +6,21 @@ from __future__ import annotations
 from schemas.case_state import ElementState
 from schemas.casetype import ClientAcceptanceElement
 from schemas.engine_commands import ProposalResponse
-from workflows.engine.elements.base import Forbidden, active, finish, open_element
+from workflows.engine.elements.base import Forbidden, active, finish, open_element, resumed
 from workflows.engine.runtime import CaseRuntime
 
 CLIENT_SIDE = frozenset({"client", "client_app", "case_manager", "admin"})
 
 
 async def run(case: CaseRuntime, spec: ClientAcceptanceElement, element: ElementState) -> None:
-    open_element(case, element, role="client")
-    if spec.respond_within is not None:
-        element.due_at = case.now() + spec.respond_within
-    case.tell_client("proposal", extra={"proposal": spec.proposal, "respond_by": element.due_at})
-    case.event("proposal_sent", "system", {"element": spec.key})
+    if not resumed(element):
+        open_element(case, element, role="client")
+        if spec.respond_within is not None:
+            element.due_at = case.now() + spec.respond_within
+        case.tell_client(
+            "proposal", extra={"proposal": spec.proposal, "respond_by": element.due_at}
+        )
+        case.event("proposal_sent", "system", {"element": spec.key})
     await case.wait_until(lambda: element.finished)
 
 

@@ -14,7 +14,7 @@ from schemas.contracts import VERIFY_DOCUMENTS, VerificationResult, VerifyDocume
 from schemas.documents import DocumentProblem
 from schemas.engine_commands import WaiveDocuments
 from workflows.engine import clock
-from workflows.engine.elements.base import Forbidden, active, finish, open_element
+from workflows.engine.elements.base import Forbidden, active, finish, open_element, resumed
 from workflows.engine.messages import checklist_for
 from workflows.engine.runtime import CaseRuntime
 
@@ -25,10 +25,11 @@ UPLOADS = "uploads"
 
 
 async def run(case: CaseRuntime, spec: DocumentsElement, element: ElementState) -> None:
-    open_element(case, element, role="client")
     checklist = checklist_for(spec, case.client)
     titles = {r.kind.value: r.title for r in checklist}
-    element.problems = [f"{r.kind.value}:missing" for r in checklist]
+    if not resumed(element):  # a continued run keeps what was seen and what is still wrong
+        open_element(case, element, role="client")
+        element.problems = [f"{r.kind.value}:missing" for r in checklist]
     reminded = len(case.state.sla.fired) if case.state.sla else 0
     while not element.finished and not case.interrupted():
         uploads = case.state.counters.get(UPLOADS, 0)

@@ -8,17 +8,25 @@ from datetime import datetime
 from schemas.case_state import ElementState
 from schemas.casetype import TaskElement
 from schemas.engine_commands import CompleteTaskCmd
-from workflows.engine.elements.base import Forbidden, Invalid, WrongState, finish, open_element
+from workflows.engine.elements.base import (
+    Forbidden,
+    Invalid,
+    WrongState,
+    finish,
+    open_element,
+    resumed,
+)
 from workflows.engine.runtime import CaseRuntime
 
 MANAGERS = frozenset({"case_manager", "admin"})
 
 
 async def run(case: CaseRuntime, spec: TaskElement, element: ElementState) -> None:
-    open_element(case, element, role=spec.assignee_role)
-    if spec.due is not None:
-        element.due_at = case.now() + spec.due
-    case.event("task_opened", "system", {"task": spec.key, "assignee_role": spec.assignee_role})
+    if not resumed(element):  # reminders and the due time run on from the element's state
+        open_element(case, element, role=spec.assignee_role)
+        if spec.due is not None:
+            element.due_at = case.now() + spec.due
+        case.event("task_opened", "system", {"task": spec.key, "assignee_role": spec.assignee_role})
 
     def timers() -> list[datetime]:
         return [t for t in _schedule(spec, element) if t is not None]
