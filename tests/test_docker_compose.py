@@ -29,6 +29,8 @@ DEPLOYMENT_DOC = ROOT / "docs" / "deployment.md"
 
 APP_SERVICES = ("migrate", "worker", "api")
 ALL_SERVICES = ("postgres", "temporal", "temporal-ui", *APP_SERVICES)
+SCALE = "scale"  # `docker compose --profile scale`: two workers, two APIs, one balancer
+BALANCER = "api-lb"
 
 # Every environment variable the compose file (or the image) may set for the app. Each one
 # must be read by the app or by temporalio.envconfig, and be described in
@@ -387,6 +389,165 @@ def test_secrets_are_passed_through_not_hard_coded(compose):
             assert value is None or value.startswith("${"), f"{name}: {key} is hard-coded"
 
 
+# --- profile `scale`: two workers and two API replicas behind one balancer ------------
+
+
+def enabled(compose: dict[str, Any], *profiles: str) -> dict[str, dict[str, Any]]:
+    """The services ``docker compose [--profile P]... up`` starts: those without a profile
+    plus those in one of ``profiles``."""
+    return {
+        name: svc
+        for name, svc in compose["services"].items()
+        if not svc.get("profiles") or set(svc["profiles"]) & set(profiles)
+    }
+
+
+def running(services: dict[str, dict[str, Any]], cli_command: str) -> list[str]:
+    return sorted(n for n, s in services.items() if command(s) == ["onboarding", cli_command])
+
+
+@pytest.fixture(scope="module")
+def balancer_conf(compose) -> str:
+    """The nginx configuration the balancer mounts, from the repo (a bind mount)."""
+    for volume in service(compose, BALANCER).get("volumes") or []:
+        source, _, rest = str(volume).partition(":")
+        if rest.split(":")[0].startswith("/etc/nginx/") and source.startswith("./"):
+            path = ROOT / source
+            assert path.is_file(), f"{BALANCER} mounts {source}, which is missing"
+            return path.read_text()
+    raise AssertionError(f"{BALANCER} mounts no nginx configuration from the repo")
+
+
+def nginx_directives(conf: str) -> list[tuple[tuple[str, ...], list[str]]]:
+    """``[(enclosing blocks, [directive, args...])]`` of an nginx file, comments dropped."""
+    text = re.sub(r"#[^\n]*", "", conf)
+    out: list[tuple[tuple[str, ...], list[str]]] = []
+    stack: list[str] = []
+    for token in re.findall(r"[^;{}]+[;{]|}", text):
+        if token == "}":
+            stack.pop()
+            continue
+        words = token[:-1].split()
+        if token.endswith("{"):
+            stack.append(" ".join(words))
+        else:
+            out.append((tuple(stack), words))
+    return out
+
+
+def test_default_profile_is_one_worker_and_one_api(compose):
+    default = enabled(compose)
+    assert running(default, "worker") == ["worker"]
+    assert running(default, "api") == ["api"]
+    assert set(default) == set(ALL_SERVICES), sorted(default)
+
+
+def test_scale_profile_runs_two_workers_and_two_apis_on_one_backend(compose):
+    scaled = enabled(compose, SCALE)
+    workers, apis = running(scaled, "worker"), running(scaled, "api")
+    assert len(workers) == 2, workers
+    assert len(apis) == 2, apis
+    assert running(scaled, "migrate") == ["migrate"]  # migrations still run once
+    # the profile adds app replicas and the balancer only: one Temporal, one Postgres
+    added = set(scaled) - set(enabled(compose))
+    assert added == {*workers, *apis, BALANCER} - {"worker", "api"}, sorted(added)
+    for name in (*workers, *apis):
+        deps = depends_on(service(compose, name))
+        assert deps.get("postgres") == "service_healthy", (name, deps)
+        assert deps.get("temporal") == "service_healthy", (name, deps)
+        assert deps.get("migrate") == "service_completed_successfully", (name, deps)
+        assert "container_name" not in service(compose, name)
+
+
+def test_scale_replicas_share_one_environment(compose):
+    scaled = enabled(compose, SCALE)
+    shared = compose["x-app-env"]
+    envs = {n: env(scaled[n]) for n in (*running(scaled, "worker"), *running(scaled, "api"))}
+    for name, app_env in envs.items():
+        assert {k: app_env.get(k) for k in shared} == env({"environment": shared}), name
+    assert len({json.dumps(envs[n], sort_keys=True) for n in running(scaled, "worker")}) == 1
+    assert len({json.dumps(envs[n], sort_keys=True) for n in running(scaled, "api")}) == 1
+    doc = DEPLOYMENT_DOC.read_text()
+    for name, app_env in envs.items():
+        assert set(app_env) <= DOCUMENTED_APP_ENV, (name, sorted(set(app_env) - DOCUMENTED_APP_ENV))
+        assert all(k in doc for k in app_env), name
+
+
+def test_scale_replicas_have_the_same_health_checks_and_storage(compose):
+    scaled = enabled(compose, SCALE)
+    for name in running(scaled, "api"):
+        assert has_healthcheck(scaled[name]), name
+        assert healthcheck_text(scaled[name]) == healthcheck_text(service(compose, "api")), name
+    for name in running(scaled, "worker"):
+        assert scaled[name].get("healthcheck") == service(compose, "worker").get("healthcheck")
+        assert scaled[name].get("stop_grace_period") == service(compose, "worker").get(
+            "stop_grace_period"
+        )
+    for name in (*running(scaled, "worker"), *running(scaled, "api")):
+        assert "blobs:/data/blobs" in (scaled[name].get("volumes") or []), name
+
+
+def test_only_the_balancer_publishes_the_scaled_api(compose):
+    scaled = enabled(compose, SCALE)
+    extra_apis = [n for n in running(scaled, "api") if n != "api"]
+    for name in extra_apis:  # a second `8000:8000` would not even start
+        assert not scaled[name].get("ports"), name
+    for name in running(scaled, "worker"):
+        assert not scaled[name].get("ports"), name
+    ports = published_ports(service(compose, BALANCER))
+    assert len(ports) == 1, ports
+    used = {p for n, s in scaled.items() if n != BALANCER for p in published_ports(s)}
+    assert not set(ports) & used, (ports, used)
+
+
+def test_balancer_routes_to_every_api_replica(compose, balancer_conf):
+    scaled = enabled(compose, SCALE)
+    apis = running(scaled, "api")
+    balancer = service(compose, BALANCER)
+    image = balancer["image"]
+    assert image.startswith("nginx:"), image
+    assert image.removeprefix("nginx:") not in {"", "latest"}, image
+    directives = nginx_directives(balancer_conf)
+    upstreams = {
+        blocks[-1].split()[1]
+        for blocks, _ in directives
+        if blocks and blocks[-1].startswith("upstream ")
+    }
+    assert len(upstreams) == 1, upstreams
+    upstream = upstreams.pop()
+    servers = {
+        words[1]
+        for blocks, words in directives
+        if blocks == (f"upstream {upstream}",) and words[0] == "server"
+    }
+    expected = {f"{n}:{int(env(scaled[n]).get('API_PORT') or 8000)}" for n in apis}
+    assert servers == expected, (servers, expected)
+    passes = [w[1] for b, w in directives if w[0] == "proxy_pass"]
+    assert passes == [f"http://{upstream}"], passes
+    # it listens where compose publishes it, and waits for both replicas to be healthy
+    listens = {int(w[1].split(":")[-1]) for b, w in directives if w[0] == "listen"}
+    assert set(published_ports(balancer).values()) == listens, listens
+    deps = depends_on(balancer)
+    assert {n: deps.get(n) for n in apis} == dict.fromkeys(apis, "service_healthy"), deps
+    # document uploads (10 MiB) pass; nginx's default is 1 MiB
+    sizes = [w[1] for b, w in directives if w[0] == "client_max_body_size"]
+    assert sizes, "client_max_body_size is nginx's 1m default: uploads would get 413"
+    assert sizes[-1].endswith("m") and int(sizes[-1][:-1]) > 10, sizes
+    # its health check goes through itself to an API's /healthz
+    assert has_healthcheck(balancer)
+    check = healthcheck_text(balancer)
+    assert "/healthz" in check
+    assert f":{next(iter(listens))}/" in check, check
+
+
+def test_scale_profile_is_documented(compose):
+    doc = DEPLOYMENT_DOC.read_text()
+    assert "## Scaling out" in doc
+    assert "--profile scale" in doc
+    for name in (*running(enabled(compose, SCALE), "worker"), BALANCER, "api-2"):
+        assert f"`{name}`" in doc, name
+
+
 # --- the image -------------------------------------------------------------------------
 
 
@@ -517,12 +678,14 @@ def _compose_cli() -> list[str] | None:
     return None
 
 
-def test_docker_compose_config_accepts_the_file():
+@pytest.mark.parametrize("profile", [None, SCALE], ids=["default", "scale"])
+def test_docker_compose_config_accepts_the_file(profile):
     cli = _compose_cli()
     if cli is None:
         pytest.skip("no working `docker compose` client")
+    profiles = ["--profile", profile] if profile else []
     result = subprocess.run(
-        [*cli, "-f", str(COMPOSE_FILE), "config", "--quiet"],
+        [*cli, "-f", str(COMPOSE_FILE), *profiles, "config", "--quiet"],
         capture_output=True,
         text=True,
         timeout=60,

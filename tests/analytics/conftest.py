@@ -1,8 +1,8 @@
 """Small seeded histories, generated once per test session (a few hundred cases: fast).
 
-The generator is ``bench/gen_history.py``. ``bench/`` is not a package (its scripts import
-their neighbours by file name), so it is loaded here from its path, once, as ``gen_history``,
-and handed to tests as a fixture."""
+The generator is ``bench/gen_history.py``. The bench scripts import their neighbours by file
+name (they run as scripts, not as ``bench.*`` modules), so it is loaded here from its path,
+once, as ``gen_history``, and handed to tests as a fixture."""
 
 from __future__ import annotations
 
