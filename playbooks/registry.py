@@ -186,8 +186,27 @@ def _conditions(cond: Condition | None) -> Iterator[str]:
     yield from _conditions(cond.not_)
 
 
-def _path_problem(path: str, case_type: CaseType, outputs: Mapping[str, str]) -> str | None:
+DECISION_PARTS = ("outcome", "by", "note", "reason_code")
+
+
+def _path_problem(
+    path: str,
+    case_type: CaseType,
+    outputs: Mapping[str, str],
+    decided: Iterable[str] = (),
+) -> str | None:
     root, _, rest = path.partition(".")
+    if root == "decisions":
+        key, _, part = rest.partition(".")
+        if key not in decided:
+            earlier = _list(decided) or "none"
+            return (
+                f"{path!r}: decisions.<key> names an earlier approval or a task with outcomes "
+                f"(earlier: {earlier})"
+            )
+        if part not in DECISION_PARTS:
+            return f"{path!r}: a decision has {', '.join(DECISION_PARTS)}"
+        return None
     if root == "client":
         first = rest.partition(".")[0]
         if not first:
@@ -216,9 +235,10 @@ def _list(names: Iterable[str]) -> str:
 def _check_one(case_type: CaseType) -> list[str]:
     problems: list[str] = []
     outputs: dict[str, str] = {}  # output name -> element key that writes it
+    decided: list[str] = []  # approvals and tasks with outcomes met so far
     for si, stage in enumerate(case_type.stages):
         for p in _conditions(stage.when):
-            problem = _path_problem(p, case_type, outputs)
+            problem = _path_problem(p, case_type, outputs, decided)
             if problem:
                 problems.append(f"stages[{si}] (stage {stage.key!r}).when: {problem}")
         for ei, element in enumerate(stage.elements):
@@ -226,7 +246,7 @@ def _check_one(case_type: CaseType) -> list[str]:
 
             def check(attr: str, paths: Iterable[str], *, _where: str = where) -> None:
                 for p in paths:
-                    problem = _path_problem(p, case_type, outputs)
+                    problem = _path_problem(p, case_type, outputs, decided)
                     if problem:
                         problems.append(f"{_where}.{attr}: {problem}")
 
@@ -272,6 +292,10 @@ def _check_one(case_type: CaseType) -> list[str]:
                         f"{where}.output: {output!r} would hide a declared field or a reserved name"
                     )
                 outputs.setdefault(output, element.key)
+            if isinstance(element, ApprovalElement) or (
+                isinstance(element, TaskElement) and element.outcomes
+            ):
+                decided.append(element.key)
     return problems
 
 

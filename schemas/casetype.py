@@ -172,7 +172,12 @@ class TaskElement(_Element):
     )
     escalate_to: str | None = Field(default=None, pattern=ROLE, description="When overdue")
     outcomes: list[str] = Field(
-        default_factory=list, description="Callback outcomes the caller picks from"
+        default_factory=list,
+        description="Outcomes the person completing it picks from (a callback must list "
+        "them); later conditions read it as decisions.<key>.outcome",
+    )
+    note_required: list[str] = Field(
+        default_factory=list, description="Outcomes that need a note (the reason)"
     )
 
     _parse = field_validator("due", mode="before")(parse_duration)
@@ -190,6 +195,8 @@ class TaskElement(_Element):
             raise ValueError("a callback task lists its outcomes (e.g. reached, no_answer)")
         if self.reminders and self.due is None:
             raise ValueError("reminders need a due time")
+        if set(self.note_required) - set(self.outcomes):
+            raise ValueError("note_required names outcomes the task does not list")
         return self
 
 
@@ -210,9 +217,16 @@ class ApprovalElement(_Element):
     auto_approve_when: Condition | None = Field(
         default=None, description="Straight-through: the approval passes by itself"
     )
-    on_reject: Literal["resolve", "send_back"] = "resolve"
+    on_reject: Literal["resolve", "send_back", "continue"] = Field(
+        default="resolve",
+        description="resolve the case, send it back, or continue with the stage's next "
+        "elements (which read the decision as decisions.<key>.outcome)",
+    )
     send_back_to: str | None = Field(default=None, pattern=KEY)
     rejected_resolution: str = Field(default="rejected", pattern=KEY)
+    note_required: bool = Field(
+        default=False, description="Every decision, approve or reject, states its reason"
+    )
 
     @model_validator(mode="after")
     def _send_back_target(self) -> ApprovalElement:

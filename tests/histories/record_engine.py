@@ -45,13 +45,14 @@ from tests.conftest import register_search_attributes, running_worker, venv_bina
 from tests.engine.helpers import profile, runs, settled, start, wait_for
 
 HERE = Path(__file__).resolve().parent
-GENERATION = "case-v6"  # bump with each workflow.patched(...) generation of CaseWorkflow
+GENERATION = "case-v7"  # bump with each workflow.patched(...) generation of CaseWorkflow
 # case-v1: the engine as first shipped. case-v2: "sla-due-at-column" (the read model's case
 # row carries the SLA deadline) and work queues (the ``assign`` update). case-v3:
 # "client-reply-notice" (a client message tells the case's owner). case-v4: "eta-estimate"
 # (the estimate_eta activity at open and at each stage). case-v5: "holder-sla-notices" (SLA
 # alerts reach the person holding the case too). case-v6: "continue-as-new" (a long history
-# rolls over to a new run carrying the case; both runs are saved, -run1 and -run2).
+# rolls over to a new run carrying the case; both runs are saved, -run1 and -run2). case-v7:
+# "decision-fields" (an approval's or a task's outcome is written to fields["decisions"]).
 Handle = WorkflowHandle[Any, Any]
 
 
@@ -304,6 +305,12 @@ SCENARIOS: dict[str, tuple[str, dict[str, Any], dict[str, Any], Callable[..., Aw
         {},
         {"order_id": "PO-6", "order_value": 60000, "currency": "GBP", "items": 1},
         order_holder_warned,
+    ),
+    "order_decided": (
+        "order_approval",
+        {},
+        {"order_id": "PO-8", "order_value": 60000, "currency": "GBP", "items": 3},
+        order_group_approval,
     ),
     "order_continued": (
         "order_approval",

@@ -50,6 +50,7 @@ def test_the_representative_cases_are_all_saved():
         "case-v5-order_holder_warned",  # SLA alerts to the case's holder too
         "case-v6-order_continued-run1",  # rolled over (continue-as-new) at the approval
         "case-v6-order_continued-run2",  # and finished in the continued run
+        "case-v7-order_decided",  # the approvers' decisions written to fields["decisions"]
     }
     assert set(HISTORIES) == set(FROZEN) | set(ENGINE)
 
@@ -93,6 +94,7 @@ def test_each_engine_generation_carries_exactly_its_patches():
         # (nobody holds it, so no holder notice is asked; the new run never grows that long)
         "case-v6-order_continued-run1": {"sla-due-at-column", "eta-estimate", "continue-as-new"},
         "case-v6-order_continued-run2": {"sla-due-at-column", "eta-estimate"},
+        "case-v7-": {"sla-due-at-column", "eta-estimate", "decision-fields"},
     }
     for path in ENGINE:
         wanted = next(v for k, v in generations.items() if path.stem.startswith(k))

@@ -185,7 +185,7 @@ class CaseWorkflow:
             await RUNNERS[spec.kind](case, spec, element)  # type: ignore[operator]
             if case.interrupted():
                 break
-            if approval.rejected(element):
+            if approval.rejected(element) and getattr(spec, "on_reject", "") != "continue":
                 assert isinstance(spec, approval.ApprovalElement)
                 vote = element.votes[-1]
                 if spec.on_reject == "send_back" and spec.send_back_to:

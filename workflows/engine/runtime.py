@@ -63,6 +63,9 @@ SLA_DUE_COLUMN = "sla-due-at-column"
 CONTINUE_AS_NEW = "continue-as-new"
 """Patch: a case whose history grows past its limit continues as new at a quiet point,
 carrying its whole state (``CaseCarry``)."""
+DECISION_FIELDS = "decision-fields"
+"""Patch: a finished approval or task with an outcome is written to
+``fields["decisions"][key]``, so later conditions can route on a person's decision."""
 HUMAN_KINDS = frozenset({"task", "approval", "checklist", "documents", "client_acceptance"})
 
 
@@ -345,6 +348,16 @@ class CaseRuntime:
                     woken,
                     timeout=max(timeout, timedelta(seconds=1)) if timeout is not None else None,
                 )
+
+    def record_decision(
+        self, key: str, outcome: str, by: str, note: str | None, reason_code: str | None = None
+    ) -> None:
+        """What a person decided, where ``when`` conditions and automation inputs read it
+        (``decisions.<element>.outcome``, ``.note``, ``.by``, ``.reason_code``)."""
+        if not workflow.patched(DECISION_FIELDS):
+            return
+        decisions = self.state.fields.setdefault("decisions", {})
+        decisions[key] = {"outcome": outcome, "by": by, "note": note, "reason_code": reason_code}
 
     # ------------------------------------------------------------------ continue-as-new
     def history_too_long(self) -> bool:

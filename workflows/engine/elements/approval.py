@@ -63,6 +63,8 @@ def validate(case: CaseRuntime, cmd: Decide) -> tuple[ElementState, ApprovalElem
             f"{cmd.actor} has already approved {spec.title}; "
             "the next approval must come from a different person"
         )
+    if spec.note_required and not (cmd.note or "").strip():
+        raise Invalid(f"{spec.title} needs a note: the reason for the decision")
     if cmd.decision == "reject" and cmd.reason_code not in case.case_type.reject_reasons:
         raise Invalid(f"reason_code must be one of: {', '.join(case.case_type.reject_reasons)}")
     return element, spec
@@ -87,6 +89,7 @@ def decide(case: CaseRuntime, cmd: Decide) -> str:
     )
     if cmd.decision == "reject":
         finish(case, element, by=cmd.actor, outcome=REJECTED, note=cmd.note)
+        case.record_decision(spec.key, REJECTED, cmd.actor, cmd.note, cmd.reason_code)
         return f"{spec.title} rejected by {cmd.actor} ({cmd.reason_code})"
     approvals = sum(v.decision == "approve" for v in element.votes)
     case.touch()
@@ -96,4 +99,5 @@ def decide(case: CaseRuntime, cmd: Decide) -> str:
             "another person must approve"
         )
     finish(case, element, by=cmd.actor, outcome="approved")
+    case.record_decision(spec.key, "approved", cmd.actor, cmd.note)
     return f"{spec.title} approved by {cmd.actor}"

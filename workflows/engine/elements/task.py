@@ -95,14 +95,19 @@ def validate_complete(case: CaseRuntime, cmd: CompleteTaskCmd) -> tuple[ElementS
     spec: TaskElement = case.element_def(element.key)
     if cmd.role not in MANAGERS and cmd.role != spec.assignee_role:
         raise Forbidden(f"task {cmd.task_key} is for {spec.assignee_role}")
-    if spec.variant == "callback" and cmd.outcome not in spec.outcomes:
-        raise Invalid(f"a callback records its outcome, one of: {', '.join(spec.outcomes)}")
+    if spec.outcomes and cmd.outcome not in spec.outcomes:
+        what = "a callback" if spec.variant == "callback" else f"task {spec.key}"
+        raise Invalid(f"{what} records its outcome, one of: {', '.join(spec.outcomes)}")
+    if cmd.outcome in spec.note_required and not (cmd.note or "").strip():
+        raise Invalid(f"task {spec.key} needs a note when its outcome is {cmd.outcome}")
     return element, spec
 
 
 def complete(case: CaseRuntime, cmd: CompleteTaskCmd) -> str:
     element, spec = validate_complete(case, cmd)
     finish(case, element, by=cmd.actor, outcome=cmd.outcome, note=cmd.note)
+    if cmd.outcome is not None:
+        case.record_decision(spec.key, cmd.outcome, cmd.actor, cmd.note)
     case.event(
         "task_completed",
         cmd.actor,
