@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.accounts import AccountActivities
 from activities.compliance import ComplianceActivities
+from activities.monitoring import MonitoringActivities
 from schemas.compliance import RiskLevel, ScreenClientInput
 from schemas.contracts import AUTOMATIONS, RUN_AUTOMATION, AutomationInput, AutomationResult
 from schemas.projection import CloseAccountInput, ProvisionAccountInput
@@ -46,10 +47,12 @@ class AutomationActivities:
         compliance: ComplianceActivities,
         accounts: AccountActivities,
         sessions: SessionFactory,
+        monitoring: MonitoringActivities | None = None,
     ) -> None:
         self._compliance = compliance
         self._accounts = accounts
         self._sessions = sessions  # for handlers that keep their own records
+        self._monitoring = monitoring  # sanctions alerts (activities/monitoring.py)
         self._handlers: dict[str, Handler] = {
             "screening": self._screening,
             "provision_account": self._provision_account,
@@ -58,6 +61,8 @@ class AutomationActivities:
             "issue_refund": self._issue_refund,
             "create_exchange": self._create_exchange,
             "record": self._record,
+            "record_alert_outcome": self._record_alert_outcome,
+            "escalate_client_case": self._escalate_client_case,
         }
         missing = set(AUTOMATIONS) - set(self._handlers)
         if missing:  # pragma: no cover - guarded by a test
@@ -172,6 +177,21 @@ class AutomationActivities:
         return AutomationResult(
             outputs={"exchange_order_ref": ref}, summary=f"exchange order {ref} created"
         )
+
+    def _monitor(self, action: str) -> MonitoringActivities:
+        if self._monitoring is None:
+            raise ApplicationError(
+                f"{action}: this worker has no sanctions monitoring (build_activities adds it)",
+                type="NotConfigured",
+                non_retryable=True,
+            )
+        return self._monitoring
+
+    async def _record_alert_outcome(self, inp: AutomationInput) -> AutomationResult:
+        return await self._monitor(inp.action).record_alert_outcome(inp)
+
+    async def _escalate_client_case(self, inp: AutomationInput) -> AutomationResult:
+        return await self._monitor(inp.action).escalate_client_case(inp)
 
     async def _record(self, inp: AutomationInput) -> AutomationResult:
         outputs: dict[str, Any] = dict(inp.args)

@@ -15,7 +15,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.risk import assess_risk
-from integrations.sanctions import ScreeningResult, ScreeningSubject
+from integrations.sanctions import DEFAULT_THRESHOLD, ScreeningResult, ScreeningSubject
+from integrations.sanctions.catalog import hit_record
 from schemas.client import ClientProfile
 from schemas.compliance import RiskLevel, ScreenClientInput, ScreeningOutcome
 from store.db import SessionFactory
@@ -79,6 +80,7 @@ class ComplianceActivities:
     ) -> None:
         self._sessions = session_factory
         self._screener = screener
+        self._threshold = float(getattr(screener, "threshold", DEFAULT_THRESHOLD))
         self._high_risk = [c.upper() for c in high_risk_countries]
         self._monitored = [c.upper() for c in increased_monitoring_countries]
 
@@ -137,16 +139,9 @@ class ComplianceActivities:
             high_risk_countries=self._high_risk,
             increased_monitoring_countries=self._monitored,
         )
-        hits = [
-            {
-                "list_name": h.list_name,
-                "entry_id": h.entry_id,
-                "matched_name": h.matched_name,
-                "score": h.score,
-                "explanation": h.explanation,
-            }
-            for h in result.hits
-        ]
+        # for the audit trail: each hit's entry, score, breakdown and the threshold in force
+        threshold = float(getattr(result, "threshold", self._threshold))
+        hits = [hit_record(h, threshold=threshold) for h in result.hits]
         async with self._sessions.begin() as session:
             await session.execute(
                 insert(ScreeningRow)
@@ -157,6 +152,7 @@ class ComplianceActivities:
                     decision=result.decision,
                     score=result.score,
                     list_version=result.list_version,
+                    threshold=threshold,
                     hits=hits,
                     risk_level=level.value,
                     risk_score=risk_score,

@@ -64,7 +64,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         app.state.case_types = load_case_types(settings)  # a bad case type stops the start
         url, embedded = resolve_database_url(settings)
-        engine = make_engine(url)
+        engine = make_engine(
+            url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pre_ping=settings.db_pool_pre_ping,
+        )
         config = connect_config(settings)
         target = config.pop("target_host")
         # lazy: the API starts (and /readyz says why it is not ready) even if Temporal is down

@@ -17,10 +17,11 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import ConfigurationError
 from limits.storage import storage_from_string
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from core.settings import Role, Settings
-from playbooks.registry import DEFAULT_FOLDER, CaseTypeRegistry
+from playbooks.registry import CaseTypeRegistry
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 bearer = HTTPBearer(auto_error=False)
@@ -43,15 +44,11 @@ def get_temporal(request: Request) -> Client:
 
 def load_case_types(settings: Settings) -> CaseTypeRegistry:
     """``playbooks/case_types`` plus ``CASE_TYPE_DIRS_EXTRA``, validated (raises
-    ``CaseTypeError`` naming every problem)."""
-    from notifications.milestones import Milestone
+    ``CaseTypeError`` naming every problem). The worker loads them the same way
+    (``playbooks.launch.load_registry``)."""
+    from playbooks.launch import load_registry
 
-    return CaseTypeRegistry.load(
-        [DEFAULT_FOLDER, *settings.case_type_dirs_extra],
-        known_roles=settings.known_roles(),
-        staff_roles=set(settings.staff_directory),  # an escalation to nobody fails here
-        known_milestones={m.value for m in Milestone},
-    )
+    return load_registry(settings)
 
 
 def get_case_types(request: Request) -> CaseTypeRegistry:
@@ -180,10 +177,37 @@ def get_caller(
     )
 
 
+# The dependencies below as coroutines: FastAPI runs a plain ``def`` dependency in a worker
+# thread, a thread hop each per request (about 0.25 ms of CPU each on a busy 2-core host,
+# bench/scale_bench.py); these do no blocking I/O, so they run on the event loop. The plain
+# functions stay for the routes that call them directly.
+async def settings_dep(request: Request) -> Settings:
+    return get_settings_dep(request)
+
+
+async def temporal_dep(request: Request) -> Client:
+    return get_temporal(request)
+
+
+async def case_types_dep(request: Request) -> CaseTypeRegistry:
+    if getattr(request.app.state, "case_types", None) is None:  # first use: reads the files
+        return await run_in_threadpool(get_case_types, request)
+    return get_case_types(request)
+
+
+async def caller_dep(
+    request: Request,
+    settings: Annotated[Settings, Depends(settings_dep)],
+    api_key: Annotated[str | None, Depends(api_key_header)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Caller:
+    return get_caller(request, settings, api_key, credentials)
+
+
 def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Caller]]:
     """Dependency factory: 403 unless the caller has one of ``roles``."""
 
-    async def check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+    async def check(caller: Annotated[Caller, Depends(caller_dep)]) -> Caller:
         if caller.role not in roles and caller.role != Role.ADMIN:
             allowed = ", ".join(r.value for r in roles)
             raise HTTPException(
@@ -196,9 +220,9 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Caller]]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
-TemporalDep = Annotated[Client, Depends(get_temporal)]
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-CaseTypesDep = Annotated[CaseTypeRegistry, Depends(get_case_types)]
+TemporalDep = Annotated[Client, Depends(temporal_dep)]
+SettingsDep = Annotated[Settings, Depends(settings_dep)]
+CaseTypesDep = Annotated[CaseTypeRegistry, Depends(case_types_dep)]
 STAFF = (Role.CASE_MANAGER, Role.COMPLIANCE_REVIEWER, Role.RELATIONSHIP_MANAGER, Role.OPERATOR)
 AnyRole = Annotated[Caller, Depends(require(Role.CLIENT_APP, *STAFF))]
 AnyStaff = Annotated[Caller, Depends(require(*STAFF))]

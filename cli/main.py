@@ -11,6 +11,8 @@ onboarding history import PATH | export PATH [--case-type T] [--since DATE]   ca
 onboarding eta fit [PATH] | predict PATH | evaluate PATH   completion-time estimates
 onboarding risk evaluate PATH | fit [PATH]   breach prediction vs the 60/40 rule
 onboarding whatif --case-type T --playbook DRAFT.yaml [--since DATE]   a draft over history
+onboarding dashboard rollup [--since DATE]   refresh the SLA dashboard's daily roll-up
+onboarding sanctions load PATH [--source NAME]   install a sanctions list, re-screen clients
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from cli import eta, history, reproject, risk, screen, whatif
+from cli import dashboard, eta, history, reproject, risk, sanctions, screen, whatif
 from core.logging import configure_logging
 from core.settings import get_settings
 from notifications import preview
@@ -90,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     eta.add_parser(sub)
     risk.add_parser(sub)
     whatif.add_parser(sub)
+    dashboard.add_parser(sub)
+    sanctions.add_parser(sub)
     preview.add_parser(sub)
     return parser
 

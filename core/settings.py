@@ -147,6 +147,16 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy async URL. Unset: the embedded Postgres under data_dir.",
     )
+    db_pool_size: int = Field(
+        default=10, ge=1, le=200, description="Postgres connections each process keeps open"
+    )
+    db_max_overflow: int = Field(
+        default=10, ge=0, le=200, description="Extra connections a busy process may open"
+    )
+    db_pool_pre_ping: bool = Field(
+        default=True,
+        description="Check each pooled connection before use (a round trip per checkout)",
+    )
     playbook_path: Path = DEFAULT_PLAYBOOK
     case_type_dirs_extra: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
@@ -161,6 +171,21 @@ class Settings(BaseSettings):
     sanctions_alt_path: Path | None = BUNDLED_SDN / "alt.csv"
     sanctions_opensanctions_path: Path | None = None
     sanctions_threshold: float = Field(default=85.0, ge=0, le=100)
+    # sanctions monitoring (docs/sanctions-monitoring.md)
+    sanctions_watch_dir: Path | None = Field(
+        default=None,
+        description="A folder the sanctions-list-watch schedule checks for new lists "
+        "(sdn.csv, alt.csv, targets.simple.csv). Unset (and no URL): no schedule",
+    )
+    sanctions_watch_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="URL(s) of list files the schedule downloads and checks, comma-separated",
+    )
+    sanctions_watch_every_hours: int = Field(default=24, ge=1, le=24 * 31)
+    sanctions_rescreen_batch_size: int = Field(
+        default=200, ge=1, le=5000, description="Clients screened per re-screen batch"
+    )
     high_risk_countries: list[str] = Field(default_factory=lambda: list(FATF_HIGH_RISK))
     increased_monitoring_countries: list[str] = Field(
         default_factory=lambda: list(FATF_INCREASED_MONITORING)
@@ -262,6 +287,12 @@ class Settings(BaseSettings):
     eta_refit_every_days: int = Field(
         default=7, ge=1, le=365, description="How often the ETA model is learned again"
     )
+    dashboard_rollup_every_minutes: int = Field(
+        default=60,
+        ge=1,
+        le=24 * 60,
+        description="How often the dashboard's daily roll-up is refreshed (docs/dashboard.md)",
+    )
     rebalance_teams: Annotated[dict[str, RebalanceTeam], NoDecode] = Field(
         default_factory=dict,
         description='Per team (role): JSON {"case_manager": {"threshold": 3, "auto": true}}. '
@@ -305,6 +336,25 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_task_queue: str = "onboarding"
     temporal_ui_url: str = "http://localhost:8233"
+
+    # --- worker tuning (bench/scale_bench.py; docs/BENCHMARKS.md "Scale") ---------------
+    worker_max_cached_workflows: int = Field(
+        default=12_000,
+        ge=0,
+        description="Workflow runs kept in the worker's memory (sticky cache). Above the open "
+        "cases, a timer firing never replays a case's whole history",
+    )
+    worker_max_concurrent_workflow_tasks: int = Field(default=8, ge=2)
+    worker_max_concurrent_activities: int = Field(default=16, ge=1)
+    worker_max_concurrent_local_activities: int = Field(default=8, ge=1)
+    worker_max_concurrent_workflow_task_polls: int = Field(default=4, ge=2)
+    worker_max_concurrent_activity_task_polls: int = Field(default=4, ge=1)
+    worker_sticky_queue_schedule_to_start_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a task waits on this worker's sticky queue before the server "
+        "hands it to any worker (which then replays the history)",
+    )
 
     # --- API -----------------------------------------------------------------------------
     api_host: str = "127.0.0.1"

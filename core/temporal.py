@@ -7,9 +7,11 @@ so the same build talks to the dev server, a self-hosted cluster or Temporal Clo
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.converter import PayloadConverter
 from temporalio.envconfig import ClientConfigProfile
 
 from core.codec import data_converter
@@ -24,10 +26,16 @@ def connect_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(
+    settings: Settings, *, payload_converter_class: type[PayloadConverter] | None = None
+) -> Client:
     """A client with the pydantic data converter (our payloads are pydantic models), which
-    encrypts every payload when PAYLOAD_KEYS is set."""
+    encrypts every payload when PAYLOAD_KEYS is set. The worker passes its own converter
+    class (the same JSON on the wire: ``workers/payloads.py``)."""
     config = connect_config(settings)
     target = config.pop("target_host")
     keys = settings.payload_keys.get_secret_value() if settings.payload_keys else None
-    return await Client.connect(target, data_converter=data_converter(keys), **config)
+    converter = data_converter(keys)
+    if payload_converter_class is not None:
+        converter = dataclasses.replace(converter, payload_converter_class=payload_converter_class)
+    return await Client.connect(target, data_converter=converter, **config)

@@ -51,6 +51,9 @@ AUTOMATIONS: dict[str, str] = {
     "issue_refund": "Refund a return (writes refund_id, amount)",
     "create_exchange": "Create an exchange order (writes exchange_order_ref)",
     "record": "Record the input in the audit trail and succeed (demos, tests)",
+    "record_alert_outcome": "Mark a sanctions alert cleared or escalated, with who and why",
+    "escalate_client_case": "Put the client's case on hold for an escalated sanctions alert "
+    "(writes client_case_paused)",
 }
 
 

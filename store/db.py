@@ -12,9 +12,16 @@ from sqlalchemy.ext.asyncio import (
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An asyncpg engine that notices dropped connections (Postgres restarts during dev)."""
-    return create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+def make_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 10, pre_ping: bool = True
+) -> AsyncEngine:
+    """An asyncpg engine. ``pre_ping`` checks each connection as it leaves the pool (a round
+    trip per checkout) so a Postgres restart costs no failed request; without it the first
+    use of a dropped connection fails (the API answers 503, an activity is retried) and the
+    pool replaces every connection older than the failure."""
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=pre_ping
+    )
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:

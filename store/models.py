@@ -30,7 +30,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -227,6 +227,61 @@ class ScreeningRow(Base):
     risk_score: Mapped[int] = mapped_column(Integer)
     risk_factors: Mapped[list[str]] = mapped_column(default=list)
     screened_at: Mapped[datetime] = _ts()
+    # the score at which a hit was a potential match (0014; NULL for older screenings)
+    threshold: Mapped[float | None] = mapped_column(Float)
+
+
+# --------------------------------------------------------------------------- sanctions monitoring
+# Migration 0014; docs/sanctions-monitoring.md. store/sanctions.py reads and writes them.
+class SanctionsListVersion(Base):
+    """One version of the sanctions lists that was loaded, and the re-screen it started."""
+
+    __tablename__ = "sanctions_list_versions"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    loaded_at: Mapped[datetime] = _ts()
+    loaded_by: Mapped[str] = mapped_column(String(120))
+    source: Mapped[str] = mapped_column(Text)
+    files: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+    entry_count: Mapped[int] = mapped_column(Integer)
+    rescreen_workflow_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))  # loaded / rescreening / rescreened
+    totals: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+    rescreened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SanctionsAlert(Base):
+    """A client who matched a list entry on a re-screen: one per (client, entry, entry
+    content), so an unchanged entry never alerts twice and a changed one alerts again."""
+
+    __tablename__ = "sanctions_alerts"
+    __table_args__ = (
+        UniqueConstraint(
+            "client_case_ref", "entry_id", "entry_hash", name="uq_sanctions_alerts_client_entry"
+        ),
+        CheckConstraint("status IN ('open', 'cleared', 'escalated')", name="status"),
+    )
+
+    alert_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    client_case_ref: Mapped[str] = mapped_column(ForeignKey("cases.ref", ondelete="CASCADE"))
+    client_name: Mapped[str] = mapped_column(String(200))
+    list_version: Mapped[str] = mapped_column(String(64))
+    list_name: Mapped[str] = mapped_column(String(40))
+    entry_id: Mapped[str] = mapped_column(String(120))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    matched_name: Mapped[str] = mapped_column(Text)
+    score: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    breakdown: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    explanation: Mapped[str | None] = mapped_column(Text)
+    rescreen_workflow_id: Mapped[str | None] = mapped_column(String(200))
+    alert_case_ref: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="open", server_default="open")
+    decided_by: Mapped[str | None] = mapped_column(String(120))
+    reason_code: Mapped[str | None] = mapped_column(String(60))
+    reason: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class WebhookDeliveryRow(Base):
@@ -562,3 +617,90 @@ class LearnedModel(Base):
     cases: Mapped[int] = mapped_column(Integer)
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
     blob: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# --------------------------------------------------------------------------- dashboard roll-up
+# Migration 0013; store/dashboard_rollup.py keeps them, api/services/dashboard.py reads them.
+class DashboardStageTotals(Base):
+    """Running totals, up to and including ``day``, of one segment's visits of one stage;
+    ``counts[i]`` is how many had active seconds in bucket ``first_bucket + i - 1``
+    (``dashboard_bucket``). ``first_entered_at`` is the day's own: the earliest entry of a
+    visit that ended on it (NULL: none did)."""
+
+    __tablename__ = "dashboard_stage_totals"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    case_type: Mapped[str] = mapped_column(String(60), primary_key=True)
+    client_type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(20), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(60), primary_key=True)
+    visits: Mapped[int] = mapped_column(BigInteger)
+    visits_with_sla: Mapped[int] = mapped_column(BigInteger)
+    within_sla: Mapped[int] = mapped_column(BigInteger)
+    breaches: Mapped[int] = mapped_column(BigInteger)
+    escalations: Mapped[int] = mapped_column(BigInteger)
+    active_n: Mapped[int] = mapped_column(BigInteger)
+    active_sum: Mapped[float] = mapped_column(Float)
+    first_bucket: Mapped[int] = mapped_column(Integer)
+    counts: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    first_entered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DashboardCaseTotals(Base):
+    """Running totals, up to and including ``day``, of one segment's closed cases and NPS
+    answers; ``counts``: completed cases by bucket of their seconds."""
+
+    __tablename__ = "dashboard_case_totals"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    case_type: Mapped[str] = mapped_column(String(60), primary_key=True)
+    client_type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(20), primary_key=True)
+    closed_cases: Mapped[int] = mapped_column(BigInteger)
+    automated_cases: Mapped[int] = mapped_column(BigInteger)
+    completed_cases: Mapped[int] = mapped_column(BigInteger)
+    completed_seconds: Mapped[float] = mapped_column(Float)
+    nps_promoters: Mapped[int] = mapped_column(BigInteger)
+    nps_passives: Mapped[int] = mapped_column(BigInteger)
+    nps_detractors: Mapped[int] = mapped_column(BigInteger)
+    first_bucket: Mapped[int] = mapped_column(Integer)
+    counts: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+
+
+class DashboardValue(Base):
+    """The seconds behind the bucket counts (metric ``stage_active``: visits' active seconds
+    by stage; ``case_seconds``: completed cases', stage ''), ``n`` times each, findable by
+    bucket: the exact p90 reads one bucket's values here."""
+
+    __tablename__ = "dashboard_values"
+
+    metric: Mapped[str] = mapped_column(String(20), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(60), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)  # refresh: by day
+    case_type: Mapped[str] = mapped_column(String(60), primary_key=True)
+    client_type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(20), primary_key=True)
+    seconds: Mapped[float] = mapped_column(Float, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class DashboardRollupState(Base):
+    """The roll-up's watermark: every UTC day before ``rolled_until`` is rolled up."""
+
+    __tablename__ = "dashboard_rollup_state"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    rolled_until: Mapped[date] = mapped_column(Date)
+    refreshed_at: Mapped[datetime] = _ts()
+
+
+class DashboardRollupDirty(Base):
+    """A UTC day whose facts changed after it was rolled up (written by triggers, 0013)."""
+
+    __tablename__ = "dashboard_rollup_dirty"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    marked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -31,6 +31,8 @@ COMMANDS = (
     "eta",
     "risk",
     "whatif",
+    "dashboard",
+    "sanctions",
 )
 
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -17,9 +18,11 @@ from activities.automations import AutomationActivities
 from activities.breach import BreachActivities
 from activities.case_store import CaseStoreActivities
 from activities.compliance import ComplianceActivities
+from activities.dashboard_rollup import DashboardRollupActivities
 from activities.documents import DocumentActivities
 from activities.engine_store import EngineStoreActivities
 from activities.eta import EtaActivities
+from activities.monitoring import MonitoringActivities
 from activities.notifications import NotificationActivities, build_senders
 from activities.planning import PlanningActivities
 from activities.rebalancing import RebalanceActivities
@@ -29,13 +32,20 @@ from core.settings import Settings
 from integrations.sanctions import ReloadingScreener
 from integrations.webhooks import WebhookSender
 from store.db import SessionFactory, make_engine, make_session_factory
-from workers.schedules import ensure_eta_refit_schedule, ensure_rebalance_schedule
+from workers.schedules import (
+    ensure_dashboard_rollup_schedule,
+    ensure_eta_refit_schedule,
+    ensure_rebalance_schedule,
+    ensure_sanctions_watch_schedule,
+)
 from workers.search_attributes import ensure_search_attributes
+from workflows.dashboard_rollup import DashboardRollupWorkflow
 from workflows.delivery_fallback import DeliveryFallbackWorkflow
 from workflows.engine.case_workflow import CaseWorkflow
 from workflows.onboarding import OnboardingCaseWorkflow
 from workflows.rebalance import RebalanceWorkflow
 from workflows.refit_eta import RefitEtaWorkflow
+from workflows.rescreen import RescreenClientsWorkflow, SanctionsListWatchWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +54,18 @@ log = logging.getLogger(__name__)
 # rebalancing run (workers/schedules.py starts one every 15 minutes). DeliveryFallback sends
 # a message a provider gave up on (bounce, undelivered) on the recipient's next channel.
 # RefitEta learns the ETA model again from history (weekly, workers/schedules.py).
+# DashboardRollup refreshes the dashboard's daily roll-up (hourly, workers/schedules.py).
+# RescreenClients screens every client again when the sanctions lists change, and
+# SanctionsListWatch looks for a new list (docs/sanctions-monitoring.md).
 WORKFLOWS: Sequence[type] = (
     CaseWorkflow,
     OnboardingCaseWorkflow,
     RebalanceWorkflow,
     DeliveryFallbackWorkflow,
     RefitEtaWorkflow,
+    DashboardRollupWorkflow,
+    RescreenClientsWorkflow,
+    SanctionsListWatchWorkflow,
 )
 
 
@@ -63,11 +79,14 @@ def build_screener(settings: Settings) -> ReloadingScreener:
     )
 
 
-def build_activities(settings: Settings, sessions: SessionFactory) -> list[Any]:
+def build_activities(
+    settings: Settings, sessions: SessionFactory, temporal: Client | None = None
+) -> list[Any]:
     """Every activity function the workflow may call, bound to its injected clients.
 
     This is the one place the outside world is plugged in: tests swap adapters here (stand-in
-    hosts via settings), never in the workflow.
+    hosts via settings), never in the workflow. ``temporal`` is for activities that start or
+    command workflows themselves (sanctions monitoring opens alert cases and pauses cases).
     """
     store = CaseStoreActivities(sessions)
     accounts = AccountActivities(sessions)
@@ -98,7 +117,9 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Any]:
     rebalancing = RebalanceActivities(sessions, settings)
     eta = EtaActivities(sessions)  # the case passes its route: budgets need no case types
     breach = BreachActivities(sessions)
-    automations = AutomationActivities(compliance, accounts, sessions)
+    dashboard_rollup = DashboardRollupActivities(sessions)
+    monitoring = MonitoringActivities(sessions, settings, temporal)
+    automations = AutomationActivities(compliance, accounts, sessions, monitoring)
     return [
         store.project,
         accounts.provision_account,
@@ -117,6 +138,10 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Any]:
         eta.estimate_eta,
         eta.refit_eta,
         breach.predict_breach,
+        dashboard_rollup.refresh_rollup,
+        monitoring.rescreen_batch,
+        monitoring.finish_rescreen,
+        monitoring.check_sanctions_source,
     ]
 
 
@@ -151,20 +176,45 @@ def build_worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
         workflows=list(WORKFLOWS),
-        activities=build_activities(settings, sessions),
+        activities=build_activities(settings, sessions, client),
         workflow_runner=sandbox_runner(),
+        **worker_tuning(settings),
     )
+
+
+def worker_tuning(settings: Settings) -> dict[str, Any]:
+    """The WORKER_* settings as ``Worker`` arguments (bench/scale_bench.py chose the defaults:
+    docs/BENCHMARKS.md, "Scale")."""
+    return {
+        "max_cached_workflows": settings.worker_max_cached_workflows,
+        "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
+        "max_concurrent_activities": settings.worker_max_concurrent_activities,
+        "max_concurrent_local_activities": settings.worker_max_concurrent_local_activities,
+        "max_concurrent_workflow_task_polls": settings.worker_max_concurrent_workflow_task_polls,
+        "max_concurrent_activity_task_polls": settings.worker_max_concurrent_activity_task_polls,
+        "sticky_queue_schedule_to_start_timeout": timedelta(
+            seconds=settings.worker_sticky_queue_schedule_to_start_seconds
+        ),
+    }
 
 
 async def run_worker(settings: Settings, database_url: str) -> None:
     """Run until SIGINT/SIGTERM, then finish in-flight tasks and exit."""
     from core.temporal import connect
+    from workers.payloads import WorkerPayloadConverter
 
-    client = await connect(settings)
+    client = await connect(settings, payload_converter_class=WorkerPayloadConverter)
     await ensure_search_attributes(client, client.namespace)
     await ensure_rebalance_schedule(client, settings)
     await ensure_eta_refit_schedule(client, settings)
-    engine = make_engine(database_url)
+    await ensure_dashboard_rollup_schedule(client, settings)
+    await ensure_sanctions_watch_schedule(client, settings)
+    engine = make_engine(
+        database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pre_ping=settings.db_pool_pre_ping,
+    )
     worker = build_worker(client, settings, make_session_factory(engine))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -34,6 +34,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from api.deps import Caller
 from api.services import engine as eng
 from core.settings import Role, Settings
+from playbooks.launch import engine_workflow_id, start_engine_workflow
 from playbooks.registry import (
     CaseTypeRegistry,
     UnknownCaseType,
@@ -66,7 +67,7 @@ from schemas.commands import (
     ResumeRequest,
     SendBack,
 )
-from schemas.contracts import CASE_WORKFLOW, FROZEN_ONBOARDING_WORKFLOW, EngineCaseInput
+from schemas.contracts import FROZEN_ONBOARDING_WORKFLOW
 from schemas.engine_commands import (
     CancelCaseCmd,
     CommandResult,
@@ -101,11 +102,6 @@ def request_fingerprint(body: StartCaseRequest) -> str:
         dumped.pop("data", None)
     canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def engine_workflow_id(case_type: CaseType, ref: str) -> str:
-    """``<prefix or type name>-<ref>``: client onboarding keeps its ``onboarding-<ref>`` ids."""
-    return f"{case_type.workflow_prefix or case_type.name}-{ref}"
 
 
 def resolve_case_type(
@@ -189,11 +185,12 @@ async def start_case(
             workflow_id=engine_workflow_id(case_type, ref),
             first_stage=first.key,
             access_roles=list(first.access),
-        ).returning(Case.ref)
+        ).returning(Case)
     )
     await session.commit()
     created = inserted is not None
-    case = await session.get(Case, ref, populate_existing=True)
+    # a new row comes back whole from RETURNING: read it again only when it already existed
+    case = inserted or await session.get(Case, ref, populate_existing=True)
     if case is None and idempotency_key is not None:
         # A concurrent request with the same key won the insert under its own generated ref.
         case = await session.scalar(select(Case).where(Case.idempotency_key == idempotency_key))
@@ -244,7 +241,9 @@ async def start_case(
             .where(Case.ref == ref, Case.status == CaseStatus.DRAFT.value)
             .values(status=CaseStatus.OPEN.value)
         )
+        view = await get_case(session=session, settings=settings, ref=ref)  # same transaction
         await session.commit()
+        return StartResult(view=view, created=created)
     return StartResult(
         view=await get_case(session=session, settings=settings, ref=ref), created=created
     )
@@ -279,30 +278,20 @@ async def _start_engine_workflow(
     data: dict[str, Any],
     requested_by: str,
 ) -> None:
-    """Start once: an id conflict with a running case attaches to it; a closed one is kept."""
-    with contextlib.suppress(WorkflowAlreadyStartedError):
-        # already ran (and closed): the case exists, nothing to start
-        await temporal.start_workflow(
-            CASE_WORKFLOW,
-            EngineCaseInput(
-                case_ref=row.ref,
-                workflow_id=row.workflow_id,
-                case_type=case_type,
-                client=body.client,
-                data=data,
-                requested_by=requested_by,
-                subprocess_types=children,
-                calendars=calendars,
-                row_exists=True,  # the draft row above: the case needs no seed
-            ),
-            id=row.workflow_id,
-            task_queue=settings.temporal_task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=_attributes(
-                row, body, stage=case_type.stages[0].key, case_type=case_type.name
-            ),
-        )
+    """Start once: an id conflict with a running case attaches to it; a closed one is kept
+    (``playbooks.launch``, shared with activities that open cases)."""
+    await start_engine_workflow(
+        temporal,
+        task_queue=settings.temporal_task_queue,
+        ref=row.ref,
+        workflow_id=row.workflow_id,
+        case_type=case_type,
+        client=body.client,
+        data=data,
+        requested_by=requested_by,
+        children=children,
+        calendars=calendars,
+    )
 
 
 async def _start_frozen_workflow(

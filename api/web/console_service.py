@@ -56,6 +56,7 @@ from schemas.sla_explain import SlaExplanation
 from schemas.snapshot import CaseSnapshot, StagePlan
 from schemas.work import HOLDABLE_KINDS, WorkItem, may_hold
 from store import console_credentials as credentials
+from store import sanctions as sanctions_store
 from store.models import (
     CallbackTaskRow,
     Case,
@@ -63,6 +64,7 @@ from store.models import (
     CaseTaskRow,
     DocumentRow,
     NotificationRow,
+    SanctionsAlert,
     ScreeningRow,
 )
 
@@ -353,6 +355,18 @@ def _describe(event: CaseEvent, name: Callable[[str | None], str]) -> str:
         decision = str(d.get("decision", "done")).replace("_", " ")
         matched = f" ({d['matched_name']})" if d.get("matched_name") else ""
         return f"Sanctions screening: {decision}{matched}; risk {d.get('risk_level', '?')}"
+    if kind == "sanctions_alert_opened":
+        return (
+            f"Sanctions alert {d.get('alert_ref', '?')} opened: matched "
+            f"{d.get('matched_name', '?')} ({d.get('entry_id', '?')}, score {d.get('score', '?')})"
+        )
+    if kind in ("sanctions_alert_cleared", "sanctions_alert_escalated"):
+        verb = "cleared" if kind.endswith("cleared") else "escalated"
+        code = f" ({d['reason_code']})" if d.get("reason_code") else ""
+        return f"Sanctions alert {d.get('alert_ref', '?')} {verb} by {who}{code}{note}"
+    if kind == "sanctions_alert_escalation":
+        done = "case paused" if d.get("action") == "paused" else "recorded on the case"
+        return f"Sanctions alert {d.get('alert_ref', '?')} escalated by {d.get('by', who)}: {done}"
     if kind == "compliance_auto_approved":
         return f"Compliance approved automatically{reason}"
     if kind == "compliance_decision":
@@ -696,6 +710,17 @@ class CaseDetail:
     case_type_version: str = ""
     plan: list[StagePlan] = field(default_factory=list)
     people: Mapping[str, ConsoleUser] = field(default_factory=dict)
+    alerts: list[SanctionsAlert] = field(default_factory=list)  # sanctions monitoring
+
+    @property
+    def reviewed_alert(self) -> SanctionsAlert | None:
+        """On a sanctions alert case: the alert it reviews."""
+        return next((a for a in self.alerts if a.alert_case_ref == self.view.reference), None)
+
+    @property
+    def client_alerts(self) -> list[SanctionsAlert]:
+        """On a client's case: the alerts raised against the client."""
+        return [a for a in self.alerts if a.client_case_ref == self.view.reference]
 
     # -- state
     @property
@@ -1003,6 +1028,7 @@ async def load_case(
         .where(CallbackTaskRow.case_ref == ref)
         .order_by(CallbackTaskRow.due_at),
     )
+    alerts = await sanctions_store.alerts_for_case(session, ref)
     tasks: list[Any]
     if live is not None:
         tasks = [e for e in live.elements if e.kind == "task"]
@@ -1041,6 +1067,7 @@ async def load_case(
         ),
         plan=plan,
         people=settings.console_users,
+        alerts=alerts,
     )
 
 

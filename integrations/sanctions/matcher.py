@@ -1,39 +1,51 @@
-"""Indexed fuzzy sanctions/PEP name matcher.
+"""Indexed fuzzy sanctions/PEP name matcher, one name at a time or many at once.
 
 Why an index: the SDN list alone has ~25k name variants; comparing each query
 with all of them would cap throughput at a few names per second. Instead every
-distinct name token is indexed under three blocking keys:
+distinct name token is indexed under blocking keys:
 
 * the token itself,
-* a phonetic consonant skeleton (transliteration variants: Mohammed/Muhammad),
-* its single-character deletions (SymSpell style: any one typo, insertion,
-  deletion or transposition still shares a key).
+* a phonetic consonant skeleton (transliteration variants: Mohammed/Muhammad,
+  and the unvocalised Arabic-script spelling محمد → mhmd),
+* its one-letter deletions (SymSpell style) for tokens of 4+ letters, so any one typo
+  shares a key, and for words of 8+ letters their first and last five letters, so two
+  typos in a long word still meet (the alignment then allows two edits there).
 
-A query token looks up candidate vocabulary tokens by those keys, scores them
-with rapidfuzz, and the posting lists of the good ones form the candidate block.
-Only the best few dozen variants of that block are aligned token-by-token.
+A query token looks up the vocabulary tokens sharing a key and keeps the similar
+ones (cached per token). Each token weighs by its role (a missing middle name
+costs little, a missing surname a lot) times its rarity on the loaded lists
+(``mohammed`` or ``shipping`` say little, ``zawahiri`` a lot). Expanding each
+query's similar tokens through the token postings gives every query's weighted
+overlap with every variant in a few numpy operations, for one name or a whole
+batch at once: a pre-score equal to the final name score for most pairs. Only the
+best few variants per query are then aligned token by token, greedily, as a
+weighted Dice coefficient (one-to-one words, split words, initials).
 
-The name score is a weighted Dice over aligned tokens: a missing middle name
-costs little, a missing first name or surname costs a lot, a single matching
-token out of several is capped. Date of birth and country then move the score
-down on contradiction (less when the list entry simply lacks the data) and
-slightly up on confirmation.
+Legal forms are not name tokens: normalisation takes them off (rigour's org-type
+database) and they only corroborate. Date of birth, country, entity type and
+legal form then move the score down on contradiction (less when the list entry
+simply lacks the data) and slightly up on confirmation. Every hit carries its
+score breakdown (which tokens and features contributed how many points) and the
+threshold in force.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 
 from integrations.sanctions.loader import (
+    EntityType,
     ListEntry,
     file_digest,
     load_ofac_sdn,
@@ -48,12 +60,25 @@ DEFAULT_THRESHOLD = 85.0
 
 TOKEN_MIN_SIM = 0.72  # below this two tokens are treated as different words
 PHONETIC_MIN_RATIO = 0.5  # a shared consonant skeleton only counts for similar spellings
-HIT_FLOOR = 50.0  # weaker candidates are not reported at all
+PHONETIC_SIM = 0.9
+PREFIX_SIM = 0.82
+INITIAL_SIM = 0.8
+EDIT_COST = 0.6  # similarity an edit costs in a 5+ letter token, times edits / length
+HIT_FLOOR = 60.0  # weaker candidates are not reported at all (was 50: noise for an audit)
 MAX_HITS = 5
-SHORTLIST = 60
+SHORTLIST = 6  # variants per query aligned exactly, best pre-scores first
+PRESCORE_SLACK = 5.0  # how far below its alignment a pre-score may fall (split words, initials)
+PRESCORE_FLOOR = 45.0  # pre-score below which a variant is not aligned (hits need 60 - bonus)
 SINGLE_TOKEN_CAP = 65.0  # one shared word out of several is never enough on its own
 WEAK_ALIAS_PENALTY = 5.0
 COMPACT_MIN = 90.0  # space-free comparison only rescues near-identical spellings
+LONG_WORD = 8  # two typos are tolerated in words this long
+JOIN_MIN_SIM = 0.85  # one word ~ two words written together: typos only, no phonetics
+JOIN_PART_MAX = 4  # only words this short are looked up joined with their neighbour
+JOIN_MAX = 14
+RARITY_FLOOR = 0.25  # weight factor of a token on every entry; a token on one entry weighs 1
+TOKEN_CACHE_MAX = 200_000
+BATCH_CHUNK = 4096
 
 # Corroborating/contradicting data, in score points.
 DOB_EXACT_BONUS = 5.0
@@ -64,27 +89,92 @@ DOB_MISSING_PENALTY = 2.0
 COUNTRY_MATCH_BONUS = 3.0
 COUNTRY_MISMATCH_PENALTY = 12.0
 COUNTRY_MISSING_PENALTY = 1.0
-NON_PERSON_PENALTY = 15.0
+NON_PERSON_PENALTY = 15.0  # a person screened against an organisation, vessel or aircraft
+NOT_A_PERSON_PENALTY = 15.0  # an organisation screened against a person
+LEGAL_FORM_MATCH_BONUS = 2.0
+LEGAL_FORM_MISMATCH_PENALTY = 4.0
+_WILDCARD_FORMS = frozenset({"co", "corp"})  # "Company"/"Corp" go with any legal form
+MAX_BONUS = DOB_EXACT_BONUS + COUNTRY_MATCH_BONUS + LEGAL_FORM_MATCH_BONUS
 
 
 @dataclass(frozen=True, slots=True)
 class ScreeningSubject:
-    """Who is being screened; DOB and ISO2 country are optional but cut false positives."""
+    """Who is being screened; DOB, ISO2 country and type are optional but cut false positives.
+
+    ``entity_type`` is what the client is ("person" for an individual, "entity" for a
+    company); unknown, it is read from the name's legal form, or a DOB (a person).
+    """
 
     name: str
     dob: dt.date | None = None
     country: str | None = None
+    entity_type: EntityType | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreComponent:
+    """One contribution to a hit's score, for the audit trail.
+
+    ``points`` are signed score points; the components of a hit add up to its score
+    (before rounding to one decimal and clamping to 0..100, which shows as a "bounds"
+    component). Token components also give the token ``similarity`` (0..1) and
+    ``weight`` (role in the name times rarity on the lists).
+    """
+
+    feature: Literal[
+        "token",
+        "query_only_token",
+        "list_only_token",
+        "spacing",
+        "single_token_cap",
+        "weak_alias",
+        "legal_form",
+        "entity_type",
+        "dob",
+        "country",
+        "bounds",
+    ]
+    detail: str
+    points: float
+    similarity: float | None = None
+    weight: float | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "feature": self.feature,
+            "detail": self.detail,
+            "points": self.points,
+        }
+        if self.similarity is not None:
+            out["similarity"] = self.similarity
+        if self.weight is not None:
+            out["weight"] = self.weight
+        return out
 
 
 @dataclass(frozen=True, slots=True)
 class ScreeningHit:
-    """One list entry that resembles the subject."""
+    """One list entry that resembles the subject, with how its score came about."""
 
     list_name: str
     entry_id: str
     matched_name: str
     score: float
     explanation: str
+    breakdown: tuple[ScoreComponent, ...] = ()
+    threshold: float = DEFAULT_THRESHOLD
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain data for storage: the hit, its breakdown and the threshold it was judged by."""
+        return {
+            "list_name": self.list_name,
+            "entry_id": self.entry_id,
+            "matched_name": self.matched_name,
+            "score": self.score,
+            "explanation": self.explanation,
+            "threshold": self.threshold,
+            "breakdown": [c.as_dict() for c in self.breakdown],
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +186,7 @@ class ScreeningResult:
     best: ScreeningHit | None
     hits: list[ScreeningHit]
     list_version: str
+    threshold: float = DEFAULT_THRESHOLD
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +198,40 @@ class _Variant:
     primary: bool
 
 
+@dataclass(frozen=True, slots=True)
+class TokenMatches:
+    """The vocabulary tokens similar to one query token: as a dict and as arrays."""
+
+    sims_by_id: dict[int, float]
+    tids: np.ndarray
+    sims: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return len(self.sims_by_id)
+
+
+@dataclass(slots=True)
+class _Query:
+    subject: ScreeningSubject
+    norm: NormalizedName
+    matches: list[dict[int, float]]  # per query token: similar vocabulary token id -> similarity
+    token_matches: list[TokenMatches]  # the same, with arrays for the candidate search
+    rarity: list[float]  # per query token: its own rarity weight (1 if not on any list)
+    joined: list[tuple[int, TokenMatches]]  # adjacent query words written together
+    total: float  # sum of the query tokens' weights
+    compact: str
+    initial: bool
+    kind: EntityType | None
+    country: str | None
+
+
 @dataclass(slots=True)
 class _Alignment:
     score: float
-    pairs: list[tuple[str, str, float]]
-    unmatched_query: list[str]
-    unmatched_list: list[str]
+    pairs: list[tuple[int, int, float, float]]  # query idx, list idx, similarity, weight
+    denominator: float
+    raw: float  # weighted Dice before the single-token cap
     compact: bool = False
 
 
@@ -132,23 +251,46 @@ def _phon(token: str) -> str:
     return key
 
 
+def _edit_similarity(a: str, b: str) -> float:
+    """Typo-only similarity: ``1 - 0.6 * edits / length`` within the edits allowed, else 0."""
+    length = max(len(a), len(b))
+    allowed = 0 if length < 5 else 1 if length < 8 else 2
+    edits = OSA.distance(a, b, score_cutoff=allowed)
+    return 1.0 - EDIT_COST * edits / length if edits <= allowed else 0.0
+
+
 def token_similarity(a: str, b: str) -> float:
-    """0..1 similarity of two normalised tokens (typo, initial, phonetic and prefix aware)."""
+    """0..1 similarity of two normalised tokens (typo, initial, phonetic and prefix aware).
+
+    Typos are counted as edits (insertion, deletion, substitution, transposition): in
+    a token of 5+ letters one edit, and in one of 8+ letters two, keep the tokens the
+    same word at ``1 - 0.6 * edits / length``.
+    """
     if a == b:
         return 1.0
     if len(a) == 1 or len(b) == 1:
-        return 0.8 if a[0] == b[0] else 0.0
+        return INITIAL_SIM if a[0] == b[0] else 0.0
     sim = fuzz.ratio(a, b) / 100.0
-    if sim >= PHONETIC_MIN_RATIO and min(len(a), len(b)) >= 3 and _phon(a) == _phon(b):
-        return max(sim, 0.9)
     short, long_ = (a, b) if len(a) <= len(b) else (b, a)
+    best = sim
+    same_word = False
+    if len(long_) >= 4 and sim >= 0.6:
+        allowed = 1 if len(long_) < LONG_WORD else 2
+        edits = OSA.distance(a, b, score_cutoff=allowed)
+        if edits <= allowed:
+            same_word = True
+            if len(long_) >= 5:
+                best = max(best, 1.0 - EDIT_COST * edits / len(long_))
+    skeleton = len(short) == 2 and not any(ch in "aeiouy" for ch in short)  # "sd" for saad
+    if sim >= PHONETIC_MIN_RATIO and (len(short) >= 3 or skeleton) and _phon(a) == _phon(b):
+        same_word = True
+        best = max(best, PHONETIC_SIM)
     if len(short) >= 4 and long_.startswith(short):
-        return max(sim, 0.82)
-    # On short tokens one edit already drops the ratio to ~0.75, so the ratio
-    # cannot tell a typo from a different name ("Sana"/"Anas"): require <= 1 edit.
-    if len(short) <= 5 and sim >= TOKEN_MIN_SIM and OSA.distance(a, b) > 1:
-        return min(sim, TOKEN_MIN_SIM - 0.01)
-    return sim
+        same_word = True
+        best = max(best, PREFIX_SIM)
+    # Spelling alone (more edits than a typo allows, no shared sound, not a prefix) does
+    # not make two words the same: "Shipping" is not "Iranshipping", "Sana" not "Anas".
+    return best if same_word else min(sim, TOKEN_MIN_SIM - 0.01)
 
 
 class SanctionsScreener:
@@ -166,10 +308,17 @@ class SanctionsScreener:
         self.list_version = list_version
         self._entries: list[ListEntry] = list(entries)
         self._variants: list[_Variant] = []
+        self._variant_tids: list[tuple[int, ...]] = []
+        self._variant_weights: list[tuple[float, ...]] = []  # role x rarity per token
+        self._variant_total: list[float] = []
+        self._variant_compact: list[str] = []
+        self._variant_initial: list[bool] = []
         self._vocab: dict[str, int] = {}
         self._vocab_tokens: list[str] = []
-        self._postings: list[list[int]] = []
         self._key_index: dict[str, list[int]] = {}
+        self._word_tids: set[int] = set()  # vocabulary ids that are words, not joined pairs
+        self._token_cache: dict[str, TokenMatches] = {}
+        self._rarity: list[float] = []
         self._build()
         self.build_seconds = time.perf_counter() - started
         logger.info(
@@ -188,6 +337,11 @@ class SanctionsScreener:
     @property
     def variant_count(self) -> int:
         return len(self._variants)
+
+    @property
+    def entries(self) -> Sequence[ListEntry]:
+        """The loaded list entries (read-only)."""
+        return tuple(self._entries)
 
     @classmethod
     def from_files(
@@ -218,9 +372,14 @@ class SanctionsScreener:
 
     # ------------------------------------------------------------------ index
     def _build(self) -> None:
+        doc_freq: list[int] = []
+        # (token id, variant, role weight) for every word, and for adjacent short words
+        # written together ("hong ri" -> "hongri"), so either spelling finds the variant.
+        cells: list[tuple[int, int, float]] = []
         for idx, entry in enumerate(self._entries):
             is_entity = entry.entity_type != "person"
             seen: set[tuple[str, ...]] = set()
+            entry_tids: set[int] = set()
             names = [(entry.name, False, True)]
             names += [(a, False, False) for a in entry.aliases]
             names += [(a, True, False) for a in entry.weak_aliases]
@@ -229,233 +388,654 @@ class SanctionsScreener:
                 if not norm.tokens or norm.tokens in seen:
                     continue
                 seen.add(norm.tokens)
-                self._add_variant(_Variant(idx, display, norm, weak, primary))
+                vidx = len(self._variants)
+                tids = tuple(self._token_id(t, doc_freq) for t in norm.tokens)
+                cells.extend(zip(tids, [vidx] * len(tids), norm.weights, strict=True))
+                for i, joined in _joined_pairs(norm.tokens):
+                    tid = self._token_id(joined, doc_freq, joined=True)
+                    cells.append((tid, vidx, norm.weights[i] + norm.weights[i + 1]))
+                    entry_tids.add(tid)
+                entry_tids.update(tids)
+                self._variants.append(_Variant(idx, display, norm, weak, primary))
+                self._variant_tids.append(tids)
+                self._variant_compact.append(norm.compact)
+                self._variant_initial.append(any(len(t) == 1 for t in norm.tokens))
+            for tid in entry_tids:
+                doc_freq[tid] += 1
+        # Rarity: a token found on every entry weighs RARITY_FLOOR, one found once weighs 1.
+        n_entries = max(len(self._entries), 1)
+        scale = math.log(n_entries) if n_entries > 1 else 1.0
+        self._rarity = [
+            RARITY_FLOOR + (1.0 - RARITY_FLOOR) * max(0.0, math.log(n_entries / df)) / scale
+            for df in doc_freq
+        ]
+        for variant, tids in zip(self._variants, self._variant_tids, strict=True):
+            weights = tuple(
+                w * self._rarity[t] for t, w in zip(tids, variant.norm.weights, strict=True)
+            )
+            self._variant_weights.append(weights)
+            self._variant_total.append(sum(weights))
+        # Token postings (variant, role weight), sorted by token, for the candidate search;
+        # joined pairs count like words there but are not aligned as words.
+        cells.sort()
+        cell_tids = np.fromiter((c[0] for c in cells), dtype=np.int64, count=len(cells))
+        self._postings_ptr = np.concatenate(
+            [[0], np.cumsum(np.bincount(cell_tids, minlength=len(self._vocab_tokens)))]
+        ).astype(np.int64)
+        self._postings = np.fromiter((c[1] for c in cells), dtype=np.int64, count=len(cells))
+        self._postings_role = np.fromiter((c[2] for c in cells), dtype=np.float64, count=len(cells))
+        self._variant_weight = np.asarray(self._variant_total, dtype=np.float64)
+        self._rarity_array = np.asarray(self._rarity, dtype=np.float64)
 
-    def _add_variant(self, variant: _Variant) -> None:
-        vidx = len(self._variants)
-        self._variants.append(variant)
-        for token in set(variant.norm.tokens):
-            tid = self._vocab.get(token)
-            if tid is None:
-                tid = len(self._vocab_tokens)
-                self._vocab[token] = tid
-                self._vocab_tokens.append(token)
-                self._postings.append([])
-                for key in self._index_keys(token):
-                    self._key_index.setdefault(key, []).append(tid)
-            self._postings[tid].append(vidx)
+    def _token_id(self, token: str, doc_freq: list[int], *, joined: bool = False) -> int:
+        tid = self._vocab.get(token)
+        if tid is not None and not joined and tid not in self._word_tids:
+            self._word_tids.add(tid)
+            for key in _index_keys(token):  # first seen joined: add its word keys now
+                if tid not in self._key_index.setdefault(key, []):
+                    self._key_index[key].append(tid)
+        if tid is None:
+            tid = len(self._vocab_tokens)
+            self._vocab[token] = tid
+            self._vocab_tokens.append(token)
+            doc_freq.append(0)
+            if not joined:
+                self._word_tids.add(tid)
+            keys = _typo_keys(token) if joined else _index_keys(token)
+            for key in keys:
+                found = self._key_index.get(key)
+                if found is None:
+                    self._key_index[key] = [tid]
+                else:
+                    found.append(tid)
+        return tid
 
-    @staticmethod
-    def _index_keys(token: str) -> set[str]:
-        keys = {"=" + token}
-        if len(token) >= 3:
-            keys.add("~" + _phon(token))
-        if len(token) >= 4:
-            keys.add("-" + token)
-            keys.update("-" + d for d in _deletes(token))
-        return keys
-
-    @staticmethod
-    def _query_keys(token: str) -> set[str]:
-        keys = {"=" + token}
-        if len(token) >= 3:
-            keys.add("~" + _phon(token))
-        if len(token) >= 3:
-            keys.add("-" + token)
-        if len(token) >= 4:
-            keys.update("-" + d for d in _deletes(token))
-        return keys
+    def _token_matches(self, token: str) -> TokenMatches:
+        """Vocabulary tokens similar to ``token``, cached per token."""
+        cached = self._token_cache.get(token)
+        if cached is not None:
+            return cached
+        found: dict[int, float] = {}
+        if len(token) >= 2:
+            candidates: set[int] = set()
+            for key in _query_keys(token):
+                tids = self._key_index.get(key)
+                if tids:
+                    candidates.update(tids)
+            vocab, words = self._vocab_tokens, self._word_tids
+            for tid in candidates:
+                if tid in words:
+                    sim = token_similarity(token, vocab[tid])
+                    if sim >= TOKEN_MIN_SIM:
+                        found[tid] = sim
+                else:  # two list words written together: only a near-exact spelling counts
+                    sim = _edit_similarity(token, vocab[tid])
+                    if sim >= JOIN_MIN_SIM:
+                        found[tid] = sim
+        matches = TokenMatches(
+            found,
+            np.fromiter(found.keys(), dtype=np.int64, count=len(found)),
+            np.fromiter(found.values(), dtype=np.float64, count=len(found)),
+        )
+        if len(self._token_cache) >= TOKEN_CACHE_MAX:
+            self._token_cache.clear()
+        self._token_cache[token] = matches
+        return matches
 
     # -------------------------------------------------------------- matching
-    def _candidates(self, query: NormalizedName) -> list[int]:
-        """Variant ids sharing the most (and most similar) tokens with the query."""
-        n = len(query.tokens)
-        best: dict[int, list[float]] = {}
-        for qi, qtok in enumerate(query.tokens):
-            if len(qtok) < 2:
-                continue  # initials are scored during alignment, too unselective to block on
-            token_ids: set[int] = set()
-            for key in self._query_keys(qtok):
-                found = self._key_index.get(key)
-                if found:
-                    token_ids.update(found)
-            for tid in token_ids:
-                sim = token_similarity(qtok, self._vocab_tokens[tid])
-                if sim < TOKEN_MIN_SIM:
-                    continue
-                for vidx in self._postings[tid]:
-                    row = best.get(vidx)
-                    if row is None:
-                        row = [0.0] * n
-                        best[vidx] = row
-                    if sim > row[qi]:
-                        row[qi] = sim
-        if not best:
-            return []
-        ranked = sorted(
-            best.items(),
-            key=lambda item: (sum(1 for s in item[1] if s > 0), sum(item[1])),
-            reverse=True,
+    def _prepare(self, subject: ScreeningSubject) -> _Query:
+        kind = subject.entity_type
+        norm = normalize_name(subject.name, is_entity=kind is not None and kind != "person")
+        if kind is None:
+            if norm.org_evidence:
+                kind = "entity"
+            elif subject.dob is not None:
+                kind = "person"
+        tokens = norm.tokens
+        token_matches = [self._token_matches(t) for t in tokens]
+        rarity: list[float] = []
+        for token in tokens:
+            tid = self._vocab.get(token)
+            rarity.append(self._rarity[tid] if tid is not None else 1.0)
+        joined = [(i, self._token_matches(text)) for i, text in _joined_pairs(tokens)]
+        country = subject.country.strip().upper() if subject.country else None
+        return _Query(
+            subject=subject,
+            norm=norm,
+            matches=[m.sims_by_id for m in token_matches],
+            token_matches=token_matches,
+            rarity=rarity,
+            joined=joined,
+            total=sum(w * r for w, r in zip(norm.weights, rarity, strict=True)),
+            compact=norm.compact,
+            initial=any(len(t) == 1 for t in tokens),
+            kind=kind,
+            country=country or None,
         )
-        return [vidx for vidx, _ in ranked[:SHORTLIST]]
 
-    @staticmethod
-    def _align(query: NormalizedName, cand: NormalizedName) -> _Alignment:
+    def _shortlists(self, queries: list[_Query]) -> list[list[tuple[int, float]]]:
+        """Per query, the variants worth an exact alignment, best first.
+
+        For every query of the batch at once (numpy over the token postings, no Python
+        loop per variant): each query's rarity- and role-weighted overlap with every
+        variant sharing a similar token, as the numerator and denominator of the weighted
+        Dice the alignment computes. Exact when each word has one counterpart, an
+        over-estimate otherwise (an under-estimate only for split words and initials).
+        """
+        n_q = len(queries)
+        parts: list[tuple[int, float, float, float, TokenMatches]] = []
+        own_total = np.zeros(n_q, dtype=np.float64)
+        for qi, query in enumerate(queries):
+            weights, rarity = query.norm.weights, query.rarity
+            for ti, found in enumerate(query.token_matches):
+                own_total[qi] += weights[ti] * rarity[ti]
+                if found.size:
+                    parts.append((qi, weights[ti], rarity[ti], 1.0, found))
+            for i, found in query.joined:
+                if found.size:
+                    lower = min(rarity[i], rarity[i + 1])
+                    parts.append((qi, weights[i] + weights[i + 1], lower, 0.0, found))
+        if not parts:
+            return [[] for _ in queries]
+        sizes = np.fromiter((p[4].size for p in parts), dtype=np.int64, count=len(parts))
+        row = np.repeat(np.fromiter((p[0] for p in parts), dtype=np.int64), sizes)
+        weight = np.repeat(np.fromiter((p[1] for p in parts), dtype=np.float64), sizes)
+        own = np.repeat(np.fromiter((p[2] for p in parts), dtype=np.float64), sizes)
+        word = np.repeat(np.fromiter((p[3] for p in parts), dtype=np.float64), sizes)
+        tids = np.concatenate([p[4].tids for p in parts])
+        sims = np.concatenate([p[4].sims for p in parts])
+        theirs = self._rarity_array[tids]
+        low = np.minimum(own, theirs)
+        # Per matched (query, vocabulary token): what it adds to the numerator and to the
+        # denominator of every variant holding that token, split into a part paid once
+        # per variant and a part proportional to the token's role weight in the variant.
+        num_once, num_role = sims * weight * low, sims * low
+        # Each matched word trades its own weight for the pair's lower rarity.
+        den_once, den_role = word * weight * (low - own), word * (low - theirs)
+        starts = self._postings_ptr[tids]
+        lengths = self._postings_ptr[tids + 1] - starts
+        count = int(lengths.sum())
+        if not count:
+            return [[] for _ in queries]
+        first = np.cumsum(lengths) - lengths
+        at = np.repeat(starts - first, lengths) + np.arange(count)
+        variants, roles = self._postings[at], self._postings_role[at]
+        num_parts = np.repeat(num_once, lengths) + np.repeat(num_role, lengths) * roles
+        den_parts = np.repeat(den_once, lengths) + np.repeat(den_role, lengths) * roles
+        n_var = len(self._variants)
+        keys, where = np.unique(np.repeat(row, lengths) * n_var + variants, return_inverse=True)
+        num = np.bincount(where, weights=num_parts, minlength=len(keys))
+        den = np.bincount(where, weights=den_parts, minlength=len(keys))
+        row_of, indices = keys // n_var, keys % n_var
+        total = own_total[row_of] + self._variant_weight[indices] + den
+        prescore = 100.0 * num / np.maximum(total, 1e-9)
+        keep = prescore >= PRESCORE_FLOOR
+        kept_rows, kept_cols, kept_scores = row_of[keep], indices[keep], prescore[keep]
+        # Best first within each query: sort by (query, -prescore), then cut per query.
+        order = np.lexsort((-kept_scores, kept_rows))
+        kept_rows, kept_cols = kept_rows[order], kept_cols[order]
+        kept_scores = kept_scores[order]
+        bounds = np.searchsorted(kept_rows, np.arange(n_q + 1))
+        out: list[list[tuple[int, float]]] = []
+        for qi in range(n_q):
+            lo, hi = bounds[qi], min(bounds[qi + 1], bounds[qi] + SHORTLIST)
+            out.append(
+                list(zip(kept_cols[lo:hi].tolist(), kept_scores[lo:hi].tolist(), strict=True))
+            )
+        return out
+
+    def _align(self, query: _Query, vidx: int) -> _Alignment:
         """Greedy best-first token alignment scored as a weighted Dice coefficient."""
+        tids = self._variant_tids[vidx]
         pairs: list[tuple[float, int, int]] = []
-        for qi, qtok in enumerate(query.tokens):
-            for ci, ctok in enumerate(cand.tokens):
-                sim = token_similarity(qtok, ctok)
-                if sim >= TOKEN_MIN_SIM:
+        for qi, found in enumerate(query.matches):
+            for ci, tid in enumerate(tids):
+                sim = found.get(tid)
+                if sim is not None:
                     pairs.append((sim, qi, ci))
-        pairs.sort(reverse=True)
+        cand = self._variants[vidx].norm
+        q_tokens, c_tokens = query.norm.tokens, cand.tokens
+        if query.initial or self._variant_initial[vidx]:
+            for qi, q_token in enumerate(q_tokens):
+                for ci, c_token in enumerate(c_tokens):
+                    if len(q_token) == 1 or len(c_token) == 1:
+                        sim = token_similarity(q_token, c_token)
+                        if sim >= TOKEN_MIN_SIM:
+                            pairs.append((sim, qi, ci))
+        if len(pairs) > 1:
+            pairs.sort(reverse=True)
+        q_weights, q_rarity = query.norm.weights, query.rarity
+        c_weights, c_rw = cand.weights, self._variant_weights[vidx]
+        rarity = self._rarity
         used_q: set[int] = set()
         used_c: set[int] = set()
-        matched: list[tuple[str, str, float]] = []
-        num = den = 0.0
+        matched: list[tuple[int, int, float, float]] = []
+        num = den = unmatched_q = 0.0
+        unmatched_c = self._variant_total[vidx]
         for sim, qi, ci in pairs:
             if qi in used_q or ci in used_c:
                 continue
             used_q.add(qi)
             used_c.add(ci)
-            weight = query.weights[qi] + cand.weights[ci]
+            weight = (q_weights[qi] + c_weights[ci]) * min(q_rarity[qi], rarity[tids[ci]])
             num += sim * weight
             den += weight
-            matched.append((query.tokens[qi], cand.tokens[ci], sim))
-        unmatched_q = [t for i, t in enumerate(query.tokens) if i not in used_q]
-        unmatched_c = [t for i, t in enumerate(cand.tokens) if i not in used_c]
-        den += sum(w for i, w in enumerate(query.weights) if i not in used_q)
-        den += sum(w for i, w in enumerate(cand.weights) if i not in used_c)
-        score = 100.0 * num / den if den else 0.0
-        if len(matched) == 1 and max(len(query.tokens), len(cand.tokens)) > 1:
+            unmatched_c -= c_rw[ci]
+            matched.append((qi, ci, sim, weight))
+        if len(used_q) < len(q_tokens) and len(used_c) < len(c_tokens):
+            before = len(matched)
+            num, den = self._second_chance(query, vidx, used_q, used_c, matched, num, den)
+            for _, ci, _, _ in matched[before:]:
+                unmatched_c -= c_rw[ci]
+        unmatched_q = query.total - sum(q_weights[qi] * q_rarity[qi] for qi in used_q)
+        den += max(unmatched_q, 0.0) + max(unmatched_c, 0.0)
+        raw = 100.0 * num / den if den else 0.0
+        score = raw
+        if len(matched) == 1 and max(len(q_tokens), len(c_tokens)) > 1:
             score = min(score, SINGLE_TOKEN_CAP)
-        alignment = _Alignment(score, matched, unmatched_q, unmatched_c)
+        alignment = _Alignment(score, matched, den, raw)
         # Word-boundary differences ("Saadeddine" vs "Saad Eddine") defeat token
         # alignment; compare the space-free forms as a fallback.
-        if len(query.tokens) != len(cand.tokens) and len(query.compact) >= 8 and score < 90:
-            raw = fuzz.ratio(query.compact, cand.compact)
-            compact = raw - 5.0
-            if raw >= COMPACT_MIN and compact > score:
-                alignment.score = compact
+        if len(q_tokens) != len(c_tokens) and len(query.compact) >= 8 and score < 90:
+            ratio = fuzz.ratio(query.compact, self._variant_compact[vidx])
+            if ratio >= COMPACT_MIN and ratio - 5.0 > score:
+                alignment.score = ratio - 5.0
                 alignment.compact = True
         return alignment
 
-    def screen(self, subject: ScreeningSubject) -> ScreeningResult:
-        """Screen one subject against every loaded list."""
-        query = normalize_name(subject.name)
-        if not query.tokens:
-            return ScreeningResult("clear", 0.0, None, [], self.list_version)
-        country = subject.country.strip().upper() if subject.country else None
-        per_entry: dict[int, tuple[float, _Variant, _Alignment]] = {}
-        for vidx in self._candidates(query):
-            variant = self._variants[vidx]
-            alignment = self._align(query, variant.norm)
-            name_score = alignment.score - (WEAK_ALIAS_PENALTY if variant.weak else 0.0)
-            current = per_entry.get(variant.entry_idx)
-            if current is None or name_score > current[0]:
-                per_entry[variant.entry_idx] = (name_score, variant, alignment)
-        hits: list[ScreeningHit] = []
-        for entry_idx, (name_score, variant, alignment) in per_entry.items():
-            if name_score < HIT_FLOOR - 10:
+    def _second_chance(
+        self,
+        query: _Query,
+        vidx: int,
+        used_q: set[int],
+        used_c: set[int],
+        matched: list[tuple[int, int, float, float]],
+        num: float,
+        den: float,
+    ) -> tuple[float, float]:
+        """Words left over on both sides: two typos in one long word, or a word split in two.
+
+        Two typos in one word of 8+ letters ("Zawahiri" / "Zwahiry") share no retrieval
+        key, and a given name written together or apart ("Hongri" / "Hong Ri",
+        "Saadeddine" / "Saad Eddine") leaves one word on one side and two on the other.
+        """
+        cand = self._variants[vidx].norm
+        tids = self._variant_tids[vidx]
+        q_tokens, c_tokens = query.norm.tokens, cand.tokens
+        for qi, q_token in enumerate(q_tokens):
+            if qi in used_q or len(q_token) < 5:
+                continue
+            for ci, c_token in enumerate(c_tokens):
+                if ci in used_c or len(c_token) < 5 or max(len(q_token), len(c_token)) < 8:
+                    continue
+                sim = _edit_similarity(q_token, c_token)
+                if sim >= TOKEN_MIN_SIM:
+                    used_q.add(qi)
+                    used_c.add(ci)
+                    rarity = min(query.rarity[qi], self._rarity[tids[ci]])
+                    weight = (query.norm.weights[qi] + cand.weights[ci]) * rarity
+                    num += sim * weight
+                    den += weight
+                    matched.append((qi, ci, sim, weight))
+                    break
+        sides = (
+            (q_tokens, used_q, c_tokens, used_c, False),
+            (c_tokens, used_c, q_tokens, used_q, True),
+        )
+        for one, used_one, two, used_two, flipped in sides:
+            for i, word in enumerate(one):
+                if i in used_one or len(word) < 4:
+                    continue
+                best: tuple[float, int, int] | None = None
+                for a in range(len(two)):
+                    if a in used_two or two[a][0] != word[0]:
+                        continue
+                    # Written apart, the two halves stand next to each other, in either order.
+                    for b in (a - 1, a + 1):
+                        if b < 0 or b >= len(two) or b in used_two:
+                            continue
+                        if abs(len(two[a]) + len(two[b]) - len(word)) > 2:
+                            continue
+                        sim = _edit_similarity(word, two[a] + two[b])
+                        if sim >= JOIN_MIN_SIM and (best is None or sim > best[0]):
+                            best = (sim, a, b)
+                if best is None:
+                    continue
+                sim, a, b = best
+                used_one.add(i)
+                used_two.update((a, b))
+                for j in (a, b):
+                    qi, ci = (j, i) if flipped else (i, j)
+                    q_weight, c_weight = query.norm.weights[qi], cand.weights[ci]
+                    if flipped:
+                        c_weight /= 2  # the one word's weight is shared by its two halves
+                    else:
+                        q_weight /= 2
+                    rarity = min(query.rarity[qi], self._rarity[tids[ci]])
+                    weight = (q_weight + c_weight) * rarity
+                    num += sim * weight
+                    den += weight
+                    matched.append((qi, ci, sim, weight))
+        return num, den
+
+    def _finish(self, query: _Query, shortlist: list[tuple[int, float]]) -> ScreeningResult:
+        """Align, corroborate and rank the shortlisted variants, best pre-score first.
+
+        The pre-score equals the alignment's name score for most pairs, so the walk stops
+        once no remaining entry could reach the report floor (or beat the fifth hit) even
+        with every corroboration bonus; only those still in the running are aligned.
+        """
+        by_entry: dict[int, list[int]] = {}
+        order: list[tuple[float, int]] = []
+        for vidx, prescore in shortlist:
+            entry_idx = self._variants[vidx].entry_idx
+            if entry_idx not in by_entry:
+                by_entry[entry_idx] = []
+                order.append((prescore, entry_idx))
+            by_entry[entry_idx].append(vidx)
+        scored: list[tuple[float, float, int, int, _Alignment, list[ScoreComponent]]] = []
+        finals: list[float] = []
+        for prescore, entry_idx in order:
+            bar = HIT_FLOOR if len(finals) < MAX_HITS else max(HIT_FLOOR, finals[MAX_HITS - 1])
+            if prescore + MAX_BONUS + PRESCORE_SLACK < bar:
+                break
+            aligned: tuple[float, int, _Alignment] | None = None
+            for vidx in by_entry[entry_idx]:
+                alignment = self._align(query, vidx)
+                name_score = alignment.score - (
+                    WEAK_ALIAS_PENALTY if self._variants[vidx].weak else 0.0
+                )
+                if aligned is None or name_score > aligned[0]:
+                    aligned = (name_score, vidx, alignment)
+            assert aligned is not None
+            name_score, vidx, alignment = aligned
+            if name_score + MAX_BONUS < bar:
                 continue
             entry = self._entries[entry_idx]
-            adjust, notes = _corroborate(entry, subject.dob, country)
-            score = round(max(0.0, min(100.0, name_score + adjust)), 1)
+            adjustments = _corroborate(entry, self._variants[vidx].norm, query)
+            total = name_score + sum(c.points for c in adjustments)
+            score = round(max(0.0, min(100.0, total)), 1)
             if score < HIT_FLOOR:
                 continue
-            hits.append(
-                ScreeningHit(
-                    list_name=entry.list_name,
-                    entry_id=entry.entry_id,
-                    matched_name=variant.display,
-                    score=score,
-                    explanation=_explain(
-                        subject.name, entry, variant, alignment, name_score, notes
-                    ),
-                )
-            )
-        hits.sort(key=lambda h: (-h.score, h.entry_id))
-        hits = hits[:MAX_HITS]
+            scored.append((score, total, entry_idx, vidx, alignment, adjustments))
+            finals.append(score)
+            finals.sort(reverse=True)
+        scored.sort(key=lambda item: (-item[0], self._entries[item[2]].entry_id))
+        hits = [
+            self._hit(query, self._entries[entry_idx], vidx, alignment, adjustments, total, score)
+            for score, total, entry_idx, vidx, alignment, adjustments in scored[:MAX_HITS]
+        ]
         best = hits[0] if hits else None
         top = best.score if best else 0.0
         decision: Literal["clear", "potential_match"] = (
             "potential_match" if top >= self.threshold else "clear"
         )
-        return ScreeningResult(decision, top, best, hits, self.list_version)
+        return ScreeningResult(decision, top, best, hits, self.list_version, self.threshold)
+
+    def _hit(
+        self,
+        query: _Query,
+        entry: ListEntry,
+        vidx: int,
+        alignment: _Alignment,
+        adjustments: list[ScoreComponent],
+        total: float,
+        score: float,
+    ) -> ScreeningHit:
+        variant = self._variants[vidx]
+        breakdown = self._name_components(query, vidx, alignment) + adjustments
+        if score != round(total, 1):
+            breakdown.append(ScoreComponent("bounds", "score kept within 0..100", score - total))
+        return ScreeningHit(
+            list_name=entry.list_name,
+            entry_id=entry.entry_id,
+            matched_name=variant.display,
+            score=score,
+            explanation=_explain(query, entry, variant, alignment, adjustments),
+            breakdown=tuple(breakdown),
+            threshold=self.threshold,
+        )
+
+    def _name_components(
+        self, query: _Query, vidx: int, alignment: _Alignment
+    ) -> list[ScoreComponent]:
+        """The name part of a hit's breakdown: points per aligned token, costs of the rest."""
+        variant = self._variants[vidx]
+        q_tokens, c_tokens = query.norm.tokens, variant.norm.tokens
+        out: list[ScoreComponent] = []
+        if alignment.compact:
+            out.append(
+                ScoreComponent(
+                    "spacing",
+                    f"'{query.norm.text}' ~ '{variant.norm.text}' compared without spaces",
+                    alignment.score,
+                )
+            )
+        else:
+            den = alignment.denominator or 1.0
+            for qi, ci, sim, weight in alignment.pairs:
+                detail = q_tokens[qi] if sim == 1.0 else f"{q_tokens[qi]}~{c_tokens[ci]}"
+                out.append(
+                    ScoreComponent(
+                        "token", detail, 100.0 * sim * weight / den, round(sim, 3), round(weight, 3)
+                    )
+                )
+            used_q = {qi for qi, _, _, _ in alignment.pairs}
+            used_c = {ci for _, ci, _, _ in alignment.pairs}
+            for qi, token in enumerate(q_tokens):
+                if qi not in used_q:
+                    weight = query.norm.weights[qi] * query.rarity[qi]
+                    out.append(
+                        ScoreComponent("query_only_token", token, 0.0, 0.0, round(weight, 3))
+                    )
+            for ci, token in enumerate(c_tokens):
+                if ci not in used_c:
+                    weight = self._variant_weights[vidx][ci]
+                    out.append(ScoreComponent("list_only_token", token, 0.0, 0.0, round(weight, 3)))
+            if alignment.score < alignment.raw:
+                out.append(
+                    ScoreComponent(
+                        "single_token_cap",
+                        "only one word in common",
+                        alignment.score - alignment.raw,
+                    )
+                )
+        if variant.weak:
+            out.append(
+                ScoreComponent("weak_alias", "weak (low-quality) alias", -WEAK_ALIAS_PENALTY)
+            )
+        return out
+
+    def clear_caches(self) -> None:
+        """Forget the per-token similarity cache (it only speeds up names seen before)."""
+        self._token_cache.clear()
+
+    def screen(self, subject: ScreeningSubject) -> ScreeningResult:
+        """Screen one subject against every loaded list."""
+        return self.screen_many([subject])[0]
 
     def screen_many(self, subjects: Iterable[ScreeningSubject]) -> list[ScreeningResult]:
-        """Screen subjects in order (one result per subject)."""
-        return [self.screen(subject) for subject in subjects]
+        """Screen many subjects at once (one result per subject, in order).
+
+        Same results as screening each alone, but the candidate search runs as one set
+        of numpy operations per chunk of names instead of one per name.
+        """
+        results: list[ScreeningResult] = []
+        pending = list(subjects)
+        for start in range(0, len(pending), BATCH_CHUNK):
+            chunk = [self._prepare(s) for s in pending[start : start + BATCH_CHUNK]]
+            shortlists = self._shortlists(chunk)
+            for query, shortlist in zip(chunk, shortlists, strict=True):
+                if not query.norm.tokens:
+                    results.append(
+                        ScreeningResult("clear", 0.0, None, [], self.list_version, self.threshold)
+                    )
+                else:
+                    results.append(self._finish(query, shortlist))
+        return results
 
 
-def _corroborate(
-    entry: ListEntry, dob: dt.date | None, country: str | None
-) -> tuple[float, list[str]]:
-    """Score adjustment and explanation notes from DOB, country and entity type."""
-    adjust = 0.0
-    notes: list[str] = []
-    if dob is not None:
-        if entry.entity_type != "person":
-            adjust -= NON_PERSON_PENALTY
-            notes.append(f"subject has a DOB but list entry is a {entry.entity_type}")
-        elif not entry.dates_of_birth:
-            adjust -= DOB_MISSING_PENALTY
-            notes.append("no DOB on list entry")
+def _joined_pairs(tokens: tuple[str, ...]) -> list[tuple[int, str]]:
+    """Adjacent words that may also be written as one ("hong ri" / "hongri")."""
+    return [
+        (i, tokens[i] + tokens[i + 1])
+        for i in range(len(tokens) - 1)
+        if 2 <= min(len(tokens[i]), len(tokens[i + 1])) <= JOIN_PART_MAX
+        and len(tokens[i]) + len(tokens[i + 1]) <= JOIN_MAX
+    ]
+
+
+def _typo_keys(token: str) -> list[str]:
+    keys = ["=" + token]
+    if len(token) >= 4:
+        keys.append("-" + token)
+        keys.extend("-" + d for d in _deletes(token))
+    if len(token) >= LONG_WORD:
+        keys.extend(_ends(token))
+    return keys
+
+
+def _ends(token: str) -> list[str]:
+    """A long word's first and last five letters: two typos rarely hit both ends."""
+    return ["^" + token[:5], "$" + token[-5:]]
+
+
+def _index_keys(token: str) -> set[str]:
+    keys = set(_typo_keys(token))
+    if len(token) >= 3:
+        keys.add("~" + _phon(token))
+    return keys
+
+
+def _query_keys(token: str) -> set[str]:
+    keys = {"=" + token}
+    if len(token) == 2 and not any(ch in "aeiouy" for ch in token):
+        keys.add("~" + _phon(token))  # an unvocalised skeleton: "dn" for din / dan / den
+    if len(token) >= 3:
+        keys.add("~" + _phon(token))
+        keys.add("-" + token)
+    if len(token) >= 4:
+        keys.update("-" + d for d in _deletes(token))
+    if len(token) >= LONG_WORD - 2:
+        keys.update(_ends(token))
+    return keys
+
+
+def _corroborate(entry: ListEntry, listed: NormalizedName, query: _Query) -> list[ScoreComponent]:
+    """Score adjustments from entity type, legal form, DOB and country."""
+    out: list[ScoreComponent] = []
+    kind = query.kind
+    dob = query.subject.dob
+    if kind == "person" and entry.entity_type != "person":
+        detail = f"list entry is a {entry.entity_type}"
+        if dob is not None and query.subject.entity_type is None:
+            detail = f"subject has a DOB but list entry is a {entry.entity_type}"
+        out.append(ScoreComponent("entity_type", detail, -NON_PERSON_PENALTY))
+    elif kind is not None and kind != "person" and entry.entity_type == "person":
+        out.append(
+            ScoreComponent(
+                "entity_type",
+                "subject is an organisation, list entry a person",
+                -NOT_A_PERSON_PENALTY,
+            )
+        )
+    mine = set(query.norm.legal_forms) - _WILDCARD_FORMS
+    theirs = set(listed.legal_forms) - _WILDCARD_FORMS
+    if mine and theirs:
+        if mine & theirs:
+            out.append(
+                ScoreComponent(
+                    "legal_form",
+                    f"legal form {'/'.join(sorted(mine & theirs))} matches",
+                    LEGAL_FORM_MATCH_BONUS,
+                )
+            )
+        else:
+            out.append(
+                ScoreComponent(
+                    "legal_form",
+                    f"legal form {'/'.join(sorted(mine))} differs from listed "
+                    f"{'/'.join(sorted(theirs))}",
+                    -LEGAL_FORM_MISMATCH_PENALTY,
+                )
+            )
+    if dob is not None and entry.entity_type == "person":
+        if not entry.dates_of_birth:
+            out.append(ScoreComponent("dob", "no DOB on list entry", -DOB_MISSING_PENALTY))
         elif any(d.exact == dob for d in entry.dates_of_birth):
-            adjust += DOB_EXACT_BONUS
-            notes.append(f"DOB {dob.isoformat()} matches")
+            out.append(ScoreComponent("dob", f"DOB {dob.isoformat()} matches", DOB_EXACT_BONUS))
         elif any(d.year_from <= dob.year <= d.year_to for d in entry.dates_of_birth):
-            adjust += DOB_YEAR_BONUS
-            notes.append(f"DOB year {dob.year} matches")
+            out.append(ScoreComponent("dob", f"DOB year {dob.year} matches", DOB_YEAR_BONUS))
         else:
             gap = min(
                 min(abs(dob.year - d.year_from), abs(dob.year - d.year_to))
                 for d in entry.dates_of_birth
             )
-            listed = ", ".join(d.describe() for d in entry.dates_of_birth[:3])
+            listed_dobs = ", ".join(d.describe() for d in entry.dates_of_birth[:3])
             if gap <= 1:
-                adjust -= DOB_NEAR_PENALTY
-                notes.append(f"DOB year {dob.year} close to listed {listed}")
+                out.append(
+                    ScoreComponent(
+                        "dob",
+                        f"DOB year {dob.year} close to listed {listed_dobs}",
+                        -DOB_NEAR_PENALTY,
+                    )
+                )
             else:
-                adjust -= DOB_MISMATCH_PENALTY
-                notes.append(f"DOB year {dob.year} differs from listed {listed}")
+                out.append(
+                    ScoreComponent(
+                        "dob",
+                        f"DOB year {dob.year} differs from listed {listed_dobs}",
+                        -DOB_MISMATCH_PENALTY,
+                    )
+                )
+    country = query.country
     if country:
         if not entry.countries:
-            adjust -= COUNTRY_MISSING_PENALTY
-            notes.append("no country on list entry")
+            out.append(
+                ScoreComponent("country", "no country on list entry", -COUNTRY_MISSING_PENALTY)
+            )
         elif country in entry.countries:
-            adjust += COUNTRY_MATCH_BONUS
-            notes.append(f"country {country} matches")
+            out.append(ScoreComponent("country", f"country {country} matches", COUNTRY_MATCH_BONUS))
         else:
-            adjust -= COUNTRY_MISMATCH_PENALTY
-            notes.append(f"country {country} not in listed {', '.join(entry.countries)}")
-    return adjust, notes
+            out.append(
+                ScoreComponent(
+                    "country",
+                    f"country {country} not in listed {', '.join(entry.countries)}",
+                    -COUNTRY_MISMATCH_PENALTY,
+                )
+            )
+    return out
 
 
 def _explain(
-    query_name: str,
+    query: _Query,
     entry: ListEntry,
     variant: _Variant,
     alignment: _Alignment,
-    name_score: float,
-    notes: list[str],
+    adjustments: list[ScoreComponent],
 ) -> str:
     kind = "name" if variant.primary else ("weak alias" if variant.weak else "alias")
-    text = f"name '{query_name}' ~ {kind} '{variant.display}'"
+    text = f"name '{query.subject.name}' ~ {kind} '{variant.display}'"
     if not variant.primary:
         text += f" of '{entry.name}'"
+    q_tokens, c_tokens = query.norm.tokens, variant.norm.tokens
     if alignment.compact:
         detail = "spacing-insensitive"
     else:
         detail = f"{len(alignment.pairs)} tokens aligned"
-        fuzzy = [f"{q}~{c}" for q, c, s in alignment.pairs if s < 1.0]
+        fuzzy = [f"{q_tokens[qi]}~{c_tokens[ci]}" for qi, ci, sim, _ in alignment.pairs if sim < 1]
         if fuzzy:
             detail += f", fuzzy {' '.join(fuzzy)}"
-        if alignment.unmatched_list:
-            detail += f", list-only {' '.join(alignment.unmatched_list)}"
-        if alignment.unmatched_query:
-            detail += f", query-only {' '.join(alignment.unmatched_query)}"
+        used_q = {qi for qi, _, _, _ in alignment.pairs}
+        used_c = {ci for _, ci, _, _ in alignment.pairs}
+        list_only = [t for ci, t in enumerate(c_tokens) if ci not in used_c]
+        query_only = [t for qi, t in enumerate(q_tokens) if qi not in used_q]
+        if list_only:
+            detail += f", list-only {' '.join(list_only)}"
+        if query_only:
+            detail += f", query-only {' '.join(query_only)}"
+    name_score = alignment.score - (WEAK_ALIAS_PENALTY if variant.weak else 0.0)
     text += f" (name score {name_score:.0f}: {detail})"
-    if notes:
-        text += "; " + "; ".join(notes)
+    if adjustments:
+        text += "; " + "; ".join(c.detail for c in adjustments)
     return text

@@ -2,20 +2,29 @@
 
 Both sides must go through exactly the same steps, otherwise a transliteration
 or particle rule applied to one side only turns into a missed match.
-Steps: transliterate any script to ASCII (anyascii), casefold, drop
-apostrophes/periods, split on other punctuation, reorder ``LAST, First``,
-merge Arabic ``Abd``-compounds, drop honorifics / particles / legal forms.
+Steps: transliterate any script to ASCII (rigour/ICU, anyascii as the fallback),
+casefold, drop apostrophes/periods, split on other punctuation, reorder ``LAST, First``,
+merge Arabic ``Abd``-compounds, take legal forms off organisation names (rigour's
+org-type database: "Ltd"/"Limited"/"LLC"/"OOO", in Latin or Cyrillic, all become a generic form kept
+beside the tokens), drop honorifics / particles.
 Each surviving token carries a *weight* saying how much its absence on the
 other side should cost (missing middle names are cheap, a missing surname is not).
 """
 
+# Greek and Arabic letters in comments below are examples, not look-alike typos.
+# ruff: noqa: RUF003
+
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from anyascii import anyascii
+from rapidfuzz.distance import OSA
+from rigour.names import extract_org_types
+from rigour.text.normalize import Normalize
+from rigour.text.translit import ascii_text
 
 # Role weights: the cost of a token of this role being unmatched.
 W_PRIMARY = 1.0  # first given name, main surname, any entity-name word
@@ -76,6 +85,8 @@ _PARTICLES = frozenset(
         "bin",
         "ibn",
         "bint",
+        "bn",
+        "ben",
         "binti",
         "binte",
         "de",
@@ -187,13 +198,93 @@ _CANONICAL = {
 _APOSTROPHES = re.compile("['`\u00b4\u02bc\u02bb\u02bf\u02be\u2018\u2019]")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
+# Scripts whose names need a little help beyond the library transliteration.
+_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_HANGUL = re.compile("[\uac00-\ud7a3]+")
+_GREEK = re.compile("[\u0370-\u03ff\u1f00-\u1fff]")
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+_ARABIC = re.compile("[\u0600-\u06ff]")
+_ARABIC_INITIAL_AYN = re.compile("(?<![\u0621-\u064a])\u0639")
+_ARABIC_ARTICLE = re.compile("(?<![\u0621-\u064a])\u0627\u0644(?=[\u0621-\u064a]{2})")
+# How Greek writes foreign names, read back the way Latin-script lists spell them:
+# χ → h, ου → u, μπ → b, ντ → d, γκ → g, τζ → j (ICU gives ch, ou, mp, nt, ng, tz).
+_GREEK_READINGS = (
+    ("ch", "h"),
+    ("ou", "u"),
+    ("mp", "b"),
+    ("mb", "b"),
+    ("nt", "d"),
+    ("ng", "g"),
+    ("tz", "j"),
+)
+# Inside an Arabic-script word و and ي are long vowels far more often than consonants.
+_ARABIC_LONG_W = re.compile("(?<=[a-z])w")
+_ARABIC_LONG_Y = re.compile("(?<=[a-z])y")
+_HAN_COMPOUND_SURNAMES = frozenset(
+    {"欧阳", "歐陽", "司马", "司馬", "诸葛", "諸葛", "上官", "东方", "東方", "皇甫", "令狐", "慕容"}
+)
+
+# Legal forms: rigour's org-type database (ISO 20275 and more, in many languages and
+# scripts) recognises and canonicalises them; these generic words it leaves alone.
+_ORG_FLAGS = Normalize.CASEFOLD | Normalize.NAME
+# Only legal forms proper are taken off; descriptive types ("charity", "state unitary
+# enterprise", "joint venture") stay name words.
+_LEGAL_GENERICS = frozenset({"llc", "jsc", "lp", "llp", "gp", "plc"})
+_GENERIC_ORG_WORDS = {"co": "co", "company": "co", "corp": "corp", "corporation": "corp"}
+# Spelled-out legal-form words a misspelling of which ("Limted", "Compnay") is repaired.
+_LEGAL_WORDS = (
+    "limited",
+    "company",
+    "corporation",
+    "incorporated",
+    "liability",
+    "private",
+    "partnership",
+    "sociedad",
+    "anonima",
+    "limitada",
+    "responsabilidad",
+    "gesellschaft",
+    "aktiengesellschaft",
+    "obshchestvo",
+    "ogranichennoy",
+    "ogranichennoi",
+    "otvetstvennostyu",
+    "aktsionernoe",
+    "aktsionernoye",
+    "zakrytoe",
+    "otkrytoe",
+    "publichnoe",
+    "holding",
+    "holdings",
+    "trading",
+    "establishment",
+)
+
+
+def _one_deletes(token: str) -> list[str]:
+    return [token[:i] + token[i + 1 :] for i in range(len(token))]
+
+
+_LEGAL_REPAIR: dict[str, str] = {}
+for _word in _LEGAL_WORDS:
+    for _key in (_word, *_one_deletes(_word)):
+        _LEGAL_REPAIR.setdefault(_key, _word)
+
 
 @dataclass(frozen=True, slots=True)
 class NormalizedName:
-    """Tokens in natural (given-names-first) order and their absence costs."""
+    """Tokens in natural (given-names-first) order and their absence costs.
+
+    ``legal_forms`` holds the generic legal forms taken off the name ("llc", "jsc", "co", ...);
+    ``org_evidence`` says one of them is unambiguous (not a two-letter form such as "SA"
+    that may also be a name), i.e. the name itself says it is an organisation.
+    """
 
     tokens: tuple[str, ...]
     weights: tuple[float, ...]
+    legal_forms: tuple[str, ...] = ()
+    org_evidence: bool = False
 
     @property
     def text(self) -> str:
@@ -204,16 +295,66 @@ class NormalizedName:
         return "".join(self.tokens)
 
 
+@lru_cache(maxsize=20_000)
+def _syllable(char: str) -> str:
+    return ascii_text(char).strip().casefold()
+
+
+def _han_name(match: re.Match[str]) -> str:
+    """A Han run as pinyin the way lists write it: surname, then the given name in one word."""
+    run = match.group()
+    sylls = [_syllable(ch) for ch in run]
+    if not 2 <= len(run) <= 4:
+        return " " + " ".join(sylls) + " "
+    cut = 2 if run[:2] in _HAN_COMPOUND_SURNAMES and len(run) > 2 else 1
+    return " " + "".join(sylls[:cut]) + " " + "".join(sylls[cut:]) + " "
+
+
+def _hangul_name(match: re.Match[str]) -> str:
+    """Hangul syllable by syllable: lists write Korean given names split ("Jong Un")."""
+    return " " + " ".join(_syllable(ch) for ch in match.group()) + " "
+
+
 def to_ascii(text: str) -> str:
-    """Transliterate any script to lower-case ASCII ("Ḥarīrī" → "hariri", "Путин" → "putin")."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return anyascii(stripped).casefold()
+    """Transliterate any script to lower-case ASCII ("Ḥarīrī" → "hariri", "Путин" → "putin").
+
+    rigour (ICU underneath) transliterates every script it covers: Latin with diacritics,
+    Cyrillic, Greek, Armenian, Georgian, Hangul, Arabic, Hebrew, Han, Kana, Indic scripts...
+    Around it: Han names become ``surname givenname`` pinyin as lists write them, Hangul
+    goes syllable by syllable; in Arabic script a word-initial ʿayn reads as a vowel, و/ي
+    inside a word as u/i, and the attached article ال splits off as "al" (a particle, like
+    "al-" in Latin); Greek digraphs read as Latin-script lists spell foreign names
+    (Χασάν → hasan, Πούτιν → putin, Ροντρίγκεζ → rodrigez).
+    """
+    if text.isascii():
+        return text.casefold()
+    text = _APOSTROPHES.sub("", text).replace("\u30fb", " ")
+    greek = _GREEK.search(text) is not None
+    cyrillic = _CYRILLIC.search(text) is not None
+    arabic = _ARABIC.search(text) is not None
+    if arabic:
+        text = _ARABIC_ARTICLE.sub("\u0627\u0644 ", text)
+        text = _ARABIC_INITIAL_AYN.sub("\u0627", text).replace("\u0639", "").replace("\u0621", "")
+    text = _HAN.sub(_han_name, text)
+    text = _HANGUL.sub(_hangul_name, text)
+    out = ascii_text(text)
+    if not out.isascii():
+        out = anyascii(out)
+    out = out.replace("?", "").casefold()
+    if greek:
+        for src, dst in _GREEK_READINGS:
+            out = out.replace(src, dst)
+    if cyrillic:
+        out = out.replace("dzh", "j")  # Дж is how Cyrillic writes a foreign j (Donjuan)
+    if arabic:
+        out = _ARABIC_LONG_W.sub("u", out)
+        out = _ARABIC_LONG_Y.sub("i", out)
+    return out
 
 
 def _raw_tokens(text: str) -> list[str]:
+    """Tokens of an already transliterated (ASCII, casefolded) text."""
     text = _ATTACHED_ARTICLE.sub(" ", text)
-    text = to_ascii(text)
     text = _APOSTROPHES.sub("", text).replace("'", "").replace(".", "")
     tokens = [t for t in _NON_ALNUM.split(text) if t]
     return _merge_abd(tokens)
@@ -232,7 +373,7 @@ def _merge_abd(tokens: list[str]) -> list[str]:
             out.append("abd" + tokens[nxt])
             i = nxt + 1
             continue
-        for prefix in _ABD_PREFIXES:
+        for prefix in _ABD_PREFIXES if tok.startswith("abd") else ():
             if tok.startswith(prefix) and len(tok) - len(prefix) >= 3:
                 rest = tok[len(prefix) :]
                 if rest.startswith(("al", "el", "ul")) and len(rest) > 4:
@@ -242,6 +383,62 @@ def _merge_abd(tokens: list[str]) -> list[str]:
         out.append(_CANONICAL.get(tok, tok))
         i += 1
     return out
+
+
+@lru_cache(maxsize=100_000)
+def _repair_legal_word(token: str) -> str:
+    """ "limted" → "limited": one typo in a spelled-out legal-form word (6+ letters)."""
+    if len(token) < 6 or _LEGAL_REPAIR.get(token) == token:
+        return token
+    for key in (token, *_one_deletes(token)):
+        word = _LEGAL_REPAIR.get(key)
+        if word is not None and len(word) >= 6 and OSA.distance(token, word) <= 1:
+            return word
+    return token
+
+
+def _org_types(text: str) -> list[tuple[list[str], str]]:
+    """(matched tokens, generic legal form) for each legal form rigour finds in ``text``."""
+    found = extract_org_types(text, _ORG_FLAGS, generic=True)
+    return [(matched.split(), form) for matched, form in found if form in _LEGAL_GENERICS]
+
+
+def _strip_legal_forms(tokens: list[str]) -> tuple[list[str], list[str], bool]:
+    """Take legal forms off the start and end of a name; return (tokens, forms, evidence).
+
+    Only the edges: in the middle of a name "SA" or "AS" is more likely a name part.
+    A two-letter form is only taken while two other tokens remain.
+    """
+    tokens = [_repair_legal_word(t) for t in tokens]
+    if len(tokens) > 2 and tokens[0] == "the":
+        tokens = tokens[1:]
+    forms: list[str] = []
+    evidence = False
+    changed = True
+    while changed and len(tokens) > 1:
+        changed = False
+        for matched, form in _org_types(" ".join(tokens)):
+            size = len(matched)
+            short = len("".join(matched)) <= 2
+            if len(tokens) - size < (2 if short else 1):
+                continue
+            if tokens[-size:] == matched:
+                tokens = tokens[:-size]
+            elif tokens[:size] == matched and (not short or matched == ["ao"]):
+                # Leading forms are spelled out or Russian (OOO, AO, OAO); a leading
+                # two-letter "form" is more likely a name ("Sd" = سعد).
+                tokens = tokens[size:]
+            else:
+                continue
+            forms.append(form)
+            evidence = evidence or not short
+            changed = True
+            break
+    while len(tokens) > 1 and tokens[-1] in _GENERIC_ORG_WORDS:
+        forms.append(_GENERIC_ORG_WORDS[tokens[-1]])
+        evidence = evidence or len(tokens[-1]) > 2
+        tokens = tokens[:-1]
+    return tokens, forms, evidence
 
 
 def _strip_leading(tokens: list[str], vocabulary: frozenset[str], keep: int) -> list[str]:
@@ -267,6 +464,13 @@ def _clean_part(tokens: list[str], keep: int) -> list[str]:
     return _drop_anywhere(tokens, _PARTICLES, keep)
 
 
+def _all_legal(tokens: list[str]) -> bool:
+    if all(t in _LEGAL_FORMS for t in tokens):
+        return True
+    rest, forms, _ = _strip_legal_forms(["x", *tokens])
+    return bool(forms) and rest == ["x"]
+
+
 def normalize_name(
     name: str, *, person_order: bool = True, is_entity: bool = False
 ) -> NormalizedName:
@@ -275,14 +479,16 @@ def normalize_name(
     ``person_order``: a single comma means ``LAST, First Middle`` (OFAC style);
     entity names never reorder since their commas precede legal forms ("CIMEX, S.A.").
     """
-    name = _HIS_EXCELLENCY.sub(" ", name)
+    text = to_ascii(_HIS_EXCELLENCY.sub(" ", name))
     weighted: list[tuple[str, float]]
-    comma_form = person_order and not is_entity and name.count(",") == 1
+    forms: list[str] = []
+    evidence = False
+    comma_form = person_order and not is_entity and text.count(",") == 1
     if comma_form:
-        surname_part, given_part = name.split(",")
+        surname_part, given_part = text.split(",")
         given_raw = _raw_tokens(given_part)
         # "CIMEX, S.A." is a company with a legal form after the comma, not "LAST, First".
-        comma_form = bool(given_raw) and not all(t in _LEGAL_FORMS for t in given_raw)
+        comma_form = bool(given_raw) and not _all_legal(given_raw)
     if comma_form:
         surnames = _clean_part(_raw_tokens(surname_part), 1)
         givens = _clean_part(_raw_tokens(given_part), 1)
@@ -294,8 +500,9 @@ def normalize_name(
             (t, W_PRIMARY if i == 0 else W_SECONDARY_SURNAME) for i, t in enumerate(surnames)
         ]
     else:
-        tokens = _clean_part(_raw_tokens(name), 2)
-        if is_entity or len(tokens) <= 2:
+        raw, forms, evidence = _strip_legal_forms(_raw_tokens(text))
+        tokens = _clean_part(raw, 2)
+        if is_entity or forms or len(tokens) <= 2:
             weighted = [(t, W_PRIMARY) for t in tokens]
         else:
             weighted = [
@@ -304,14 +511,22 @@ def normalize_name(
             ]
     if weighted and all(w < W_PRIMARY for _, w in weighted):
         weighted[0] = (weighted[0][0], W_PRIMARY)
-    return NormalizedName(tuple(t for t, _ in weighted), tuple(w for _, w in weighted))
+    return NormalizedName(
+        tuple(t for t, _ in weighted),
+        tuple(w for _, w in weighted),
+        tuple(sorted(set(forms))),
+        evidence,
+    )
 
 
 _PHONETIC_RULES: tuple[tuple[str, str], ...] = (
+    ("x", "ks"),
     ("tsch", "c"),
     ("sch", "s"),
     ("tch", "c"),
     ("ch", "c"),
+    ("tsh", "c"),
+    ("ts", "c"),  # Greek and Cyrillic renderings write ch as ts (Τσάβες, Chavez)
     ("sh", "s"),
     ("zh", "j"),
     ("kh", "h"),
@@ -321,11 +536,11 @@ _PHONETIC_RULES: tuple[tuple[str, str], ...] = (
     ("dh", "d"),
     ("dj", "j"),
     ("ck", "k"),
-    ("ks", "x"),
     ("q", "k"),
     ("c", "k"),
     ("z", "s"),
     ("w", "v"),
+    ("v", "f"),
 )
 _VOWELS = frozenset("aeiouy")
 _DOUBLED = re.compile(r"(.)\1+")
@@ -335,13 +550,16 @@ def phonetic_key(token: str) -> str:
     """A coarse consonant skeleton so transliteration variants collide.
 
     Mohammed/Muhammad/Mohamad → ``mhmd``; Hussein/Husayn → ``hsn``; Osama/Usama
-    → ``asm``. Deliberately lossy: it only selects candidates, never decides.
+    → ``asm``; Darvish/Darwish/drfsh → ``drfs``. Deliberately lossy: it selects
+    candidates and lifts a fair spelling match, it never decides alone.
     """
     if not token:
         return ""
     if token.isdigit():
         return token
     key = _DOUBLED.sub(r"\1", token)
+    # Inside a word w is mostly a vowel glide (Ridwan / رضوان → rdun, Hawari / Huari).
+    key = key[:1] + key[1:].replace("w", "")
     for src, dst in _PHONETIC_RULES:
         key = key.replace(src, dst)
     first = "a" if key[0] in _VOWELS and key[0] != "y" else key[0]

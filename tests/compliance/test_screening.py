@@ -60,7 +60,18 @@ async def test_listed_name_variant_is_a_potential_match_and_high_risk(sessions, 
     assert row.list_version == fixture_screener.list_version == out.list_version
     assert row.list_version.startswith("ofac-sdn@")
     assert row.hits[0]["entry_id"] == "ofac-sdn:100"
-    assert set(row.hits[0]) == {"list_name", "entry_id", "matched_name", "score", "explanation"}
+    # the audit trail: the entry, the score, how it came about and the threshold in force
+    assert set(row.hits[0]) == {
+        "list_name",
+        "entry_id",
+        "matched_name",
+        "score",
+        "explanation",
+        "threshold",
+        "breakdown",
+    }
+    assert row.threshold == row.hits[0]["threshold"] == 85.0
+    assert row.hits[0]["breakdown"] and all("points" in c for c in row.hits[0]["breakdown"])
     assert row.risk_factors == out.risk_factors
 
 
