@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from temporalio import activity
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -601,18 +601,23 @@ class MonitoringActivities:
                     timeout=UPDATE_TIMEOUT,
                 )
                 return True
-            except WorkflowUpdateFailedError:
-                pass  # refused (already paused, resolved meanwhile): see what it is below
+            except WorkflowUpdateFailedError:  # refused: already paused, or resolved meanwhile
+                return await _paused_for(handle, alert_id)
             except RPCError:
                 return False  # the workflow is gone (closed): record only
-        if row.status not in (*OPEN_STATUSES, "paused"):
+        if row.status != "paused":
             return False
-        # a retry after our pause went through, or paused by someone else
-        try:
-            state = await handle.query("state", result_type=CaseSnapshot)
-        except RPCError:
-            return False
-        return state.status == "paused" and any(alert_id in p.reason for p in state.pauses)
+        return await _paused_for(handle, alert_id)
+
+
+async def _paused_for(handle: WorkflowHandle[Any, Any], alert_id: str) -> bool:
+    """Whether the case is paused for this alert: a retry after our own pause went through
+    (True), or someone else paused it (False: the escalation is recorded on it instead)."""
+    try:
+        state = await handle.query("state", result_type=CaseSnapshot)
+    except RPCError:
+        return False
+    return state.status == "paused" and any(alert_id in p.reason for p in state.pauses)
 
 
 __all__ = [

@@ -44,21 +44,55 @@ ETA_REFIT_SCHEDULE_ID = "eta-refit"
 log = logging.getLogger(__name__)
 
 
-def rebalance_schedule(settings: Settings, *, task_queue: str | None = None) -> Schedule:
+def _every(
+    settings: Settings,
+    task_queue: str | None,
+    *,
+    workflow: str,
+    arg: object,
+    run_id: str,
+    every: timedelta,
+    timeout: timedelta,
+) -> Schedule:
+    """One workflow run every ``every``; a run still going when the next is due is skipped."""
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            REBALANCE_WORKFLOW,
-            RebalanceInput(trigger="schedule", requested_by="schedule"),
-            id="workload-rebalancing-run",
+            workflow,
+            arg,
+            id=run_id,
             task_queue=task_queue or settings.temporal_task_queue,
-            execution_timeout=timedelta(minutes=30),
+            execution_timeout=timeout,
         ),
-        spec=ScheduleSpec(
-            intervals=[
-                ScheduleIntervalSpec(every=timedelta(minutes=settings.rebalance_every_minutes))
-            ]
-        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def _ensure(client: Client, schedule_id: str, wanted: Schedule, every: str) -> None:
+    """Create the schedule, or bring an existing one in line with ``wanted``."""
+    try:
+        await client.create_schedule(schedule_id, wanted)
+        log.info("schedule created id=%s every=%s", schedule_id, every)
+        return
+    except ScheduleAlreadyRunningError:
+        pass  # it exists (another worker, an earlier start): update it below
+
+    def _update(_: ScheduleUpdateInput) -> ScheduleUpdate:
+        return ScheduleUpdate(schedule=wanted)
+
+    await client.get_schedule_handle(schedule_id).update(_update)
+    log.info("schedule updated id=%s every=%s", schedule_id, every)
+
+
+def rebalance_schedule(settings: Settings, *, task_queue: str | None = None) -> Schedule:
+    return _every(
+        settings,
+        task_queue,
+        workflow=REBALANCE_WORKFLOW,
+        arg=RebalanceInput(trigger="schedule", requested_by="schedule"),
+        run_id="workload-rebalancing-run",
+        every=timedelta(minutes=settings.rebalance_every_minutes),
+        timeout=timedelta(minutes=30),
     )
 
 
@@ -70,35 +104,18 @@ async def ensure_rebalance_schedule(
     task_queue: str | None = None,
 ) -> None:
     wanted = rebalance_schedule(settings, task_queue=task_queue)
-    try:
-        await client.create_schedule(schedule_id, wanted)
-        log.info(
-            "schedule created id=%s every=%smin", schedule_id, settings.rebalance_every_minutes
-        )
-        return
-    except ScheduleAlreadyRunningError:
-        pass
-
-    def _update(_: ScheduleUpdateInput) -> ScheduleUpdate:
-        return ScheduleUpdate(schedule=wanted)
-
-    await client.get_schedule_handle(schedule_id).update(_update)
-    log.info("schedule updated id=%s every=%smin", schedule_id, settings.rebalance_every_minutes)
+    await _ensure(client, schedule_id, wanted, f"{settings.rebalance_every_minutes}min")
 
 
 def eta_refit_schedule(settings: Settings, *, task_queue: str | None = None) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            REFIT_ETA_WORKFLOW,
-            RefitEtaInput(),
-            id="eta-refit-run",
-            task_queue=task_queue or settings.temporal_task_queue,
-            execution_timeout=timedelta(hours=2),
-        ),
-        spec=ScheduleSpec(
-            intervals=[ScheduleIntervalSpec(every=timedelta(days=settings.eta_refit_every_days))]
-        ),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    return _every(
+        settings,
+        task_queue,
+        workflow=REFIT_ETA_WORKFLOW,
+        arg=RefitEtaInput(),
+        run_id="eta-refit-run",
+        every=timedelta(days=settings.eta_refit_every_days),
+        timeout=timedelta(hours=2),
     )
 
 
@@ -110,36 +127,18 @@ async def ensure_eta_refit_schedule(
     task_queue: str | None = None,
 ) -> None:
     wanted = eta_refit_schedule(settings, task_queue=task_queue)
-    try:
-        await client.create_schedule(schedule_id, wanted)
-        log.info("schedule created id=%s every=%sd", schedule_id, settings.eta_refit_every_days)
-        return
-    except ScheduleAlreadyRunningError:
-        pass
-
-    def _update(_: ScheduleUpdateInput) -> ScheduleUpdate:
-        return ScheduleUpdate(schedule=wanted)
-
-    await client.get_schedule_handle(schedule_id).update(_update)
+    await _ensure(client, schedule_id, wanted, f"{settings.eta_refit_every_days}d")
 
 
 def dashboard_rollup_schedule(settings: Settings, *, task_queue: str | None = None) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            DASHBOARD_ROLLUP_WORKFLOW,
-            RollupInput(),
-            id="dashboard-rollup-run",
-            task_queue=task_queue or settings.temporal_task_queue,
-            execution_timeout=timedelta(hours=2),
-        ),
-        spec=ScheduleSpec(
-            intervals=[
-                ScheduleIntervalSpec(
-                    every=timedelta(minutes=settings.dashboard_rollup_every_minutes)
-                )
-            ]
-        ),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    return _every(
+        settings,
+        task_queue,
+        workflow=DASHBOARD_ROLLUP_WORKFLOW,
+        arg=RollupInput(),
+        run_id="dashboard-rollup-run",
+        every=timedelta(minutes=settings.dashboard_rollup_every_minutes),
+        timeout=timedelta(hours=2),
     )
 
 
@@ -151,36 +150,18 @@ async def ensure_dashboard_rollup_schedule(
     task_queue: str | None = None,
 ) -> None:
     wanted = dashboard_rollup_schedule(settings, task_queue=task_queue)
-    every = settings.dashboard_rollup_every_minutes
-    try:
-        await client.create_schedule(schedule_id, wanted)
-        log.info("schedule created id=%s every=%smin", schedule_id, every)
-        return
-    except ScheduleAlreadyRunningError:
-        pass
-
-    def _update(_: ScheduleUpdateInput) -> ScheduleUpdate:
-        return ScheduleUpdate(schedule=wanted)
-
-    await client.get_schedule_handle(schedule_id).update(_update)
-    log.info("schedule updated id=%s every=%smin", schedule_id, every)
+    await _ensure(client, schedule_id, wanted, f"{settings.dashboard_rollup_every_minutes}min")
 
 
 def sanctions_watch_schedule(settings: Settings, *, task_queue: str | None = None) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            WATCH_WORKFLOW,
-            WatchInput(requested_by="schedule"),
-            id="sanctions-list-watch-run",
-            task_queue=task_queue or settings.temporal_task_queue,
-            execution_timeout=timedelta(hours=2),
-        ),
-        spec=ScheduleSpec(
-            intervals=[
-                ScheduleIntervalSpec(every=timedelta(hours=settings.sanctions_watch_every_hours))
-            ]
-        ),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    return _every(
+        settings,
+        task_queue,
+        workflow=WATCH_WORKFLOW,
+        arg=WatchInput(requested_by="schedule"),
+        run_id="sanctions-list-watch-run",
+        every=timedelta(hours=settings.sanctions_watch_every_hours),
+        timeout=timedelta(hours=2),
     )
 
 
@@ -194,27 +175,14 @@ async def ensure_sanctions_watch_schedule(
     """The sanctions list watch (docs/sanctions-monitoring.md): every
     ``SANCTIONS_WATCH_EVERY_HOURS`` (24 by default) when ``SANCTIONS_WATCH_DIR`` or
     ``SANCTIONS_WATCH_URL`` is set; removed when neither is. Returns whether it is on."""
-    handle = client.get_schedule_handle(schedule_id)
     if settings.sanctions_watch_dir is None and not settings.sanctions_watch_url:
         try:
-            await handle.delete()
+            await client.get_schedule_handle(schedule_id).delete()
             log.info("schedule removed id=%s (no watched folder or URL)", schedule_id)
         except RPCError as e:
             if e.status != RPCStatusCode.NOT_FOUND:
                 raise
         return False
     wanted = sanctions_watch_schedule(settings, task_queue=task_queue)
-    every = settings.sanctions_watch_every_hours
-    try:
-        await client.create_schedule(schedule_id, wanted)
-        log.info("schedule created id=%s every=%sh", schedule_id, every)
-        return True
-    except ScheduleAlreadyRunningError:
-        pass
-
-    def _update(_: ScheduleUpdateInput) -> ScheduleUpdate:
-        return ScheduleUpdate(schedule=wanted)
-
-    await handle.update(_update)
-    log.info("schedule updated id=%s every=%sh", schedule_id, every)
+    await _ensure(client, schedule_id, wanted, f"{settings.sanctions_watch_every_hours}h")
     return True
