@@ -21,7 +21,13 @@ It reports:
 - the lateness of every SLA milestone: fired (the workflow's time, ``case_events.occurred_at``)
   minus due (``stage_intervals.entered_at`` of document collection + budget x fraction, or
   budget + ``after_breach`` for an escalation; 24/7, since the case type has no calendar);
-- ``GET /cases`` and ``GET /dashboard`` p95, read one after the other every second all along.
+- ``GET /cases`` and ``GET /dashboard`` p95, read one after the other every second all along;
+- where the waits are, from the Temporal histories of a sample of cases (timer fired vs due,
+  timer fired to task picked up, a new case's first task, activity scheduled to started).
+
+``--api-only`` starts no worker and stops after the creation phase: a quick look at
+``POST /cases`` against the SDK start, with the API's and the server's CPU per start.
+``--sqlite-pragma journal_mode=wal`` (repeatable) tunes the dev server's SQLite file.
 """
 
 from __future__ import annotations

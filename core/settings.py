@@ -339,15 +339,31 @@ class Settings(BaseSettings):
 
     # --- worker tuning (bench/scale_bench.py; docs/BENCHMARKS.md "Scale") ---------------
     worker_max_cached_workflows: int = Field(
-        default=12_000,
+        default=3_000,
         ge=0,
-        description="Workflow runs kept in the worker's memory (sticky cache). Above the open "
-        "cases, a timer firing never replays a case's whole history",
+        description="Workflow runs a worker keeps in memory (about 250 KB each for a waiting "
+        "case). A task for a run not kept replays its whole history first; 3,000 keeps a "
+        "worker under 1 GB",
     )
-    worker_max_concurrent_workflow_tasks: int = Field(default=8, ge=2)
-    worker_max_concurrent_activities: int = Field(default=16, ge=1)
+    worker_max_concurrent_workflow_tasks: int = Field(
+        default=100,
+        ge=2,
+        description="Workflow tasks in hand at once (a task waiting on a local activity "
+        "holds one): too few and the worker stops polling, so timers are picked up late",
+    )
+    worker_max_concurrent_activities: int = Field(
+        default=8,
+        ge=1,
+        description="Activities at once; they share the worker's event loop with workflow "
+        "tasks, so more only queues them there",
+    )
     worker_max_concurrent_local_activities: int = Field(default=8, ge=1)
-    worker_max_concurrent_workflow_task_polls: int = Field(default=4, ge=2)
+    worker_max_concurrent_workflow_task_polls: int = Field(
+        default=16,
+        ge=2,
+        description="Long polls for workflow tasks: a fifth on the task queue (new cases), "
+        "the rest on this worker's sticky queue (cases it holds)",
+    )
     worker_max_concurrent_activity_task_polls: int = Field(default=4, ge=1)
     worker_sticky_queue_schedule_to_start_seconds: float = Field(
         default=10.0,
