@@ -316,7 +316,7 @@ class EngineStoreActivities:
                                 "kind": event.kind,
                                 "actor": event.actor,
                                 "detail": event.detail,
-                                "occurred_at": p.at,
+                                "occurred_at": event.at or p.at,
                             }
                             for event in p.events
                         ]

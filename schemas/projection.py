@@ -31,6 +31,11 @@ class AuditEvent(BaseModel):
     kind: str
     actor: str = "system"
     detail: dict[str, Any] = Field(default_factory=dict)
+    at: datetime | None = Field(
+        default=None,
+        description="When it happened in the workflow; unset: when its projection was taken "
+        "(a busy outbox writes an event later than it happened, and merges projections).",
+    )
 
 
 class CaseSeed(BaseModel):

@@ -11,6 +11,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
 from playbooks.registry import CaseTypeRegistry, pinned_subprocess_types
+from schemas.casetype import CaseType
 from schemas.client import ClientProfile
 from schemas.contracts import CASE_WORKFLOW, EngineCaseInput
 from schemas.snapshot import CaseSnapshot
@@ -49,9 +50,11 @@ async def start(
     client_profile: ClientProfile | None = None,
     started: list[Any] | None = None,
     history_limit: int | None = None,
+    case_type_def: CaseType | None = None,
 ) -> tuple[str, WorkflowHandle[Any, Any]]:
+    """``case_type_def``: a changed copy of ``case_type`` (e.g. a stage's SLA in seconds)."""
     reg = registry()
-    ct = reg.get(case_type)
+    ct = case_type_def or reg.get(case_type)
     ref = new_ref(case_type[:3].upper())
     workflow_id = f"{ct.workflow_prefix or ct.name}-{ref}"
     who = client_profile or profile()

@@ -110,6 +110,22 @@ async def test_same_version_twice_writes_once(sessions, store):
     assert (await case_row(sessions, ref)).projection_version == 1
 
 
+async def test_an_event_keeps_the_time_it_happened_not_the_time_it_was_written(sessions, store):
+    """A busy outbox writes a projection late (and merges older ones into it): an event that
+    says when it happened is recorded then, one that does not takes the projection's time."""
+    ref = await engine_case(sessions)
+    fired = T0 - timedelta(minutes=11)
+    events = [
+        AuditEvent(key="sla_warning-1", kind="sla_warning", at=fired),
+        AuditEvent(key="note-1", kind="note"),
+    ]
+
+    await run(store, projection(ref, 1, events=events))
+
+    when = {e.event_key: e.occurred_at for e in await rows(sessions, CaseEvent, ref)}
+    assert when == {"sla_warning-1": fired, "note-1": T0 + timedelta(minutes=1)}
+
+
 async def test_an_older_version_never_overwrites_a_newer_one(sessions, store):
     ref = await engine_case(sessions)
     newer = projection(

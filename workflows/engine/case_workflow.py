@@ -169,7 +169,7 @@ class CaseWorkflow:
         case = self.case
         if not resumed:
             self._enter(stage)
-            await case.estimate()  # when it will be done, before this stage tells the client
+            await case.estimate_at_entry()  # the ETA, before this stage tells the client
         for spec in stage.elements:
             element = case.state.element(spec.key)
             assert element is not None

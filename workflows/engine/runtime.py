@@ -9,6 +9,7 @@ Temporal UI summary. No business step lives here.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -66,6 +67,10 @@ carrying its whole state (``CaseCarry``)."""
 DECISION_FIELDS = "decision-fields"
 """Patch: a finished approval or task with an outcome is written to
 ``fields["decisions"][key]``, so later conditions can route on a person's decision."""
+ETA_WHILE_WAITING = "eta-while-waiting"
+"""Patch: a stage's ETA is asked while the case waits at its entry (SLA timers armed, the
+entry written), not before it: behind a busy activity queue the estimate can take minutes,
+and the SLA's warnings and escalations must not wait for it."""
 HUMAN_KINDS = frozenset({"task", "approval", "checklist", "documents", "client_acceptance"})
 
 
@@ -89,6 +94,7 @@ class CaseRuntime:
         self.cancel_requested: tuple[str, str, str | None] | None = None  # actor, code, reason
         self.jump: tuple[str, str, str, str] | None = None  # to_stage, outcome, actor, reason
         self.risk_check: tuple[str, float] | None = None  # (stage, share): ask the breach model
+        self.estimating: asyncio.Task[None] | None = None  # the stage's ETA, asked while waiting
         self._published: dict[str, str] = {}
         self._seeded = inp.row_exists  # else the first projection carries the row's seed
         self.outbox.held = not inp.row_exists
@@ -140,6 +146,23 @@ class CaseRuntime:
             for s in self.case_type.stages[start:]
             if holds(s.when, self.state.fields) or s.key == self.state.stage
         ]
+
+    async def estimate_at_entry(self) -> None:
+        """The stage's ETA, before its elements tell the client anything. Asked while the case
+        waits (patch ``eta-while-waiting``), so the SLA clock's timers run meanwhile; a send-back
+        or cancel meanwhile drops the question (the next stage asks its own)."""
+        if not workflow.patched(ETA_WHILE_WAITING):
+            await self.estimate()
+            return
+        task = asyncio.create_task(self.estimate())
+        task.add_done_callback(lambda _: self.touch())
+        self.estimating = task
+        try:
+            await self.wait_until(task.done)
+        finally:
+            self.estimating = None
+            if not task.done():
+                task.cancel()
 
     async def estimate(self) -> None:
         """Ask history when the case will be done (an activity: the model never runs in
@@ -218,7 +241,9 @@ class CaseRuntime:
     def event(self, kind: str, actor: str, detail: dict[str, Any] | None = None) -> None:
         n = self.state.next_number(f"event:{kind}")
         self.projector.event(
-            AuditEvent(key=f"{kind}-{n}", kind=kind, actor=actor, detail=detail or {})
+            AuditEvent(
+                key=f"{kind}-{n}", kind=kind, actor=actor, detail=detail or {}, at=self.now()
+            )
         )
 
     def tell_client(
@@ -382,6 +407,7 @@ class CaseRuntime:
             and self.outbox.idle
             and not self.projector.pending()
             and self.risk_check is None
+            and self.estimating is None
             and not self.interrupted()
             and workflow.all_handlers_finished()
         )
