@@ -187,6 +187,8 @@ def _conditions(cond: Condition | None) -> Iterator[str]:
 
 
 DECISION_PARTS = ("outcome", "by", "note", "reason_code")
+CASE_FACTS = ("human_steps", "ever_paused", "reopened")  # auto_complete rules only
+DOCUMENT_FACTS = ("accepted", "accepted_titles", "machine_verified", "waived")
 
 
 def _path_problem(
@@ -194,8 +196,19 @@ def _path_problem(
     case_type: CaseType,
     outputs: Mapping[str, str],
     decided: Iterable[str] = (),
+    *,
+    case_facts: bool = False,
+    documents_seen: bool = False,
 ) -> str | None:
     root, _, rest = path.partition(".")
+    if root == "case" and case_facts:
+        if rest not in CASE_FACTS:
+            return f"{path!r}: the case facts are case.{', case.'.join(CASE_FACTS)}"
+        return None
+    if root == "documents" and documents_seen:
+        if rest not in DOCUMENT_FACTS:
+            return f"{path!r}: documents has {', '.join(DOCUMENT_FACTS)}"
+        return None
     if root == "decisions":
         key, _, part = rest.partition(".")
         if key not in decided:
@@ -236,17 +249,27 @@ def _check_one(case_type: CaseType) -> list[str]:
     problems: list[str] = []
     outputs: dict[str, str] = {}  # output name -> element key that writes it
     decided: list[str] = []  # approvals and tasks with outcomes met so far
+    documents_seen = False  # a documents element writes documents.* once verified or waived
     for si, stage in enumerate(case_type.stages):
         for p in _conditions(stage.when):
-            problem = _path_problem(p, case_type, outputs, decided)
+            problem = _path_problem(p, case_type, outputs, decided, documents_seen=documents_seen)
             if problem:
                 problems.append(f"stages[{si}] (stage {stage.key!r}).when: {problem}")
+        documents_seen = documents_seen or any(
+            isinstance(e, DocumentsElement) for e in stage.elements
+        )
         for ei, element in enumerate(stage.elements):
             where = f"stages[{si}].elements[{ei}] (element {element.key!r})"
 
-            def check(attr: str, paths: Iterable[str], *, _where: str = where) -> None:
+            def check(
+                attr: str,
+                paths: Iterable[str],
+                *,
+                _where: str = where,
+                _seen: bool = documents_seen,
+            ) -> None:
                 for p in paths:
-                    problem = _path_problem(p, case_type, outputs, decided)
+                    problem = _path_problem(p, case_type, outputs, decided, documents_seen=_seen)
                     if problem:
                         problems.append(f"{_where}.{attr}: {problem}")
 
@@ -296,6 +319,16 @@ def _check_one(case_type: CaseType) -> list[str]:
                 isinstance(element, TaskElement) and element.outcomes
             ):
                 decided.append(element.key)
+        for ri, auto in enumerate(stage.auto_complete):
+            for p in _conditions(auto.when):
+                problem = _path_problem(
+                    p, case_type, outputs, decided, case_facts=True, documents_seen=documents_seen
+                )
+                if problem:
+                    problems.append(
+                        f"stages[{si}] (stage {stage.key!r}).auto_complete[{ri}] "
+                        f"(rule {auto.name!r}).when: {problem}"
+                    )
     return problems
 
 

@@ -326,6 +326,17 @@ Element = Annotated[
 
 
 # ----------------------------------------------------------------------------- stages
+class AutoCompleteRule(_Strict):
+    """Straight-through processing: while ``when`` holds, the stage's approvals, checklists
+    and tasks without outcomes are signed off by ``system`` as each is reached, and the audit
+    names the rule. Besides the usual paths, ``when`` may read ``case.human_steps`` (steps a
+    person has done so far), ``case.ever_paused`` and ``case.reopened``."""
+
+    name: str = Field(pattern=KEY)
+    when: Condition
+    description: str | None = Field(default=None, max_length=500)
+
+
 class StageDef(_Strict):
     key: str = Field(pattern=KEY)
     title: str = Field(min_length=1, max_length=200)
@@ -354,6 +365,11 @@ class StageDef(_Strict):
         default=None, description="The stage runs only when this holds as the case reaches it"
     )
     elements: list[Element] = Field(default_factory=list)
+    auto_complete: list[AutoCompleteRule] = Field(
+        default_factory=list,
+        description="Rules (first that holds wins) under which the stage's people steps are "
+        "signed off by the system: the straight-through path",
+    )
 
     _parse = field_validator("sla", mode="before")(parse_duration)
 

@@ -47,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.sla_explain import SlaClockView
     from schemas.snapshot import CaseSnapshot, CaseSummary
-    from workflows.engine import assignment, clock, snapshot
+    from workflows.engine import assignment, auto_complete, clock, snapshot
     from workflows.engine.elements import (
         approval,
         automation,
@@ -182,6 +182,8 @@ class CaseWorkflow:
                 element.status = ElementStatus.NOT_APPLICABLE
                 case.projector.element(element)
                 continue
+            if auto_complete.sign_off(case, stage, spec, element):
+                continue  # straight-through: the system signed it off under a rule
             await RUNNERS[spec.kind](case, spec, element)  # type: ignore[operator]
             if case.interrupted():
                 break
@@ -474,6 +476,7 @@ class CaseWorkflow:
     # ---------------------------------------------------------------- elements
     @workflow.update
     def decide(self, cmd: Decide) -> CommandResult:
+        self.case.staff_acted()
         return self._result(approval.decide(self.case, cmd))
 
     @decide.validator
@@ -483,6 +486,7 @@ class CaseWorkflow:
 
     @workflow.update
     def complete_task(self, cmd: CompleteTaskCmd) -> CommandResult:
+        self.case.staff_acted()
         return self._result(task.complete(self.case, cmd))
 
     @complete_task.validator
@@ -492,6 +496,7 @@ class CaseWorkflow:
 
     @workflow.update
     def tick(self, cmd: TickItem) -> CommandResult:
+        self.case.staff_acted()
         return self._result(checklist.tick(self.case, cmd, apply=True))
 
     @tick.validator
@@ -501,6 +506,7 @@ class CaseWorkflow:
 
     @workflow.update
     def waive_documents(self, cmd: WaiveDocuments) -> CommandResult:
+        self.case.staff_acted()
         return self._result(documents.waive(self.case, cmd, apply=True))
 
     @waive_documents.validator
@@ -510,6 +516,8 @@ class CaseWorkflow:
 
     @workflow.update
     def respond_to_proposal(self, cmd: ProposalResponse) -> CommandResult:
+        if cmd.role not in CLIENT_ROLES:  # staff answering for the client
+            self.case.staff_acted()
         return self._result(client_acceptance.respond(self.case, cmd, apply=True))
 
     @respond_to_proposal.validator
@@ -522,6 +530,7 @@ class CaseWorkflow:
         case = self.case
         element = case.state.element(cmd.element)
         assert element is not None
+        case.staff_acted()
         finish(case, element, by=cmd.actor, status=ElementStatus.SKIPPED, outcome="skipped")
         element.note = cmd.reason
         case.event(
@@ -554,6 +563,7 @@ class CaseWorkflow:
     @workflow.update
     def send_back(self, cmd: SendBackCmd) -> CommandResult:
         self.case.jump = (cmd.to_stage, "sent_back", cmd.actor, cmd.reason)
+        self.case.staff_acted()
         self.case.touch()
         return self._result(f"sent back to {cmd.to_stage} by {cmd.actor}")
 

@@ -71,6 +71,10 @@ ETA_WHILE_WAITING = "eta-while-waiting"
 """Patch: a stage's ETA is asked while the case waits at its entry (SLA timers armed, the
 entry written), not before it: behind a busy activity queue the estimate can take minutes,
 and the SLA's warnings and escalations must not wait for it."""
+HUMAN_STEPS = "human_steps"
+"""``state.counters`` key: commands a member of staff gave on a step (a decision, a task, a
+tick, a waiver, a skip, a send-back), so a straight-through rule can ask that nobody has had
+to act yet. The client's own answers are not counted."""
 HUMAN_KINDS = frozenset({"task", "approval", "checklist", "documents", "client_acceptance"})
 
 
@@ -129,8 +133,23 @@ class CaseRuntime:
     def now(self) -> datetime:
         return workflow.now()
 
+    def facts(self) -> dict[str, Any]:
+        """What ``auto_complete`` rules read: the fields, plus ``case.*`` facts of the run."""
+        return {
+            **self.state.fields,
+            "case": {
+                "human_steps": self.state.counters.get(HUMAN_STEPS, 0),
+                "ever_paused": bool(self.state.pauses),
+                "reopened": self.state.reopened,
+            },
+        }
+
     def interrupted(self) -> bool:
         return self.cancel_requested is not None or self.jump is not None
+
+    def staff_acted(self) -> None:
+        """A member of staff did a step of the case (see ``HUMAN_STEPS``)."""
+        self.state.counters[HUMAN_STEPS] = self.state.counters.get(HUMAN_STEPS, 0) + 1
 
     def touch(self) -> None:
         """A command changed the case: the waiting loop re-evaluates."""
