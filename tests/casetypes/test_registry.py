@@ -483,3 +483,23 @@ def test_folders_from_setting() -> None:
     assert folders_from_setting(None) == [DEFAULT_FOLDER]
     folders = folders_from_setting(f"tests/fixtures/case_types{os.pathsep} {FIXTURES}")
     assert folders == [DEFAULT_FOLDER, FIXTURES]
+
+
+def test_auto_complete_rules_read_case_facts_and_only_known_ones(tmp_path: Path) -> None:
+    """case.* facts are for auto_complete rules only, and a misspelt one is named."""
+    path = write(tmp_path, "stp.yaml", "stp")
+    text = path.read_text(encoding="utf-8").replace(
+        "  - key: second\n",
+        "    auto_complete:\n"
+        "      - name: clean\n"
+        "        when: {all: [{field: case.human_steps, eq: 0}, {field: case.paused, eq: false}]}\n"
+        "  - key: second\n"
+        "    when: {field: case.human_steps, eq: 0}\n",
+    )
+    path.write_text(text, encoding="utf-8")
+    message = refused(tmp_path)
+    rule = "stages[0] (stage 'first').auto_complete[0] (rule 'clean').when"
+    assert f"{rule}: 'case.paused'" in message
+    assert "case.human_steps, case.ever_paused, case.reopened" in message
+    assert "stages[1] (stage 'second').when: 'case.human_steps' is not client.<field>" in message
+    assert message.count("case.human_steps") == 2  # the rule's own use is accepted
