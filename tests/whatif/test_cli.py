@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from cli.whatif import main
 from core.settings import Settings
 from store.db import SessionFactory
 from tests.whatif.helpers import (
     HISTORY_CSV,
+    SHIPPED,
     Raw,
     as_type,
     cut_compliance,
@@ -48,7 +50,8 @@ def test_prints_the_changed_cases_and_the_totals(tmp_path: Path, whatif_settings
     draft = write_draft(tmp_path, cut_compliance)
     code, text = whatif(whatif_settings, *from_csv(draft))
     assert code == 0, text
-    assert "What-if: client_onboarding, draft 2026-12-01.1 against 2026-12-01.1 in service" in text
+    version = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))["version"]
+    assert f"What-if: client_onboarding, draft {version} against {version} in service" in text
     assert "History: 14 case(s), 82 stage interval(s), created 2026-03-02 … 2026-04-02" in text
     assert "Changed: 4 of 14 case(s): route 0, SLA outcome 4 (4 interval(s))" in text
     listed = [line.split()[0] for line in text.splitlines() if line.startswith("WI-")]
