@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -27,6 +28,14 @@ from temporalio.exceptions import ApplicationError
 
 from activities.notifications import LOCAL_OUTBOX, REJECTED, SENT, NotificationActivities
 from activities.webhooks import DEAD_LETTER, DELIVERED, WebhookActivities
+from core.metrics import (
+    DEAD_LETTERS,
+    SLA_EVENT_COUNTERS,
+    STAGE_ENTERED_EVENT,
+    STAGE_ENTRIES,
+    STAGE_EXITS,
+    count,
+)
 from schemas.case_state import ElementState, PauseRecord, StageVisit, Vote
 from schemas.contracts import (
     PROJECT_CASE,
@@ -68,6 +77,32 @@ _ARGUMENT = re.compile(r"^(invalid input for query argument \$\d+): .*?(\([^()]*
 
 class CaseRowMissing(Exception):
     """The projection names a case the read model has no row for, and carries no seed."""
+
+
+@dataclass
+class _Firsts:
+    """What one projection wrote for the first time, counted once its transaction commits
+    (core/metrics.py): audit events it inserted (a replayed event's row exists already, so
+    it is not counted twice) and stage visits it closed."""
+
+    case_type: str | None = None
+    events: list[tuple[str, str | None]] = field(default_factory=list)  # (kind, stage)
+    exits: list[StageVisit] = field(default_factory=list)
+
+    def record(self) -> None:
+        for kind, stage in self.events:
+            if kind == STAGE_ENTERED_EVENT:
+                count(STAGE_ENTRIES, case_type=self.case_type, stage=stage)
+            elif kind in SLA_EVENT_COUNTERS:
+                count(SLA_EVENT_COUNTERS[kind], case_type=self.case_type, stage=stage)
+        for visit in self.exits:
+            count(
+                STAGE_EXITS,
+                case_type=self.case_type,
+                stage=visit.stage,
+                outcome=visit.outcome,
+                sla_outcome=visit.sla_outcome,
+            )
 
 
 # ====================================================================== error triage
@@ -250,6 +285,7 @@ class EngineStoreActivities:
 
     async def _write(self, p: EngineProjection) -> bool:
         tasks = [element_values(e) for e in p.elements]  # serialise before opening anything
+        firsts = _Firsts()
         async with self._sessions.begin() as session:
             if p.seed is not None:  # a case nobody inserted first (subprocess child, CLI)
                 seed = p.seed
@@ -268,11 +304,16 @@ class EngineStoreActivities:
                     )
                 )
             # Lock the case row: projections of one case apply one at a time.
-            current = await session.scalar(
-                select(Case.projection_version).where(Case.ref == p.case_ref).with_for_update()
-            )
-            if current is None:
+            locked = (
+                await session.execute(
+                    select(Case.projection_version, Case.case_type)
+                    .where(Case.ref == p.case_ref)
+                    .with_for_update()
+                )
+            ).first()
+            if locked is None:
                 raise CaseRowMissing(f"no case row for {p.case_ref}")
+            firsts.case_type = locked.case_type
             patch = p.case.values()
             moved = await session.execute(
                 update(Case)
@@ -288,6 +329,7 @@ class EngineStoreActivities:
             )
             written = moved.first() is not None
             # one statement per table, however many rows (round trips are the cost here)
+            firsts.exits = await _closing_now(session, p)
             await self._upsert(
                 session,
                 StageIntervalRow,
@@ -306,7 +348,7 @@ class EngineStoreActivities:
             )
             await self._upsert(session, CaseTaskRow, "uq_case_tasks_case_key", "key", p, tasks)
             if p.events:
-                await session.execute(
+                inserted = await session.execute(
                     insert(EVENTS)
                     .values(
                         [
@@ -322,11 +364,14 @@ class EngineStoreActivities:
                         ]
                     )
                     .on_conflict_do_nothing(constraint="uq_case_events_case_key")
+                    .returning(EVENTS.c.kind, EVENTS.c.detail["stage"].astext)
                 )
+                firsts.events = [(kind, stage) for kind, stage in inserted]
             # Case history: the write that ends a case records its finished stage visits in
             # history_intervals (store/history.py), in this transaction; idempotent.
             if written and p.case.status in ("closed", "cancelled"):
                 await record_closed_case(session, p.case_ref)
+        firsts.record()
         return written
 
     @staticmethod
@@ -367,6 +412,7 @@ class EngineStoreActivities:
                     payload=dead_letter_payload(p),
                 )
             )
+        count(DEAD_LETTERS)
         # Never the payload: it may hold client data.
         activity.logger.error(
             "projection dead-lettered case=%s version=%s error=%s",
@@ -448,6 +494,23 @@ class EngineStoreActivities:
         if delivery.status == DEAD_LETTER:
             return FAILED_OUTCOME, f"{label}:dead_letter"
         return NOTHING_OUTCOME, label  # skipped: no endpoint configured
+
+
+async def _closing_now(session: Any, p: EngineProjection) -> list[StageVisit]:
+    """The visits this projection closes that the read model still has open (or has not
+    seen): one read, only when the projection closes a visit."""
+    closing = {v.seq: v for v in p.visits if v.exited_at is not None}
+    if not closing:
+        return []
+    closed = await session.scalars(
+        select(StageIntervalRow.seq).where(
+            StageIntervalRow.case_ref == p.case_ref,
+            StageIntervalRow.seq.in_(list(closing)),
+            StageIntervalRow.exited_at.is_not(None),
+        )
+    )
+    already = set(closed.all())
+    return [visit for seq, visit in closing.items() if seq not in already]
 
 
 def _retry_delay(exc: ApplicationError) -> float:

@@ -21,7 +21,9 @@ from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from core.metrics import NOTIFICATIONS, count
 from core.settings import Settings
+from core.tracing import client_span
 from integrations.delivery import (
     AmbiguousDeliveryError,
     EmailMessage,
@@ -424,7 +426,7 @@ class NotificationActivities:
     ) -> ChannelResult:
         """The client portal's copy: a row is all the delivery there is."""
         async with self._sessions.begin() as session:
-            await session.execute(
+            recorded = await session.execute(
                 insert(NotificationRow)
                 .values(
                     outbox_key=outbox_key(inp, Channel.IN_APP),
@@ -445,6 +447,8 @@ class NotificationActivities:
                 )
                 .on_conflict_do_nothing(index_elements=["outbox_key"])
             )
+        if getattr(recorded, "rowcount", 0) == 1:  # not a retry's second look
+            _count(Channel.IN_APP, "recorded")
         return ChannelResult(channel=Channel.IN_APP, status="recorded")
 
     async def _deliver(
@@ -472,15 +476,21 @@ class NotificationActivities:
         activity.heartbeat(f"sending {key}")
         try:
             message: Any = self._message(inp, milestone, out)
-            receipt = await _in_thread(lambda: sender.send(message, idempotency_key=key), key)
+            with client_span(
+                f"{provider} send",
+                **{"onboarding.channel": out.channel.value, "onboarding.key": key},
+            ):
+                receipt = await _in_thread(lambda: sender.send(message, idempotency_key=key), key)
         except PermanentDeliveryError as exc:
             status = FALLBACK if has_next else REJECTED
+            _count(out.channel, status)
             await self._finish(key, status=status, error=str(exc))
             activity.logger.warning(
                 "notify %s case=%s key=%s: %s", status, inp.case_ref, key, exc.detail
             )
             return ChannelResult(channel=out.channel, status=status, detail=str(exc))
         except AmbiguousDeliveryError as exc:
+            _count(out.channel, "in_doubt")
             await self._finish(key, status=CHECKING, error=str(exc))
             activity.logger.warning(
                 "notify in doubt case=%s key=%s: %s; the provider is asked before any resend",
@@ -495,6 +505,7 @@ class NotificationActivities:
                 next_retry_delay=timedelta(seconds=max(1.0, sender.reconcile_after_seconds)),
             ) from None
         except RetryableDeliveryError as exc:
+            _count(out.channel, "retry")
             await self._finish(key, status=FAILED, error=str(exc))
             activity.logger.warning("notify retry later case=%s key=%s: %s", inp.case_ref, key, exc)
             raise ApplicationError(
@@ -503,10 +514,12 @@ class NotificationActivities:
             ) from None
         except Exception as exc:
             # Not a provider answer we understand: it may or may not have gone out.
+            _count(out.channel, "error")
             await self._finish(key, status=CHECKING, error=f"{type(exc).__name__} mid-send")
             activity.logger.exception("notify in doubt case=%s key=%s", inp.case_ref, key)
             raise
         activity.heartbeat(f"sent {key}")
+        _count(out.channel, SENT)
         await self._finish(
             key, status=SENT, provider_message_id=receipt.message_id, provider=receipt.provider
         )
@@ -591,6 +604,7 @@ class NotificationActivities:
                 row.error = (
                     f"not delivered externally: no {out.channel.value} provider is configured"
                 )
+                _count(out.channel, LOCAL_OUTBOX)
                 activity.logger.warning(
                     "notify LOCAL OUTBOX (not delivered externally) case=%s key=%s to=%s "
                     "subject=%r",
@@ -658,6 +672,7 @@ class NotificationActivities:
                 ) from None
             error = UNCONFIRMED_ERROR.format(provider=provider, why=exc.detail)
             await self._settle_doubt(key, doubt, status=UNCONFIRMED, error=error)
+            _count(channel, UNCONFIRMED)
             activity.logger.error("notify unconfirmed key=%s: %s", key, exc.detail)
             return ChannelResult(channel=channel, status=UNCONFIRMED, detail=error)
         except RetryableDeliveryError as exc:
@@ -672,6 +687,7 @@ class NotificationActivities:
                 provider_message_id=receipt.message_id,
                 provider=receipt.provider,
             )
+            _count(channel, "reconciled")
             activity.logger.info("notify reconciled key=%s: %s had it", key, provider)
             return ChannelResult(
                 channel=channel, status=SENT, provider_message_id=receipt.message_id
@@ -781,6 +797,12 @@ def _stored(row: NotificationRow, fallback: _Outgoing) -> _Outgoing:
 
 def _provider_name(sender: object) -> str:
     return str(getattr(sender, "provider", type(sender).__name__.lower()))[:20]
+
+
+def _count(channel: Channel, outcome: str) -> None:
+    """One delivery outcome (core/metrics.py): sent, local_outbox, recorded (in-app),
+    fallback, rejected, retry, in_doubt, error, reconciled, unconfirmed."""
+    count(NOTIFICATIONS, channel=channel.value, outcome=outcome)
 
 
 def _mask(address: str) -> str:

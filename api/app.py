@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -17,6 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from api import errors
 from api.deps import Throttle, load_case_types
+from api.observability import RequestObservability
 from api.routes import (
     case_types,
     cases,
@@ -30,6 +32,7 @@ from api.routes import (
     documents,
     health,
     inbound,
+    metrics,
     notifications,
     portal,
     provider_events,
@@ -37,9 +40,14 @@ from api.routes import (
     work,
 )
 from core.database import resolve_database_url
+from core.logging import redact_settings
 from core.settings import Settings, get_settings
 from core.temporal import connect_config
+from core.tracing import instrument_app, temporal_interceptors
 from store.db import make_engine, make_session_factory
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 log = logging.getLogger(__name__)
 WEB_STATIC = Path(__file__).resolve().parent / "web" / "static"
@@ -53,8 +61,13 @@ role: `client_app`, `case_manager` or `operator`.
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, tracer_provider: TracerProvider | None = None
+) -> FastAPI:
+    """The app. Traced when tracing is on (``core/tracing.py``), or with ``tracer_provider``
+    (tests), which then also traces the lifespan's Temporal client."""
     settings = settings or get_settings()
+    redact_settings(settings)  # these values never appear in a log line
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.payload_keys.get_secret_value() if settings.payload_keys else None
             ),
             lazy=True,
+            interceptors=temporal_interceptors(tracer_provider),
             **config,
         )
         app.state.settings = settings
@@ -105,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=False,  # behind TLS in production: terminate at the proxy
     )
     app.state.throttle = Throttle(settings)  # per app: a fresh one for every test app
+    app.state.metrics_token = settings.metrics_token
     app.add_middleware(  # the Temporal UI calls the codec server from the browser
         CORSMiddleware,
         allow_origins=[codec.ui_origin(settings)],
@@ -112,8 +127,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["Authorization", "Content-Type", "X-Namespace"],
         allow_credentials=True,
     )
+    # latency by route, the access line, and each log line's case and trace
+    app.add_middleware(RequestObservability)
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(case_types.router)
     app.include_router(cases.router)
     app.include_router(documents.router)
@@ -131,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console_whatif.router)
     app.include_router(codec.router)
     app.mount("/static", StaticFiles(directory=WEB_STATIC), name="static")
+    instrument_app(app, tracer_provider)
     return app
 
 

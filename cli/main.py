@@ -45,13 +45,18 @@ def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from core.telemetry import install_default_runtime
+    from core.tracing import setup_tracing
 
     settings = get_settings()
+    setup_tracing("onboarding-api")
+    install_default_runtime()  # the Temporal client's Core logs as JSON lines too
     uvicorn.run(
         create_app(settings),
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
-        log_config=None,
+        log_config=None,  # our JSON logging (core/logging.py)
+        access_log=False,  # api/observability.py writes the access line, without raw paths
         timeout_graceful_shutdown=10,
     )
     return 0

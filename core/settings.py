@@ -165,6 +165,26 @@ class Settings(BaseSettings):
     )
     blob_dir: Path | None = Field(default=None, description="Uploads; default data_dir/blobs")
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # reading uploaded documents in the worker (integrations/documents): caps per document
+    document_read_max_bytes: int = Field(
+        default=10 * 1024 * 1024, gt=0, description="Larger files are not read: needs_review"
+    )
+    document_read_max_pages: int = Field(
+        default=20, ge=1, le=1000, description="PDFs with more pages are not read: needs_review"
+    )
+    document_read_max_pixels: int = Field(
+        default=40_000_000, ge=100_000, description="Larger images are not decoded: needs_review"
+    )
+    document_read_timeout_seconds: float = Field(
+        default=12.0,
+        gt=0,
+        le=600,
+        description="Reading one document (PDF text, OCR) may take this long; then "
+        "needs_review. Two documents must fit in the verify activity's 30 s",
+    )
+    document_read_threads: int = Field(
+        default=2, ge=1, le=32, description="Reader threads per worker process (OCR is CPU-bound)"
+    )
 
     # --- compliance ---------------------------------------------------------------------
     sanctions_sdn_path: Path | None = BUNDLED_SDN / "sdn.csv"
@@ -278,7 +298,11 @@ class Settings(BaseSettings):
         },
         description="Role -> address for internal SLA notices (JSON object in env)",
     )
-    portal_base_url: str = "http://127.0.0.1:8000/portal"
+    portal_base_url: str = Field(
+        default="",
+        description="Base of the client portal links in messages. Empty: this API's own "
+        "address, http://<API_HOST>:<API_PORT>/portal (127.0.0.1 for a wildcard host)",
+    )
 
     # --- work queues and rebalancing ------------------------------------------------------
     rebalance_every_minutes: int = Field(
@@ -308,7 +332,11 @@ class Settings(BaseSettings):
     session_max_age_seconds: int = 8 * 3600
     portal_secret: SecretStr = SecretStr(DEV_PORTAL_SECRET)
     portal_link_ttl_days: int = Field(default=30, ge=1, le=365)
-    console_base_url: str = "http://127.0.0.1:8000/console"
+    console_base_url: str = Field(
+        default="",
+        description="Base of console links in internal notices. Empty: "
+        "http://<API_HOST>:<API_PORT>/console",
+    )
 
     # --- throttling (per client address; "<count>/<second|minute|hour>") ----------------
     login_failures_per_user: str = Field(
@@ -372,12 +400,26 @@ class Settings(BaseSettings):
         "hands it to any worker (which then replays the history)",
     )
 
+    # --- observability (docs/observability.md; tracing is configured by OTEL_* variables) --
+    worker_metrics_address: str = Field(
+        default="",
+        max_length=200,
+        pattern=r"^$|^[^\s:]*:\d{1,5}$",
+        description="host:port of the worker's Prometheus endpoint (SDK and application "
+        "metrics at /metrics), e.g. 0.0.0.0:9464. Empty: no endpoint",
+    )
+
     # --- API -----------------------------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_keys: Annotated[dict[str, Role], NoDecode] = Field(
         default_factory=lambda: dict(DEV_API_KEYS),
         description='JSON object {"<key>": "<role>"}. Defaults are dev keys only.',
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="If set, GET /metrics needs `Authorization: Bearer <token>` (for an API "
+        "reachable from outside). Unset: /metrics is open, like the health probes",
     )
 
     # --- embedded dev stack ports ----------------------------------------------------
@@ -429,6 +471,22 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return json.loads(value)
         return value
+
+    @model_validator(mode="after")
+    def _links_follow_the_api(self) -> Settings:
+        """Portal and console links default to this API's own address, so an API on another
+        port (API_PORT) does not send clients to port 8000."""
+        host = self.api_host.strip() or "127.0.0.1"
+        if host in ("0.0.0.0", "::", "*"):  # noqa: S104 - a wildcard bind, not a link host
+            host = "127.0.0.1"
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        origin = f"http://{host}:{self.api_port}"
+        if not self.portal_base_url.strip():
+            self.portal_base_url = f"{origin}/portal"
+        if not self.console_base_url.strip():
+            self.console_base_url = f"{origin}/console"
+        return self
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> Settings:

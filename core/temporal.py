@@ -16,6 +16,7 @@ from temporalio.envconfig import ClientConfigProfile
 
 from core.codec import data_converter
 from core.settings import Settings
+from core.tracing import temporal_interceptors
 
 
 def connect_config(settings: Settings) -> dict[str, Any]:
@@ -31,11 +32,15 @@ async def connect(
 ) -> Client:
     """A client with the pydantic data converter (our payloads are pydantic models), which
     encrypts every payload when PAYLOAD_KEYS is set. The worker passes its own converter
-    class (the same JSON on the wire: ``workers/payloads.py``)."""
+    class (the same JSON on the wire: ``workers/payloads.py``). With tracing on
+    (``core/tracing.py``) the client, and the workers built on it, carry the tracing
+    interceptor."""
     config = connect_config(settings)
     target = config.pop("target_host")
     keys = settings.payload_keys.get_secret_value() if settings.payload_keys else None
     converter = data_converter(keys)
     if payload_converter_class is not None:
         converter = dataclasses.replace(converter, payload_converter_class=payload_converter_class)
-    return await Client.connect(target, data_converter=converter, **config)
+    return await Client.connect(
+        target, data_converter=converter, interceptors=temporal_interceptors(), **config
+    )

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -19,7 +15,9 @@ def make_engine(
     trip per checkout) so a Postgres restart costs no failed request; without it the first
     use of a dropped connection fails (the API answers 503, an activity is retried) and the
     pool replaces every connection older than the failure."""
-    return create_async_engine(
+    # looked up when called: OpenTelemetry's SQLAlchemy instrumentation (core/tracing.py)
+    # wraps the module's function after this module was imported
+    return sqlalchemy_asyncio.create_async_engine(
         url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=pre_ping
     )
 

@@ -32,6 +32,7 @@ from core.settings import Settings
 from integrations.sanctions import ReloadingScreener
 from integrations.webhooks import WebhookSender
 from store.db import SessionFactory, make_engine, make_session_factory
+from workers.interceptors import ActivityLogContext
 from workers.schedules import (
     ensure_dashboard_rollup_schedule,
     ensure_eta_refit_schedule,
@@ -178,6 +179,8 @@ def build_worker(
         workflows=list(WORKFLOWS),
         activities=build_activities(settings, sessions, client),
         workflow_runner=sandbox_runner(),
+        # the client's interceptors (tracing, when on: core/tracing.py) run before these
+        interceptors=[ActivityLogContext()],
         **worker_tuning(settings),
     )
 
@@ -200,9 +203,16 @@ def worker_tuning(settings: Settings) -> dict[str, Any]:
 
 async def run_worker(settings: Settings, database_url: str) -> None:
     """Run until SIGINT/SIGTERM, then finish in-flight tasks and exit."""
+    from core.logging import redact_settings
+    from core.telemetry import install_default_runtime
     from core.temporal import connect
+    from core.tracing import setup_tracing
     from workers.payloads import WorkerPayloadConverter
 
+    redact_settings(settings)
+    setup_tracing("onboarding-worker")
+    # Core logs as JSON; the SDK's and our metrics on WORKER_METRICS_ADDRESS (if set)
+    install_default_runtime(settings.worker_metrics_address or None)
     client = await connect(settings, payload_converter_class=WorkerPayloadConverter)
     await ensure_search_attributes(client, client.namespace)
     await ensure_rebalance_schedule(client, settings)
@@ -221,7 +231,10 @@ async def run_worker(settings: Settings, database_url: str) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info(
-        "worker started task_queue=%s namespace=%s", settings.temporal_task_queue, client.namespace
+        "worker started task_queue=%s namespace=%s metrics=%s",
+        settings.temporal_task_queue,
+        client.namespace,
+        settings.worker_metrics_address or "off",
     )
     async with worker:
         await stop.wait()

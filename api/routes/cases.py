@@ -26,10 +26,12 @@ from api.deps import (
     TaskDoer,
     TemporalDep,
 )
+from api.observability import count_case_created
 from api.responses import errors
 from api.services import cases as svc
 from api.services import engine as eng
 from api.services import sla, work
+from core.logging import bind_case_ref
 from core.settings import Role
 from schemas.case import (
     CASE_REF_PATTERN,
@@ -120,6 +122,8 @@ async def create_case(
 ) -> CaseView:
     """Open a case of `case_type` (default `client_onboarding`) with its `data`. Idempotent on
     `reference` and on the `Idempotency-Key` header."""
+    if body.reference:
+        bind_case_ref(body.reference)  # this request's log lines are about that case
     result = await svc.start_case(
         session=session,
         temporal=temporal,
@@ -129,7 +133,10 @@ async def create_case(
         idempotency_key=idempotency_key,
         requested_by=caller.label,
     )
-    if not result.created:
+    bind_case_ref(result.view.reference)
+    if result.created:
+        count_case_created(result.view.case_type)
+    else:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/cases/{result.view.reference}"
     return result.view

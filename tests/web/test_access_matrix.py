@@ -87,6 +87,9 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/favicon.ico"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
+    # Prometheus scrapes without credentials (counts and latencies only); METRICS_TOKEN,
+    # unset here, would require a bearer token of its own (tests/observability)
+    ("GET", "/metrics"): PUBLIC,
     # --- provider webhooks (SendGrid/Twilio signatures, not our credentials)
     ("POST", "/providers/sendgrid/events"): SIGNED,
     ("POST", "/providers/twilio/status"): SIGNED,
