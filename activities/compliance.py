@@ -15,10 +15,17 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.risk import assess_risk
-from integrations.sanctions import DEFAULT_THRESHOLD, ScreeningResult, ScreeningSubject
+from core.metrics import SCREENING_HITS, SCREENINGS, count
+from integrations.sanctions import (
+    DEFAULT_THRESHOLD,
+    EntityType,
+    ScreeningResult,
+    ScreeningSubject,
+)
 from integrations.sanctions.catalog import hit_record
 from schemas.client import ClientProfile
 from schemas.compliance import RiskLevel, ScreenClientInput, ScreeningOutcome
+from schemas.enums import ClientType
 from store.db import SessionFactory
 from store.models import ScreeningRow
 
@@ -38,8 +45,20 @@ class ScreeningUnavailable(Exception):
     """The lists could not be used; never to be mistaken for a clear result."""
 
 
+def entity_type_for(client_type: str | None) -> EntityType | None:
+    """What the matcher calls the client: an individual is a person, a business or an
+    enterprise an organisation ("entity"); unknown when the type is not one of ours."""
+    if client_type == ClientType.INDIVIDUAL:
+        return "person"
+    if client_type in (ClientType.BUSINESS, ClientType.ENTERPRISE):
+        return "entity"
+    return None
+
+
 def subject_for(client: ClientProfile) -> ScreeningSubject:
-    """The screening subject: name, DOB when it is a real date, country."""
+    """The screening subject: name, DOB when it is a real date, country, and whether the
+    client is a person or an organisation (a company named like a listed person, or a
+    person named like a listed vessel, scores lower)."""
     dob: dt.date | None = None
     if client.date_of_birth:
         try:
@@ -47,7 +66,12 @@ def subject_for(client: ClientProfile) -> ScreeningSubject:
         except ValueError:
             # The schema checks the shape only (e.g. 1990-02-30 passes); screen on the name.
             log.warning("ignoring invalid date_of_birth for screening")
-    return ScreeningSubject(name=client.name, dob=dob, country=client.country)
+    return ScreeningSubject(
+        name=client.name,
+        dob=dob,
+        country=client.country,
+        entity_type=entity_type_for(client.client_type),
+    )
 
 
 def _outcome_from_row(row: ScreeningRow) -> ScreeningOutcome:
@@ -92,15 +116,31 @@ class ComplianceActivities:
                 )
             )
 
-    def _screen_blocking(self, subject: ScreeningSubject) -> ScreeningResult:
-        """Runs in a worker thread: the first call may load and index the lists."""
-        result = self._screener.screen(subject)
-        entries = getattr(self._screener, "entry_count", None)
+    def _screen_blocking(self, subject: ScreeningSubject) -> tuple[ScreeningResult, dict[str, str]]:
+        """Runs in a worker thread: the first call may load and index the lists.
+
+        Returns the result and, per matched entry, its content hash as the re-screen records
+        it (``entry_content_hash``), taken from the very index that matched: a re-screen
+        then knows a hit reviewed here, and alerts only when the entry has changed since.
+        """
+        current = getattr(self._screener, "current", None)  # ReloadingScreener: the index now
+        screener = current() if callable(current) else self._screener
+        result = screener.screen(subject)
+        entries = getattr(screener, "entry_count", None)
         if entries == 0 or not result.list_version:
             raise ScreeningUnavailable("sanctions lists are empty")
-        return result
+        hashes: dict[str, str] = {}
+        entry_hash = getattr(screener, "entry_hash", None)
+        if callable(entry_hash):
+            for hit in result.hits:
+                value = entry_hash(hit.entry_id)
+                if value:
+                    hashes[hit.entry_id] = value
+        return result, hashes
 
-    async def _screen_with_heartbeat(self, subject: ScreeningSubject) -> ScreeningResult:
+    async def _screen_with_heartbeat(
+        self, subject: ScreeningSubject
+    ) -> tuple[ScreeningResult, dict[str, str]]:
         """Keep heart-beating while the CPU-bound matcher runs off the event loop."""
         task = asyncio.create_task(asyncio.to_thread(self._screen_blocking, subject))
         activity.heartbeat("screening")
@@ -124,7 +164,7 @@ class ComplianceActivities:
 
         subject = subject_for(inp.client)
         try:
-            result = await self._screen_with_heartbeat(subject)
+            result, entry_hashes = await self._screen_with_heartbeat(subject)
         except Exception as e:
             activity.logger.warning("screening unavailable case=%s: %s", inp.case_ref, e)
             raise ApplicationError(
@@ -139,14 +179,19 @@ class ComplianceActivities:
             high_risk_countries=self._high_risk,
             increased_monitoring_countries=self._monitored,
         )
-        # for the audit trail: each hit's entry, score, breakdown and the threshold in force
+        # for the audit trail: each hit's entry, score, breakdown and the threshold in force,
+        # and the entry's content hash (the re-screen does not alert on it again unchanged)
         threshold = float(getattr(result, "threshold", self._threshold))
-        hits = [hit_record(h, threshold=threshold) for h in result.hits]
+        hits = [
+            hit_record(h, threshold=threshold, entry_hash=entry_hashes.get(h.entry_id))
+            for h in result.hits
+        ]
+        row_id = f"scr_{uuid.uuid4().hex}"
         async with self._sessions.begin() as session:
             await session.execute(
                 insert(ScreeningRow)
                 .values(
-                    id=f"scr_{uuid.uuid4().hex}",
+                    id=row_id,
                     case_ref=inp.case_ref,
                     attempt_key=inp.attempt_key,
                     decision=result.decision,
@@ -165,6 +210,10 @@ class ComplianceActivities:
         stored = await self._stored(inp.case_ref, inp.attempt_key)
         if stored is None:  # pragma: no cover - the insert or a concurrent one committed
             raise ApplicationError("screening row vanished after insert", type="ScreeningLost")
+        if stored.id == row_id:  # this attempt's screening is the one of record: count it once
+            count(SCREENINGS, decision=stored.decision, source="onboarding")
+            if stored.decision == "potential_match":
+                count(SCREENING_HITS, source="onboarding")
         activity.logger.info(
             "screened case=%s decision=%s score=%.1f risk=%s/%d",
             inp.case_ref,

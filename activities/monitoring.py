@@ -25,13 +25,15 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
+from sqlalchemy import select
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from activities.compliance import subject_for
+from activities.compliance import entity_type_for, subject_for
+from core.metrics import SCREENING_HITS, count
 from core.settings import BUNDLED_SDN, Settings
 from integrations.sanctions import ScreeningSubject
 from integrations.sanctions.catalog import (
@@ -76,7 +78,7 @@ from schemas.monitoring import (
 from schemas.snapshot import CaseSnapshot
 from store import sanctions as db
 from store.db import SessionFactory
-from store.models import Case, SanctionsAlert, SanctionsListVersion
+from store.models import Case, SanctionsAlert, SanctionsListVersion, ScreeningRow
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +235,11 @@ def _subject(client: db.ClientToScreen) -> ScreeningSubject | None:
     except ValidationError:
         if not client.name.strip():
             return None
-        return ScreeningSubject(name=client.name, country=client.country or None)
+        return ScreeningSubject(
+            name=client.name,
+            country=client.country or None,
+            entity_type=entity_type_for(client.client_type),
+        )
 
 
 def _profile_of(row: Case) -> ClientProfile:
@@ -358,6 +364,33 @@ class MonitoringActivities:
             )
         return len(pending)
 
+    async def _reviewed_at_onboarding(self, refs: list[str]) -> set[tuple[str, str, str]]:
+        """(client, entry, entry hash) of every potential match these clients' onboarding
+        screenings recorded with its entry's content hash: the onboarding review dealt with
+        it, so a re-screen alerts on that entry again only once it reads differently (the
+        same rule as for an alert already raised). A hit recorded without a hash (before
+        onboarding kept them) or below the threshold then in force is not suppressed."""
+        if not refs:
+            return set()
+        async with self._sessions() as session:
+            screenings = (
+                await session.execute(
+                    select(ScreeningRow.case_ref, ScreeningRow.hits, ScreeningRow.threshold).where(
+                        ScreeningRow.case_ref.in_(refs)
+                    )
+                )
+            ).all()
+        reviewed: set[tuple[str, str, str]] = set()
+        for ref, hits, threshold in screenings:
+            for hit in hits or ():
+                entry_id, entry_hash = hit.get("entry_id"), hit.get("entry_hash")
+                bar, score = hit.get("threshold", threshold), hit.get("score")
+                if not (entry_id and entry_hash) or bar is None or score is None:
+                    continue
+                if float(score) >= float(bar):
+                    reviewed.add((ref, str(entry_id), str(entry_hash)))
+        return reviewed
+
     @activity.defn(name=RESCREEN_BATCH)
     async def rescreen_batch(self, inp: RescreenBatchInput) -> RescreenBatchResult:
         """Screen the next batch of clients; alert and open cases for new hits."""
@@ -373,15 +406,20 @@ class MonitoringActivities:
                 screenable.append((client, subject))
         subjects = [s for _, s in screenable]
         results = await in_thread(lambda: lists.screener.screen_many(subjects), "screening")
+        reviewed = await self._reviewed_at_onboarding([c.ref for c, _ in screenable])
         rows: list[dict[str, Any]] = []
+        hits = 0
         for (client, _), result in zip(screenable, results, strict=True):
             for hit in result.hits:
                 if hit.score < result.threshold:
                     continue
+                hits += 1
                 entry_hash = lists.lists.hashes.get(hit.entry_id)
                 if entry_hash is None:  # pragma: no cover - the index is built from these
                     log.warning("hit on %s, an entry the lists do not hold", hit.entry_id)
                     continue
+                if (client.ref, hit.entry_id, entry_hash) in reviewed:
+                    continue  # the onboarding review saw this very entry: no alert
                 record = hit_record(hit, threshold=result.threshold)
                 rows.append(
                     {
@@ -403,6 +441,7 @@ class MonitoringActivities:
                 )
         async with self._sessions.begin() as session:
             inserted = await db.insert_alerts(session, rows)
+        count(SCREENING_HITS, len(inserted), source="rescreen")  # new alerts only
         if inserted:
             activity.logger.info(
                 "re-screen %s: %d new alert(s) after %s", inp.version, len(inserted), inp.after_ref
@@ -420,7 +459,7 @@ class MonitoringActivities:
             list_version=lists.version,
             clients=len(screenable),
             unscreenable=len(clients) - len(screenable),
-            hits=len(rows),
+            hits=hits,
             new_alerts=raised,
             cases_opened=opened,
         )

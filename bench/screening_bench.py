@@ -54,6 +54,7 @@ logger = logging.getLogger("screening_bench")
 
 DATA_DIR = ROOT.parent / "shared" / "data" / "sanctions"
 DOC = ROOT / "docs" / "BENCHMARKS.md"
+NOTES = "<!-- screening notes: kept by --write-docs -->"
 PEER_THRESHOLD = 0.7  # yente's default match threshold
 PEER_CANDIDATES = 20
 FPR_TARGET = 0.01
@@ -339,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     subjects = [_subject(r, True) for r in rows]
 
-    # Batch, first sight: every token of the set unseen (the per-token cache emptied).
+    load_before = os.getloadavg()[0]
+    # Batch, first sight: every name and token of the set unseen (the caches emptied).
     screener.clear_caches()
     cold, cold_wall, cold_cpu = _rate(lambda: screener.screen_many(subjects), len(subjects))
 
@@ -360,18 +362,26 @@ def main(argv: list[str] | None = None) -> int:
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[int(len(latencies) * 0.99)] * 1000
 
-    # Batch: the whole set in one call, tokens seen before.
+    # Batch: the whole set in one call, tokens seen before; each pass timed too, since on a
+    # shared machine the fastest pass says best what the code can do.
     batch: list[ScreeningResult] = []
+    passes: list[tuple[float, float]] = []
     w0, c0 = time.perf_counter(), time.process_time()
     for _ in range(args.rounds):
+        p0, q0 = time.perf_counter(), time.process_time()
         batch = screener.screen_many(subjects)
+        passes.append((time.perf_counter() - p0, time.process_time() - q0))
     batch_wall = n_single / (time.perf_counter() - w0)
     batch_cpu = n_single / (time.process_time() - c0)
+    best_wall = len(subjects) / min(w for w, _ in passes)
+    best_cpu = len(subjects) / min(c for _, c in passes)
     same = sum(a == b for a, b in zip(single, batch, strict=True))
     same += 0 if cold == batch else -len(rows)  # the cold pass must agree too
+    load_after = os.getloadavg()[0]
     rates = {
         "one at a time": (single_wall, single_cpu),
         "batch, tokens seen before": (batch_wall, batch_cpu),
+        f"batch, tokens seen before, fastest of {args.rounds} passes": (best_wall, best_cpu),
         "batch, first sight (cold cache)": (cold_wall, cold_cpu),
     }
 
@@ -419,7 +429,9 @@ def main(argv: list[str] | None = None) -> int:
             for label, (wall, cpu) in rates.items()
         ),
         f"ours, one at a time: latency p50 {p50:.2f} ms, p99 {p99:.2f} ms; batch results "
-        f"identical to one at a time for {same}/{len(rows)} names",
+        f"identical to one at a time for {same}/{len(rows)} names; load average "
+        f"{load_before:.1f} before the timed passes, {load_after:.1f} after "
+        f"({os.cpu_count()} cores)",
         f"ours at threshold {args.threshold:g}: recall {recall:.3f} (worst class {worst:.3f}), "
         f"FPR {fpr:.3f}; name only: recall {_totals(stats_name)[0]:.3f}, "
         f"FPR {_totals(stats_name)[2]:.3f}",
@@ -539,7 +551,7 @@ def _write_doc(
         f"- Lists: `{list_version}`: {entries} entries, {variants} distinct name variants; "
         f"load + index build {load_s:.2f} s.",
         f"- Labelled set: {n_pos} variants of listed names and {n_neg} clean names.",
-        *(f"- {line}." for line in lines[7:]),
+        *(f"- {line}." for line in lines[4 + len(rates) :]),
         "- Throughput (names/s, wall clock / CPU time of the process): "
         + "; ".join(f"{k} {w:.0f} / {c:.0f}" for k, (w, c) in rates.items())
         + f". One at a time: p50 {p50:.2f} ms, p99 {p99:.2f} ms.",
@@ -555,7 +567,11 @@ def _write_doc(
         "",
     ]
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(r"## Sanctions screening\n.*?(?=\n## |\Z)", re.DOTALL)
+    # The figures are replaced; what is written by hand below NOTES (how the set and the
+    # peer are made, the acceptance) is kept.
+    pattern = re.compile(
+        r"## Sanctions screening\n.*?(?=\n" + re.escape(NOTES) + r"|\n## |\Z)", re.DOTALL
+    )
     body = "\n".join(section)
     text = pattern.sub(lambda _: body, text) if pattern.search(text) else text + "\n" + body
     DOC.write_text(text.rstrip() + "\n", encoding="utf-8")

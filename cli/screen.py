@@ -4,6 +4,11 @@ Reads ``{"id", "name", "dob"?, "country"?}`` objects from stdin, one per line,
 and writes exactly one JSON result line per input line, in input order, so the
 output can be zipped back onto the input. A bad line yields an ``error`` line
 and a non-zero exit status at the end instead of aborting the batch.
+
+Names are screened in batches (``--batch-size`` lines, the matcher's batch API
+``screen_many``: the same results as one at a time, several times faster); each
+batch's lines are written as soon as it is screened. ``--batch-size 1`` answers
+every line as it arrives.
 """
 
 from __future__ import annotations
@@ -17,13 +22,19 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from integrations.sanctions import DEFAULT_THRESHOLD, SanctionsScreener, ScreeningSubject
+from integrations.sanctions import (
+    DEFAULT_THRESHOLD,
+    SanctionsScreener,
+    ScreeningResult,
+    ScreeningSubject,
+)
 
 logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1
 EXIT_LOAD_FAILED = 2
+BATCH_SIZE = 1000
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -42,6 +53,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=DEFAULT_THRESHOLD,
         help=f"potential-match score threshold 0-100 (default {DEFAULT_THRESHOLD})",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=BATCH_SIZE,
+        help=f"lines screened together, output written per batch (default {BATCH_SIZE}; "
+        "1 answers each line as it arrives)",
     )
     parser.set_defaults(func=run)
 
@@ -88,35 +106,54 @@ class _SubjectError(ValueError):
         self.ident = ident
 
 
-def screen_stream(screener: SanctionsScreener, stdin: TextIO, stdout: TextIO) -> int:
-    """Screen every line of ``stdin``; return the exit code."""
+def screen_stream(
+    screener: SanctionsScreener, stdin: TextIO, stdout: TextIO, *, batch_size: int = BATCH_SIZE
+) -> int:
+    """Screen every line of ``stdin`` in batches of ``batch_size``; return the exit code."""
     status = EXIT_OK
+    # One slot per non-blank input line: its output, or the subject still to be screened.
+    pending: list[tuple[Any, ScreeningSubject | None, dict[str, Any] | None]] = []
+
+    def flush() -> None:
+        subjects = [subject for _, subject, _ in pending if subject is not None]
+        results = iter(screener.screen_many(subjects))
+        for ident, subject, error in pending:
+            out = error if subject is None else _result_line(ident, next(results))
+            stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        stdout.flush()
+        pending.clear()
+
     for line_no, raw in enumerate(stdin, 1):
         if not raw.strip():
             continue
         try:
             ident, subject = _parse_subject(raw)
         except _SubjectError as exc:
-            out: dict[str, Any] = {"id": exc.ident, "line": line_no, "error": str(exc)}
+            pending.append((exc.ident, None, {"id": exc.ident, "line": line_no, "error": str(exc)}))
             status = EXIT_BAD_INPUT
         except ValueError as exc:
-            out = {"id": None, "line": line_no, "error": str(exc)}
+            pending.append((None, None, {"id": None, "line": line_no, "error": str(exc)}))
             status = EXIT_BAD_INPUT
         else:
-            result = screener.screen(subject)
-            # A clear result names no entry: a near miss below the threshold is not a match, and
-            # printing one would read as an accusation in a batch report.
-            best = result.best if result.decision == "potential_match" else None
-            out = {
-                "id": ident,
-                "decision": result.decision,
-                "score": result.score,
-                "matched_name": best.matched_name if best else None,
-                "list_entry_id": best.entry_id if best else None,
-            }
-        stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
-        stdout.flush()
+            pending.append((ident, subject, None))
+        if len(pending) >= batch_size:
+            flush()
+    if pending:
+        flush()
     return status
+
+
+def _result_line(ident: Any, result: ScreeningResult) -> dict[str, Any]:
+    # A clear result names no entry: a near miss below the threshold is not a match, and
+    # printing one would read as an accusation in a batch report.
+    best = result.best if result.decision == "potential_match" else None
+    return {
+        "id": ident,
+        "decision": result.decision,
+        "score": result.score,
+        "matched_name": best.matched_name if best else None,
+        "list_entry_id": best.entry_id if best else None,
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,6 +163,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_LOAD_FAILED
     if not 0 <= args.threshold <= 100:
         print("screen: --threshold must be between 0 and 100", file=sys.stderr)
+        return EXIT_LOAD_FAILED
+    if args.batch_size < 1:
+        print("screen: --batch-size must be at least 1", file=sys.stderr)
         return EXIT_LOAD_FAILED
     try:
         screener = SanctionsScreener.from_files(
@@ -138,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
     for stream in (sys.stdin, sys.stdout):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(encoding="utf-8", errors="replace")
-    return screen_stream(screener, sys.stdin, sys.stdout)
+    return screen_stream(screener, sys.stdin, sys.stdout, batch_size=args.batch_size)
 
 
 def main(argv: list[str] | None = None) -> int:

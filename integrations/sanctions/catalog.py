@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -33,7 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from integrations.sanctions.loader import ListEntry, load_ofac_sdn, load_opensanctions
+from integrations.sanctions.loader import (
+    ENTRY_HASH_LENGTH,
+    ListEntry,
+    entry_content_hash,
+    load_ofac_sdn,
+    load_opensanctions,
+)
 from integrations.sanctions.matcher import DEFAULT_THRESHOLD, SanctionsScreener, ScreeningHit
 
 logger = logging.getLogger(__name__)
@@ -46,7 +51,6 @@ WELL_KNOWN_NAMES: dict[str, ListKind] = {
     "targets.simple.csv": "opensanctions",
 }
 VERSION_LENGTH = 16  # hex characters of the list version (64 bits)
-ENTRY_HASH_LENGTH = 32
 
 
 class ListFileError(ValueError):
@@ -108,28 +112,6 @@ def files_version(files: ListFiles) -> tuple[str, dict[str, str]]:
     files.check()
     digests: dict[str, str] = {kind: file_sha256(path) for kind, path in files.present()}
     return version_of(digests.items()), digests
-
-
-def entry_content_hash(entry: ListEntry) -> str:
-    """What makes an entry the same designation, hashed; order and file position do not count."""
-    canonical = {
-        "list": entry.list_name,
-        "entry_id": entry.entry_id,
-        "type": entry.entity_type,
-        "name": " ".join(entry.name.split()),
-        "aliases": sorted({" ".join(a.split()) for a in entry.aliases}),
-        "weak_aliases": sorted({" ".join(a.split()) for a in entry.weak_aliases}),
-        "dates_of_birth": sorted(
-            {
-                f"{d.year_from}-{d.year_to}:{d.exact.isoformat() if d.exact else ''}"
-                for d in entry.dates_of_birth
-            }
-        ),
-        "countries": sorted(set(entry.countries)),
-        "programs": sorted(set(entry.programs)),
-    }
-    text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:ENTRY_HASH_LENGTH]
 
 
 # ----------------------------------------------------------------------------- loading
@@ -263,9 +245,13 @@ def _component(component: Any) -> dict[str, Any]:
     return {"detail": str(component)}
 
 
-def hit_record(hit: ScreeningHit, *, threshold: float) -> dict[str, Any]:
-    """A hit as it is kept for audit: the entry, the score, how it came about, the threshold."""
-    return {
+def hit_record(
+    hit: ScreeningHit, *, threshold: float, entry_hash: str | None = None
+) -> dict[str, Any]:
+    """A hit as it is kept for audit: the entry, the score, how it came about, the threshold,
+    and (``entry_hash``) the content hash of the entry as it read when it was matched, which
+    tells a later re-screen whether the designation is still the one reviewed."""
+    record: dict[str, Any] = {
         "list_name": hit.list_name,
         "entry_id": hit.entry_id,
         "matched_name": hit.matched_name,
@@ -274,6 +260,9 @@ def hit_record(hit: ScreeningHit, *, threshold: float) -> dict[str, Any]:
         "threshold": float(getattr(hit, "threshold", threshold)),
         "breakdown": [_component(c) for c in getattr(hit, "breakdown", ())],
     }
+    if entry_hash is not None:
+        record["entry_hash"] = entry_hash
+    return record
 
 
 # ----------------------------------------------------------------------------- installing
@@ -360,6 +349,7 @@ def install(configured: ListFiles, given: dict[ListKind, Path]) -> list[Path]:
 
 
 __all__ = [
+    "ENTRY_HASH_LENGTH",
     "KINDS",
     "ListCatalog",
     "ListFileError",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import json
 import logging
 import re
 import sys
@@ -344,6 +345,35 @@ def _split(value: str | None) -> list[str]:
     if not value:
         return []
     return [part.strip() for part in value.split(";") if part.strip()]
+
+
+ENTRY_HASH_LENGTH = 32  # hex characters of an entry's content hash (128 bits)
+
+
+def entry_content_hash(entry: ListEntry) -> str:
+    """What makes an entry the same designation, hashed; order and file position do not count.
+
+    Monitoring keeps it with every alert, onboarding with every hit: an entry that changed
+    since (a new alias, a corrected date of birth, another programme) hashes differently.
+    """
+    canonical = {
+        "list": entry.list_name,
+        "entry_id": entry.entry_id,
+        "type": entry.entity_type,
+        "name": " ".join(entry.name.split()),
+        "aliases": sorted({" ".join(a.split()) for a in entry.aliases}),
+        "weak_aliases": sorted({" ".join(a.split()) for a in entry.weak_aliases}),
+        "dates_of_birth": sorted(
+            {
+                f"{d.year_from}-{d.year_to}:{d.exact.isoformat() if d.exact else ''}"
+                for d in entry.dates_of_birth
+            }
+        ),
+        "countries": sorted(set(entry.countries)),
+        "programs": sorted(set(entry.programs)),
+    }
+    text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:ENTRY_HASH_LENGTH]
 
 
 def file_digest(path: Path) -> str:

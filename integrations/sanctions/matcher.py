@@ -5,21 +5,25 @@ with all of them would cap throughput at a few names per second. Instead every
 distinct name token is indexed under blocking keys:
 
 * the token itself,
-* a phonetic consonant skeleton (transliteration variants: Mohammed/Muhammad,
-  and the unvocalised Arabic-script spelling محمد → mhmd),
+* a phonetic consonant skeleton (transliteration variants: Mohammed/Muhammad),
+* its Arabic-script consonant skeleton (``arabic_skeleton``: a name written in Arabic
+  script, unvocalised, is compared on consonants, محمد "mhmd" ~ Muhammad),
 * its one-letter deletions (SymSpell style) for tokens of 4+ letters, so any one typo
   shares a key, and for words of 8+ letters their first and last five letters, so two
   typos in a long word still meet (the alignment then allows two edits there).
 
-A query token looks up the vocabulary tokens sharing a key and keeps the similar
-ones (cached per token). Each token weighs by its role (a missing middle name
-costs little, a missing surname a lot) times its rarity on the loaded lists
-(``mohammed`` or ``shipping`` say little, ``zawahiri`` a lot). Expanding each
-query's similar tokens through the token postings gives every query's weighted
-overlap with every variant in a few numpy operations, for one name or a whole
-batch at once: a pre-score equal to the final name score for most pairs. Only the
-best few variants per query are then aligned token by token, greedily, as a
-weighted Dice coefficient (one-to-one words, split words, initials).
+The new tokens of a batch look up the vocabulary tokens sharing a key and are compared
+with all of them at once (rapidfuzz ``cpdist`` and numpy; cached per token). Each token
+weighs by its role (a missing middle name costs little, a missing surname a lot) times
+its rarity on the loaded lists (``mohammed`` or ``shipping`` say little, ``zawahiri`` a
+lot). Expanding each query's similar tokens through the token postings gives every
+query's weighted overlap with every variant in a few numpy operations, for one name or a
+whole batch at once: a pre-score equal to the final name score for most pairs. Only the
+best few variants per query, and of those only the ones that can still reach the report
+floor once date of birth, country and type are counted (also in bulk), are aligned token
+by token, greedily, as a weighted Dice coefficient (one-to-one words, split words,
+initials). A query's numbers never depend on the batch it is in: ``screen_many`` gives
+exactly what ``screen`` gives, name by name.
 
 Legal forms are not name tokens: normalisation takes them off (rigour's org-type
 database) and they only corroborate. Date of birth, country, entity type and
@@ -41,17 +45,23 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from rapidfuzz import fuzz
-from rapidfuzz.distance import OSA
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA, Prefix
 
 from integrations.sanctions.loader import (
     EntityType,
     ListEntry,
+    entry_content_hash,
     file_digest,
     load_ofac_sdn,
     load_opensanctions,
 )
-from integrations.sanctions.normalize import NormalizedName, normalize_name, phonetic_key
+from integrations.sanctions.normalize import (
+    NormalizedName,
+    arabic_skeleton,
+    normalize_name,
+    phonetic_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +71,7 @@ DEFAULT_THRESHOLD = 85.0
 TOKEN_MIN_SIM = 0.72  # below this two tokens are treated as different words
 PHONETIC_MIN_RATIO = 0.5  # a shared consonant skeleton only counts for similar spellings
 PHONETIC_SIM = 0.9
+SKELETON_SIM = 0.9  # a name written in Arabic script: same consonants as the list spelling
 PREFIX_SIM = 0.82
 INITIAL_SIM = 0.8
 EDIT_COST = 0.6  # similarity an edit costs in a 5+ letter token, times edits / length
@@ -78,7 +89,9 @@ JOIN_PART_MAX = 4  # only words this short are looked up joined with their neigh
 JOIN_MAX = 14
 RARITY_FLOOR = 0.25  # weight factor of a token on every entry; a token on one entry weighs 1
 TOKEN_CACHE_MAX = 200_000
-BATCH_CHUNK = 4096
+NAME_CACHE_MAX = 100_000
+BULK_THREADS_MIN = 20_000  # token pairs from which cpdist compares on every core
+BATCH_CHUNK = 4096  # names per candidate search (at most 2**15: query rows sort as int16)
 
 # Corroborating/contradicting data, in score points.
 DOB_EXACT_BONUS = 5.0
@@ -211,19 +224,37 @@ class TokenMatches:
         return len(self.sims_by_id)
 
 
+@dataclass(frozen=True, slots=True)
+class _Name:
+    """What screening needs of one name against this index, whoever bears it (cached)."""
+
+    norm: NormalizedName
+    matches: list[dict[int, float]]  # per query token: similar vocabulary token id -> similarity
+    rarity: list[float]  # per query token: its own rarity weight (1 if not on any list)
+    total: float  # sum of the query tokens' weights
+    initial: bool
+    # For the candidate search, one row per (query word or joined pair, similar vocabulary
+    # token): the vocabulary token, and similarity, role weight of the query word(s), their
+    # own rarity (the lower of two joined words) and 1 for a word / 0 for a joined pair.
+    tids: np.ndarray
+    terms: np.ndarray  # shape (4, len(tids))
+
+
 @dataclass(slots=True)
 class _Query:
     subject: ScreeningSubject
+    name: _Name
     norm: NormalizedName
-    matches: list[dict[int, float]]  # per query token: similar vocabulary token id -> similarity
-    token_matches: list[TokenMatches]  # the same, with arrays for the candidate search
-    rarity: list[float]  # per query token: its own rarity weight (1 if not on any list)
-    joined: list[tuple[int, TokenMatches]]  # adjacent query words written together
-    total: float  # sum of the query tokens' weights
+    matches: list[dict[int, float]]
+    rarity: list[float]
+    total: float
     compact: str
     initial: bool
     kind: EntityType | None
     country: str | None
+
+
+_Candidate = tuple[int, float, float]  # variant, pre-score, corroboration points
 
 
 @dataclass(slots=True)
@@ -315,11 +346,19 @@ class SanctionsScreener:
         self._variant_initial: list[bool] = []
         self._vocab: dict[str, int] = {}
         self._vocab_tokens: list[str] = []
-        self._key_index: dict[str, list[int]] = {}
+        self._key_index: dict[str, list[int]] = {}  # blocking key -> vocabulary ids
+        self._keys: dict[str, tuple[int, ...]] = {}  # the same, frozen once built
         self._word_tids: set[int] = set()  # vocabulary ids that are words, not joined pairs
         self._token_cache: dict[str, TokenMatches] = {}
+        self._name_cache: dict[tuple[str, bool], _Name] = {}
         self._rarity: list[float] = []
         self._build()
+        self._build_fact_arrays()
+        self._entry_index = {entry.entry_id: idx for idx, entry in enumerate(self._entries)}
+        self._entry_hashes: dict[str, str] = {}
+        self._variant_entry = [v.entry_idx for v in self._variants]
+        self._variant_entry_array = np.asarray(self._variant_entry, dtype=np.int64)
+        self._variant_weak = [v.weak for v in self._variants]
         self.build_seconds = time.perf_counter() - started
         logger.info(
             "sanctions index built: %d entries, %d name variants, %d tokens in %.2fs (%s)",
@@ -342,6 +381,20 @@ class SanctionsScreener:
     def entries(self) -> Sequence[ListEntry]:
         """The loaded list entries (read-only)."""
         return tuple(self._entries)
+
+    def entry_hash(self, entry_id: str) -> str | None:
+        """The content hash of a loaded entry, as monitoring records it (None if not loaded).
+
+        Onboarding keeps it with each hit, so that a re-screen knows a hit already reviewed
+        then from a designation that has changed since.
+        """
+        found = self._entry_hashes.get(entry_id)
+        if found is None:
+            idx = self._entry_index.get(entry_id)
+            if idx is None:
+                return None
+            found = self._entry_hashes[entry_id] = entry_content_hash(self._entries[idx])
+        return found
 
     @classmethod
     def from_files(
@@ -415,17 +468,164 @@ class SanctionsScreener:
             )
             self._variant_weights.append(weights)
             self._variant_total.append(sum(weights))
-        # Token postings (variant, role weight), sorted by token, for the candidate search;
-        # joined pairs count like words there but are not aligned as words.
-        cells.sort()
-        cell_tids = np.fromiter((c[0] for c in cells), dtype=np.int64, count=len(cells))
+        # Token postings (variant, role weight), sorted by token then variant, for the
+        # candidate search; joined pairs count like words there but are not aligned as
+        # words. A word twice in one name ("MUHAMMAD, Muhammad") is one posting, with the
+        # heavier role: one query word can only be aligned with one of them.
+        roles: dict[tuple[int, int], float] = {}
+        for tid, vidx, role in cells:
+            if role > roles.get((tid, vidx), -1.0):
+                roles[(tid, vidx)] = role
+        postings = sorted(roles.items())
+        cell_tids = np.fromiter((k[0] for k, _ in postings), dtype=np.int64, count=len(postings))
         self._postings_ptr = np.concatenate(
             [[0], np.cumsum(np.bincount(cell_tids, minlength=len(self._vocab_tokens)))]
         ).astype(np.int64)
-        self._postings = np.fromiter((c[1] for c in cells), dtype=np.int64, count=len(cells))
-        self._postings_role = np.fromiter((c[2] for c in cells), dtype=np.float64, count=len(cells))
+        self._postings = np.fromiter(
+            (k[1] for k, _ in postings), dtype=np.int64, count=len(postings)
+        )
+        self._postings_role = np.fromiter(
+            (r for _, r in postings), dtype=np.float64, count=len(postings)
+        )
         self._variant_weight = np.asarray(self._variant_total, dtype=np.float64)
         self._rarity_array = np.asarray(self._rarity, dtype=np.float64)
+        self._build_vocab_arrays()
+        # Tuples of ints, unlike lists, drop out of the garbage collector's walks: a few
+        # hundred thousand lists here made every full collection cost a tenth of a second.
+        self._keys = {key: tuple(tids) for key, tids in self._key_index.items()}
+        self._key_index.clear()
+
+    def _build_fact_arrays(self) -> None:
+        """The entries' type, dates of birth and countries as arrays, for corroboration in bulk."""
+        facts = self._entries
+        self._entry_person = np.fromiter(
+            (e.entity_type == "person" for e in facts), dtype=bool, count=len(facts)
+        )
+        dobs = [e.dates_of_birth for e in facts]
+        self._dob_ptr = np.concatenate([[0], np.cumsum([len(d) for d in dobs])]).astype(np.int64)
+        flat = [d for entry_dobs in dobs for d in entry_dobs]
+        self._dob_from = np.fromiter((d.year_from for d in flat), dtype=np.int64, count=len(flat))
+        self._dob_to = np.fromiter((d.year_to for d in flat), dtype=np.int64, count=len(flat))
+        self._dob_exact = np.fromiter(
+            (d.exact.toordinal() if d.exact else -1 for d in flat), dtype=np.int64, count=len(flat)
+        )
+        self._country_ids: dict[str, int] = {}
+        countries = [e.countries for e in facts]
+        self._country_ptr = np.concatenate([[0], np.cumsum([len(c) for c in countries])]).astype(
+            np.int64
+        )
+        self._country_code = np.fromiter(
+            (
+                self._country_ids.setdefault(c, len(self._country_ids))
+                for entry_countries in countries
+                for c in entry_countries
+            ),
+            dtype=np.int64,
+            count=int(self._country_ptr[-1]),
+        )
+
+    def _corroboration(
+        self, queries: list[_Query], rows: np.ndarray, entries: np.ndarray
+    ) -> np.ndarray:
+        """:func:`_corroboration_points` for many (query, entry) pairs at once, plus the
+        legal-form bonus a query could get: what DOB, country, type and legal form can add."""
+        n_q = len(queries)
+        kinds = np.fromiter(
+            (0 if q.kind is None else 1 if q.kind == "person" else 2 for q in queries),
+            dtype=np.int64,
+            count=n_q,
+        )
+        dob_days = np.fromiter(
+            (q.subject.dob.toordinal() if q.subject.dob else -1 for q in queries),
+            dtype=np.int64,
+            count=n_q,
+        )
+        dob_years = np.fromiter(
+            (q.subject.dob.year if q.subject.dob else 0 for q in queries), dtype=np.int64, count=n_q
+        )
+        countries = np.fromiter(
+            (-1 if not q.country else self._country_ids.get(q.country, -2) for q in queries),
+            dtype=np.int64,
+            count=n_q,
+        )
+        legal = np.fromiter(
+            (
+                LEGAL_FORM_MATCH_BONUS if set(q.norm.legal_forms) - _WILDCARD_FORMS else 0.0
+                for q in queries
+            ),
+            dtype=np.float64,
+            count=n_q,
+        )
+        points = np.zeros(len(rows), dtype=np.float64)
+        person = self._entry_person[entries]
+        kind = kinds[rows]
+        points[(kind == 1) & ~person] -= NON_PERSON_PENALTY
+        points[(kind == 2) & person] -= NOT_A_PERSON_PENALTY
+        # Date of birth: of a person, against every date the entry lists.
+        dob_n = self._dob_ptr[entries + 1] - self._dob_ptr[entries]
+        asked = (dob_days[rows] >= 0) & person
+        points[asked & (dob_n == 0)] -= DOB_MISSING_PENALTY
+        pairs = np.flatnonzero(asked & (dob_n > 0))
+        if len(pairs):
+            lengths = dob_n[pairs]
+            at = _expand(self._dob_ptr[entries[pairs]], lengths)
+            owner = np.repeat(np.arange(len(pairs)), lengths)
+            firsts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+            year = dob_years[rows[pairs]][owner]
+            low, high = self._dob_from[at], self._dob_to[at]
+            exact = np.maximum.reduceat(self._dob_exact[at] == dob_days[rows[pairs]][owner], firsts)
+            within = np.maximum.reduceat((low <= year) & (year <= high), firsts)
+            gap = np.minimum.reduceat(np.minimum(np.abs(year - low), np.abs(year - high)), firsts)
+            points[pairs] += np.where(
+                exact,
+                DOB_EXACT_BONUS,
+                np.where(
+                    within,
+                    DOB_YEAR_BONUS,
+                    np.where(gap <= 1, -DOB_NEAR_PENALTY, -DOB_MISMATCH_PENALTY),
+                ),
+            )
+        # Country: among the entry's countries, if it lists any.
+        country_n = self._country_ptr[entries + 1] - self._country_ptr[entries]
+        asked = countries[rows] != -1
+        points[asked & (country_n == 0)] -= COUNTRY_MISSING_PENALTY
+        pairs = np.flatnonzero(asked & (country_n > 0))
+        if len(pairs):
+            lengths = country_n[pairs]
+            at = _expand(self._country_ptr[entries[pairs]], lengths)
+            owner = np.repeat(np.arange(len(pairs)), lengths)
+            firsts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+            same = np.maximum.reduceat(
+                self._country_code[at] == countries[rows[pairs]][owner], firsts
+            )
+            points[pairs] += np.where(same, COUNTRY_MATCH_BONUS, -COUNTRY_MISMATCH_PENALTY)
+        return points + legal[rows]
+
+    def _build_vocab_arrays(self) -> None:
+        """Per vocabulary token, what comparing query tokens with it in bulk needs."""
+        tokens = self._vocab_tokens
+        n = len(tokens)
+        self._vocab_len = np.fromiter(map(len, tokens), dtype=np.int64, count=n)
+        self._vocab_first = np.fromiter((ord(t[0]) for t in tokens), dtype=np.int64, count=n)
+        self._vocab_vowelless = np.fromiter(
+            (not any(ch in "aeiouy" for ch in t) for t in tokens), dtype=bool, count=n
+        )
+        self._is_word = np.zeros(n, dtype=bool)
+        self._is_word[list(self._word_tids)] = True
+        self._phon_ids: dict[str, int] = {}
+        self._vocab_phon = np.fromiter(
+            (self._phon_ids.setdefault(_phon(t), len(self._phon_ids)) for t in tokens),
+            dtype=np.int64,
+            count=n,
+        )
+        self._skeleton_ids: dict[str, int] = {}
+        skeletons = [arabic_skeleton(t) for t in tokens]
+        self._vocab_skeleton = np.fromiter(
+            (self._skeleton_ids.setdefault(k, len(self._skeleton_ids)) for k in skeletons),
+            dtype=np.int64,
+            count=n,
+        )
+        self._vocab_skeleton_len = np.fromiter(map(len, skeletons), dtype=np.int64, count=n)
 
     def _token_id(self, token: str, doc_freq: list[int], *, joined: bool = False) -> int:
         tid = self._vocab.get(token)
@@ -450,139 +650,320 @@ class SanctionsScreener:
                     found.append(tid)
         return tid
 
-    def _token_matches(self, token: str) -> TokenMatches:
-        """Vocabulary tokens similar to ``token``, cached per token."""
-        cached = self._token_cache.get(token)
-        if cached is not None:
-            return cached
-        found: dict[int, float] = {}
-        if len(token) >= 2:
+    def _token_matches(self, token: str, skeletons: tuple[str, ...] = ()) -> TokenMatches:
+        """Vocabulary tokens similar to ``token`` (see :meth:`_match_tokens`), cached."""
+        key = _cache_key(token, skeletons)
+        cached = self._token_cache.get(key)
+        if cached is None:
+            cached = self._match_tokens({key: (token, skeletons)})[key]
+        return cached
+
+    def _match_tokens(
+        self, wanted: dict[str, tuple[str, tuple[str, ...]]]
+    ) -> dict[str, TokenMatches]:
+        """Vocabulary tokens similar to each wanted query token, all compared at once.
+
+        Candidates come from the key index (same word, one typo away, same consonant
+        skeleton, same ends of a long word); every (query token, candidate) pair is then
+        scored in bulk (rapidfuzz ``cpdist`` for the ratio, the typo distance and the
+        common prefix, numpy for the rest), exactly as :func:`pair_similarity` scores one
+        pair. ``skeletons``: the token was written in Arabic script; a listed word with
+        one of these consonant skeletons is the same word spelled with its vowels.
+        Results go into the per-token cache and are returned.
+        """
+        items = list(wanted.items())
+        key_index = self._keys
+        pair_q: list[int] = []
+        pair_t: list[int] = []
+        for i, (_, (token, skeletons)) in enumerate(items):
+            if len(token) < 2:
+                continue
             candidates: set[int] = set()
-            for key in _query_keys(token):
-                tids = self._key_index.get(key)
-                if tids:
-                    candidates.update(tids)
-            vocab, words = self._vocab_tokens, self._word_tids
-            for tid in candidates:
-                if tid in words:
-                    sim = token_similarity(token, vocab[tid])
-                    if sim >= TOKEN_MIN_SIM:
-                        found[tid] = sim
-                else:  # two list words written together: only a near-exact spelling counts
-                    sim = _edit_similarity(token, vocab[tid])
-                    if sim >= JOIN_MIN_SIM:
-                        found[tid] = sim
-        matches = TokenMatches(
-            found,
-            np.fromiter(found.keys(), dtype=np.int64, count=len(found)),
-            np.fromiter(found.values(), dtype=np.float64, count=len(found)),
-        )
-        if len(self._token_cache) >= TOKEN_CACHE_MAX:
+            keys = _query_keys(token)
+            keys.update("%" + k for k in skeletons)
+            for k in keys:
+                listed = key_index.get(k)
+                if listed:
+                    candidates.update(listed)
+            pair_q.extend([i] * len(candidates))
+            pair_t.extend(sorted(candidates))
+        q_idx = np.asarray(pair_q, dtype=np.int64)
+        t_idx = np.asarray(pair_t, dtype=np.int64)
+        sims = self._pair_similarities(items, q_idx, t_idx)
+        keep = sims > 0.0
+        q_idx, t_idx, sims = q_idx[keep], t_idx[keep], sims[keep]
+        bounds = np.searchsorted(q_idx, np.arange(len(items) + 1))
+        out: dict[str, TokenMatches] = {}
+        if len(self._token_cache) + len(items) > TOKEN_CACHE_MAX:
             self._token_cache.clear()
-        self._token_cache[token] = matches
-        return matches
+        for i, (key, _) in enumerate(items):
+            lo, hi = bounds[i], bounds[i + 1]
+            tids, found = t_idx[lo:hi], sims[lo:hi]
+            matches = TokenMatches(
+                dict(zip(tids.tolist(), found.tolist(), strict=True)), tids, found
+            )
+            out[key] = matches
+            self._token_cache[key] = matches
+        return out
+
+    def _pair_similarities(
+        self,
+        items: list[tuple[str, tuple[str, tuple[str, ...]]]],
+        q_idx: np.ndarray,
+        t_idx: np.ndarray,
+    ) -> np.ndarray:
+        """:func:`pair_similarity` for many (query token, vocabulary token) pairs; 0 = no match."""
+        if not len(q_idx):
+            return np.zeros(0, dtype=np.float64)
+        tokens = [token for _, (token, _) in items]
+        skeleton_ids = self._skeleton_ids
+        q_len = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+        q_first = np.fromiter((ord(t[0]) for t in tokens), dtype=np.int64, count=len(tokens))
+        q_vowelless = np.fromiter(
+            (not any(ch in "aeiouy" for ch in t) for t in tokens), dtype=bool, count=len(tokens)
+        )
+        q_phon = np.fromiter(
+            (self._phon_ids.get(_phon(t), -1) for t in tokens), dtype=np.int64, count=len(tokens)
+        )
+        q_own = np.fromiter(
+            (self._vocab.get(t, -1) for t in tokens), dtype=np.int64, count=len(tokens)
+        )
+        q_skel = np.full((len(tokens), 2), -1, dtype=np.int64)
+        for i, (_, (_, skeletons)) in enumerate(items):
+            for j, k in enumerate(skeletons[:2]):
+                q_skel[i, j] = skeleton_ids.get(k, -1)
+        left = [tokens[i] for i in q_idx.tolist()]
+        vocab = self._vocab_tokens
+        right = [vocab[t] for t in t_idx.tolist()]
+        workers = -1 if len(left) >= BULK_THREADS_MIN else 1
+        ratio = process.cpdist(left, right, scorer=fuzz.ratio, dtype=np.float64, workers=workers)
+        ratio /= 100.0
+        edits = process.cpdist(
+            left, right, scorer=OSA.distance, score_cutoff=2, dtype=np.int64, workers=workers
+        )
+        prefix = process.cpdist(
+            left, right, scorer=Prefix.similarity, dtype=np.int64, workers=workers
+        )
+        a_len, b_len = q_len[q_idx], self._vocab_len[t_idx]
+        long_, short = np.maximum(a_len, b_len), np.minimum(a_len, b_len)
+        # Words: token_similarity, term by term.
+        best = ratio.copy()
+        typo = (long_ >= 4) & (ratio >= 0.6) & (edits <= np.where(long_ < LONG_WORD, 1, 2))
+        same = typo.copy()
+        lifted = typo & (long_ >= 5)
+        best[lifted] = np.maximum(best[lifted], 1.0 - EDIT_COST * edits[lifted] / long_[lifted])
+        short_vowelless = np.where(a_len <= b_len, q_vowelless[q_idx], self._vocab_vowelless[t_idx])
+        phonetic = (
+            (ratio >= PHONETIC_MIN_RATIO)
+            & ((short >= 3) | ((short == 2) & short_vowelless))
+            & (q_phon[q_idx] == self._vocab_phon[t_idx])
+        )
+        best[phonetic] = np.maximum(best[phonetic], PHONETIC_SIM)
+        same |= phonetic
+        prefixed = (short >= 4) & (prefix == short)
+        best[prefixed] = np.maximum(best[prefixed], PREFIX_SIM)
+        same |= prefixed
+        word = np.where(same, best, np.minimum(ratio, TOKEN_MIN_SIM - 0.01))
+        initial = (a_len == 1) | (b_len == 1)
+        word[initial] = np.where(q_first[q_idx] == self._vocab_first[t_idx], INITIAL_SIM, 0.0)[
+            initial
+        ]
+        word[t_idx == q_own[q_idx]] = 1.0
+        skel = self._vocab_skeleton[t_idx]
+        skeletal = (
+            ((skel == q_skel[q_idx, 0]) | (skel == q_skel[q_idx, 1]))
+            & ((self._vocab_skeleton_len[t_idx] >= 2) | (long_ <= 2))
+            & (word < SKELETON_SIM)
+        )
+        word[skeletal] = SKELETON_SIM
+        word[word < TOKEN_MIN_SIM] = 0.0
+        # Two list words written together: typos only (_edit_similarity).
+        allowed = np.where(long_ < 5, 0, np.where(long_ < LONG_WORD, 1, 2))
+        joined = np.where(edits <= allowed, 1.0 - EDIT_COST * edits / long_, 0.0)
+        joined[joined < JOIN_MIN_SIM] = 0.0
+        return np.where(self._is_word[t_idx], word, joined)
 
     # -------------------------------------------------------------- matching
-    def _prepare(self, subject: ScreeningSubject) -> _Query:
-        kind = subject.entity_type
-        norm = normalize_name(subject.name, is_entity=kind is not None and kind != "person")
-        if kind is None:
-            if norm.org_evidence:
-                kind = "entity"
-            elif subject.dob is not None:
-                kind = "person"
-        tokens = norm.tokens
-        token_matches = [self._token_matches(t) for t in tokens]
+    def _prepare_many(self, subjects: Sequence[ScreeningSubject]) -> list[_Query]:
+        """Normalise the subjects and look up their tokens (new ones compared in bulk)."""
+        names = self._name_cache
+        missing: dict[tuple[str, bool], NormalizedName] = {}
+        wanted: dict[str, tuple[str, tuple[str, ...]]] = {}
+        cache = self._token_cache
+        for subject in subjects:
+            kind = subject.entity_type
+            key = (subject.name, kind is not None and kind != "person")
+            if key in names or key in missing:
+                continue
+            norm = normalize_name(key[0], is_entity=key[1])
+            missing[key] = norm
+            skeletons = norm.skeletons or ((),) * len(norm.tokens)
+            for token, skeleton in zip(norm.tokens, skeletons, strict=True):
+                token_key = _cache_key(token, skeleton)
+                if token_key not in cache:
+                    wanted[token_key] = (token, skeleton)
+            for _, text in _joined_pairs(norm.tokens):
+                if text not in cache:
+                    wanted[text] = (text, ())
+        if missing:
+            fresh = self._match_tokens(wanted) if wanted else {}
+            if len(names) + len(missing) > NAME_CACHE_MAX:
+                names.clear()
+            for key, norm in missing.items():
+                names[key] = self._name(norm, fresh)
+        queries: list[_Query] = []
+        for subject in subjects:
+            kind = subject.entity_type
+            name = names[(subject.name, kind is not None and kind != "person")]
+            norm = name.norm
+            if kind is None:
+                if norm.org_evidence:
+                    kind = "entity"
+                elif subject.dob is not None:
+                    kind = "person"
+            country = subject.country.strip().upper() if subject.country else None
+            queries.append(
+                _Query(
+                    subject,
+                    name,
+                    norm,
+                    name.matches,
+                    name.rarity,
+                    name.total,
+                    norm.compact,
+                    name.initial,
+                    kind,
+                    country or None,
+                )
+            )
+        return queries
+
+    def _name(self, norm: NormalizedName, fresh: dict[str, TokenMatches]) -> _Name:
+        """A normalised name with its similar vocabulary tokens (from ``fresh`` or the cache)."""
+
+        def lookup(token: str, skeletons: tuple[str, ...] = ()) -> TokenMatches:
+            key = _cache_key(token, skeletons)
+            found = fresh.get(key) or self._token_cache.get(key)
+            return found if found is not None else self._token_matches(token, skeletons)
+
+        tokens, weights = norm.tokens, norm.weights
+        skeletons = norm.skeletons or ((),) * len(tokens)
         rarity: list[float] = []
         for token in tokens:
             tid = self._vocab.get(token)
             rarity.append(self._rarity[tid] if tid is not None else 1.0)
-        joined = [(i, self._token_matches(text)) for i, text in _joined_pairs(tokens)]
-        country = subject.country.strip().upper() if subject.country else None
-        return _Query(
-            subject=subject,
+        parts: list[tuple[TokenMatches, float, float, float]] = []
+        matches: list[dict[int, float]] = []
+        for ti, (token, skeleton) in enumerate(zip(tokens, skeletons, strict=True)):
+            found = lookup(token, skeleton)
+            matches.append(found.sims_by_id)
+            parts.append((found, weights[ti], rarity[ti], 1.0))
+        for i, text in _joined_pairs(tokens):
+            found = lookup(text)
+            joined_weight = weights[i] + weights[i + 1]
+            parts.append((found, joined_weight, min(rarity[i], rarity[i + 1]), 0.0))
+        parts = [part for part in parts if part[0].sims_by_id]
+        if parts:
+            tids = np.concatenate([part[0].tids for part in parts])
+            terms = np.empty((4, len(tids)), dtype=np.float64)
+            terms[0] = np.concatenate([part[0].sims for part in parts])
+            sizes = [len(part[0].tids) for part in parts]
+            for col in (1, 2, 3):
+                terms[col] = np.repeat([part[col] for part in parts], sizes)
+        else:
+            tids = np.zeros(0, dtype=np.int64)
+            terms = np.zeros((4, 0), dtype=np.float64)
+        return _Name(
             norm=norm,
-            matches=[m.sims_by_id for m in token_matches],
-            token_matches=token_matches,
+            matches=matches,
             rarity=rarity,
-            joined=joined,
-            total=sum(w * r for w, r in zip(norm.weights, rarity, strict=True)),
-            compact=norm.compact,
+            total=sum(w * r for w, r in zip(weights, rarity, strict=True)),
             initial=any(len(t) == 1 for t in tokens),
-            kind=kind,
-            country=country or None,
+            tids=tids,
+            terms=terms,
         )
 
-    def _shortlists(self, queries: list[_Query]) -> list[list[tuple[int, float]]]:
-        """Per query, the variants worth an exact alignment, best first.
+    def _shortlists(self, queries: list[_Query]) -> list[list[_Candidate]]:
+        """Per query, the variants worth an exact alignment, best first: (variant, pre-score,
+        what corroboration (DOB, country, type, legal form) will add to it or take).
 
         For every query of the batch at once (numpy over the token postings, no Python
         loop per variant): each query's rarity- and role-weighted overlap with every
         variant sharing a similar token, as the numerator and denominator of the weighted
         Dice the alignment computes. Exact when each word has one counterpart, an
         over-estimate otherwise (an under-estimate only for split words and initials).
+        The (query, variant) sums are grouped by one sort of packed integer keys, each
+        query's cells in the order it alone would give, so a query's pre-scores do not
+        depend on the batch it is in.
         """
         n_q = len(queries)
-        parts: list[tuple[int, float, float, float, TokenMatches]] = []
-        own_total = np.zeros(n_q, dtype=np.float64)
-        for qi, query in enumerate(queries):
-            weights, rarity = query.norm.weights, query.rarity
-            for ti, found in enumerate(query.token_matches):
-                own_total[qi] += weights[ti] * rarity[ti]
-                if found.size:
-                    parts.append((qi, weights[ti], rarity[ti], 1.0, found))
-            for i, found in query.joined:
-                if found.size:
-                    lower = min(rarity[i], rarity[i + 1])
-                    parts.append((qi, weights[i] + weights[i + 1], lower, 0.0, found))
-        if not parts:
+        sizes = np.fromiter((len(q.name.tids) for q in queries), dtype=np.int64, count=n_q)
+        if not sizes.any():
             return [[] for _ in queries]
-        sizes = np.fromiter((p[4].size for p in parts), dtype=np.int64, count=len(parts))
-        row = np.repeat(np.fromiter((p[0] for p in parts), dtype=np.int64), sizes)
-        weight = np.repeat(np.fromiter((p[1] for p in parts), dtype=np.float64), sizes)
-        own = np.repeat(np.fromiter((p[2] for p in parts), dtype=np.float64), sizes)
-        word = np.repeat(np.fromiter((p[3] for p in parts), dtype=np.float64), sizes)
-        tids = np.concatenate([p[4].tids for p in parts])
-        sims = np.concatenate([p[4].sims for p in parts])
-        theirs = self._rarity_array[tids]
-        low = np.minimum(own, theirs)
+        row = np.repeat(np.arange(n_q, dtype=np.int64), sizes)
+        tids = np.concatenate([q.name.tids for q in queries])
+        sims, weight, own, word = np.concatenate([q.name.terms for q in queries], axis=1)
+        low = np.minimum(own, self._rarity_array[tids])
         # Per matched (query, vocabulary token): what it adds to the numerator and to the
         # denominator of every variant holding that token, split into a part paid once
         # per variant and a part proportional to the token's role weight in the variant.
         num_once, num_role = sims * weight * low, sims * low
         # Each matched word trades its own weight for the pair's lower rarity.
-        den_once, den_role = word * weight * (low - own), word * (low - theirs)
+        den_once = word * weight * (low - own)
+        den_role = word * (low - self._rarity_array[tids])
         starts = self._postings_ptr[tids]
         lengths = self._postings_ptr[tids + 1] - starts
         count = int(lengths.sum())
         if not count:
             return [[] for _ in queries]
-        first = np.cumsum(lengths) - lengths
-        at = np.repeat(starts - first, lengths) + np.arange(count)
-        variants, roles = self._postings[at], self._postings_role[at]
-        num_parts = np.repeat(num_once, lengths) + np.repeat(num_role, lengths) * roles
-        den_parts = np.repeat(den_once, lengths) + np.repeat(den_role, lengths) * roles
-        n_var = len(self._variants)
-        keys, where = np.unique(np.repeat(row, lengths) * n_var + variants, return_inverse=True)
-        num = np.bincount(where, weights=num_parts, minlength=len(keys))
-        den = np.bincount(where, weights=den_parts, minlength=len(keys))
-        row_of, indices = keys // n_var, keys % n_var
+        element = np.repeat(np.arange(len(tids), dtype=np.int64), lengths)
+        at = _expand(starts, lengths)
+        roles = self._postings_role[at]
+        num_cell = num_once[element] + num_role[element] * roles
+        den_cell = den_once[element] + den_role[element] * roles
+        # Group the cells by (query, variant): one sort of packed keys (query, variant,
+        # cell), so each group sums its cells in the order the query alone gives them.
+        var_bits = max(1, len(self._variants).bit_length())
+        shift = max(1, count.bit_length())
+        group = (row[element] << var_bits) | self._postings[at]
+        if n_q.bit_length() + var_bits + shift <= 62:
+            packed = (group << shift) | np.arange(count)
+            packed.sort()
+            order = packed & ((1 << shift) - 1)
+            group = packed >> shift
+        else:  # keys too wide to pack (a huge list): a stable sort, same order
+            order = np.argsort(group, kind="stable")
+            group = group[order]
+        firsts = np.flatnonzero(np.concatenate([[True], group[1:] != group[:-1]]))
+        num = np.add.reduceat(num_cell[order], firsts)
+        den = np.add.reduceat(den_cell[order], firsts)
+        keys = group[firsts]
+        row_of, indices = keys >> var_bits, keys & ((1 << var_bits) - 1)
+        own_total = np.fromiter((q.total for q in queries), dtype=np.float64, count=n_q)
         total = own_total[row_of] + self._variant_weight[indices] + den
         prescore = 100.0 * num / np.maximum(total, 1e-9)
         keep = prescore >= PRESCORE_FLOOR
         kept_rows, kept_cols, kept_scores = row_of[keep], indices[keep], prescore[keep]
-        # Best first within each query: sort by (query, -prescore), then cut per query.
-        order = np.lexsort((-kept_scores, kept_rows))
-        kept_rows, kept_cols = kept_rows[order], kept_cols[order]
-        kept_scores = kept_scores[order]
+        # Best first within each query, ties by variant: (query, variant) order is kept by
+        # a stable sort on the pre-score, then a stable (radix) sort on the query.
+        ranked = np.argsort(-kept_scores, kind="stable")
+        ranked = ranked[np.argsort(kept_rows[ranked].astype(np.int16), kind="stable")]
+        kept_rows, kept_cols = kept_rows[ranked], kept_cols[ranked]
+        kept_scores = kept_scores[ranked]
         bounds = np.searchsorted(kept_rows, np.arange(n_q + 1))
-        out: list[list[tuple[int, float]]] = []
-        for qi in range(n_q):
-            lo, hi = bounds[qi], min(bounds[qi + 1], bounds[qi] + SHORTLIST)
-            out.append(
-                list(zip(kept_cols[lo:hi].tolist(), kept_scores[lo:hi].tolist(), strict=True))
+        top = np.arange(len(kept_rows)) - bounds[kept_rows] < SHORTLIST
+        kept_rows, kept_cols, kept_scores = kept_rows[top], kept_cols[top], kept_scores[top]
+        bonus = self._corroboration(queries, kept_rows, self._variant_entry_array[kept_cols])
+        bounds = np.searchsorted(kept_rows, np.arange(n_q + 1)).tolist()
+        found = list(
+            zip(
+                kept_cols.tolist(),
+                kept_scores.tolist(),
+                bonus.tolist(),
+                strict=True,
             )
-        return out
+        )
+        return [found[bounds[qi] : bounds[qi + 1]] for qi in range(n_q)]
 
     def _align(self, query: _Query, vidx: int) -> _Alignment:
         """Greedy best-first token alignment scored as a weighted Dice coefficient."""
@@ -668,6 +1049,8 @@ class SanctionsScreener:
             for ci, c_token in enumerate(c_tokens):
                 if ci in used_c or len(c_token) < 5 or max(len(q_token), len(c_token)) < 8:
                     continue
+                if abs(len(q_token) - len(c_token)) > 2:  # more than two edits apart
+                    continue
                 sim = _edit_similarity(q_token, c_token)
                 if sim >= TOKEN_MIN_SIM:
                     used_q.add(qi)
@@ -718,38 +1101,53 @@ class SanctionsScreener:
                     matched.append((qi, ci, sim, weight))
         return num, den
 
-    def _finish(self, query: _Query, shortlist: list[tuple[int, float]]) -> ScreeningResult:
+    def _finish(self, query: _Query, shortlist: list[_Candidate]) -> ScreeningResult:
         """Align, corroborate and rank the shortlisted variants, best pre-score first.
 
         The pre-score equals the alignment's name score for most pairs, so the walk stops
         once no remaining entry could reach the report floor (or beat the fifth hit) even
-        with every corroboration bonus; only those still in the running are aligned.
+        with every corroboration bonus, and skips an entry that could not with its own
+        (a DOB or country that contradicts); only those still in the running are aligned.
         """
+        variant_entry = self._variant_entry
         by_entry: dict[int, list[int]] = {}
-        order: list[tuple[float, int]] = []
-        for vidx, prescore in shortlist:
-            entry_idx = self._variants[vidx].entry_idx
-            if entry_idx not in by_entry:
-                by_entry[entry_idx] = []
-                order.append((prescore, entry_idx))
-            by_entry[entry_idx].append(vidx)
+        order: list[tuple[float, int, float]] = []
+        for vidx, prescore, bonus in shortlist:
+            entry_idx = variant_entry[vidx]
+            found = by_entry.get(entry_idx)
+            if found is None:
+                by_entry[entry_idx] = [vidx]
+                order.append((prescore, entry_idx, bonus))
+            else:
+                found.append(vidx)
         scored: list[tuple[float, float, int, int, _Alignment, list[ScoreComponent]]] = []
         finals: list[float] = []
-        for prescore, entry_idx in order:
-            bar = HIT_FLOOR if len(finals) < MAX_HITS else max(HIT_FLOOR, finals[MAX_HITS - 1])
+        bar = HIT_FLOOR
+        weak, initials = self._variant_weak, self._variant_initial
+        for prescore, entry_idx, bonus in order:
             if prescore + MAX_BONUS + PRESCORE_SLACK < bar:
                 break
+            # What DOB, country and type will add (or take), from the shortlist: a person
+            # born in another year than a listed namesake is not worth aligning. Only a
+            # contradiction tightens the walk's bound, and not where initials make the
+            # pre-score low.
+            variants = by_entry[entry_idx]
+            if (
+                bonus < 0
+                and prescore + MAX_BONUS + bonus + PRESCORE_SLACK < bar
+                and not query.initial
+                and not any(initials[v] for v in variants)
+            ):
+                continue
             aligned: tuple[float, int, _Alignment] | None = None
-            for vidx in by_entry[entry_idx]:
+            for vidx in variants:
                 alignment = self._align(query, vidx)
-                name_score = alignment.score - (
-                    WEAK_ALIAS_PENALTY if self._variants[vidx].weak else 0.0
-                )
+                name_score = alignment.score - (WEAK_ALIAS_PENALTY if weak[vidx] else 0.0)
                 if aligned is None or name_score > aligned[0]:
                     aligned = (name_score, vidx, alignment)
             assert aligned is not None
             name_score, vidx, alignment = aligned
-            if name_score + MAX_BONUS < bar:
+            if round(name_score + bonus, 1) < bar:  # scores are judged rounded
                 continue
             entry = self._entries[entry_idx]
             adjustments = _corroborate(entry, self._variants[vidx].norm, query)
@@ -759,7 +1157,9 @@ class SanctionsScreener:
                 continue
             scored.append((score, total, entry_idx, vidx, alignment, adjustments))
             finals.append(score)
-            finals.sort(reverse=True)
+            if len(finals) >= MAX_HITS:
+                finals.sort(reverse=True)
+                bar = max(HIT_FLOOR, finals[MAX_HITS - 1])
         scored.sort(key=lambda item: (-item[0], self._entries[item[2]].entry_id))
         hits = [
             self._hit(query, self._entries[entry_idx], vidx, alignment, adjustments, total, score)
@@ -847,8 +1247,11 @@ class SanctionsScreener:
         return out
 
     def clear_caches(self) -> None:
-        """Forget the per-token similarity cache (it only speeds up names seen before)."""
+        """Forget cached token comparisons and normalised names (they only speed up names
+        seen before): the next screening sees everything for the first time."""
         self._token_cache.clear()
+        self._name_cache.clear()
+        normalize_name.cache_clear()
 
     def screen(self, subject: ScreeningSubject) -> ScreeningResult:
         """Screen one subject against every loaded list."""
@@ -863,7 +1266,7 @@ class SanctionsScreener:
         results: list[ScreeningResult] = []
         pending = list(subjects)
         for start in range(0, len(pending), BATCH_CHUNK):
-            chunk = [self._prepare(s) for s in pending[start : start + BATCH_CHUNK]]
+            chunk = self._prepare_many(pending[start : start + BATCH_CHUNK])
             shortlists = self._shortlists(chunk)
             for query, shortlist in zip(chunk, shortlists, strict=True):
                 if not query.norm.tokens:
@@ -904,7 +1307,44 @@ def _index_keys(token: str) -> set[str]:
     keys = set(_typo_keys(token))
     if len(token) >= 3:
         keys.add("~" + _phon(token))
+    if len(token) >= 2:
+        keys.add("%" + arabic_skeleton(token))
     return keys
+
+
+def _expand(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The positions ``start, start + 1, ..., start + length - 1`` of every run, in order."""
+    count = int(lengths.sum())
+    return np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(count)
+
+
+def _cache_key(token: str, skeletons: tuple[str, ...]) -> str:
+    return "|".join((token, *skeletons)) if skeletons else token
+
+
+def pair_similarity(
+    token: str, listed: str, skeletons: tuple[str, ...] = (), *, word: bool = True
+) -> float:
+    """How similar a query token is to a vocabulary token, 0 when they do not match.
+
+    The one-pair reference for the bulk comparison the screener runs (it must give the
+    same numbers). A listed ``word`` matches from :data:`TOKEN_MIN_SIM` by
+    :func:`token_similarity`, or, for a token written in Arabic script (``skeletons``),
+    at :data:`SKELETON_SIM` when the listed word has one of its consonant skeletons (a
+    one-letter skeleton, "au" ~ "aw", only between two words of two letters). Two listed
+    words written together (``word=False``) match the token on typos alone.
+    """
+    if len(token) < 2:
+        return 0.0
+    if not word:
+        sim = _edit_similarity(token, listed)
+        return sim if sim >= JOIN_MIN_SIM else 0.0
+    sim = token_similarity(token, listed)
+    if skeletons and sim < SKELETON_SIM:
+        key = arabic_skeleton(listed)
+        if key in skeletons and (len(key) >= 2 or max(len(token), len(listed)) <= 2):
+            sim = SKELETON_SIM
+    return sim if sim >= TOKEN_MIN_SIM else 0.0
 
 
 def _query_keys(token: str) -> set[str]:
@@ -919,6 +1359,66 @@ def _query_keys(token: str) -> set[str]:
     if len(token) >= LONG_WORD - 2:
         keys.update(_ends(token))
     return keys
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """A list entry's corroborating data, for :func:`_corroboration_points` (the one-pair
+    reference of the bulk ``SanctionsScreener._corroboration``)."""
+
+    person: bool
+    exact_dobs: frozenset[dt.date]
+    dob_years: tuple[tuple[int, int], ...]
+    countries: frozenset[str]
+
+    @classmethod
+    def of(cls, entry: ListEntry) -> _Facts:
+        return cls(
+            entry.entity_type == "person",
+            frozenset(d.exact for d in entry.dates_of_birth if d.exact is not None),
+            tuple((d.year_from, d.year_to) for d in entry.dates_of_birth),
+            frozenset(entry.countries),
+        )
+
+
+def _corroboration_points(facts: _Facts, query: _Query) -> float:
+    """The points :func:`_corroborate` gives for entity type, DOB and country (no legal form)."""
+    points = 0.0
+    kind = query.kind
+    if kind == "person":
+        if not facts.person:
+            points -= NON_PERSON_PENALTY
+    elif kind is not None and facts.person:
+        points -= NOT_A_PERSON_PENALTY
+    dob = query.subject.dob
+    if dob is not None and facts.person:
+        if not facts.dob_years:
+            points -= DOB_MISSING_PENALTY
+        elif dob in facts.exact_dobs:
+            points += DOB_EXACT_BONUS
+        else:
+            year, gap = dob.year, -1
+            for low, high in facts.dob_years:
+                if low <= year <= high:
+                    gap = 0
+                    break
+                near = min(abs(year - low), abs(year - high))
+                gap = near if gap < 0 else min(gap, near)
+            if gap == 0:
+                points += DOB_YEAR_BONUS
+            elif gap <= 1:
+                points -= DOB_NEAR_PENALTY
+            else:
+                points -= DOB_MISMATCH_PENALTY
+    country = query.country
+    if country:
+        if not facts.countries:
+            points -= COUNTRY_MISSING_PENALTY
+        elif country in facts.countries:
+            points += COUNTRY_MATCH_BONUS
+        else:
+            points -= COUNTRY_MISMATCH_PENALTY
+    return points
 
 
 def _corroborate(entry: ListEntry, listed: NormalizedName, query: _Query) -> list[ScoreComponent]:

@@ -9,6 +9,9 @@ org-type database: "Ltd"/"Limited"/"LLC"/"OOO", in Latin or Cyrillic, all become
 beside the tokens), drop honorifics / particles.
 Each surviving token carries a *weight* saying how much its absence on the
 other side should cost (missing middle names are cheap, a missing surname is not).
+A name written in Arabic script also carries each token's consonant skeleton
+(:func:`arabic_skeleton`): Arabic leaves short vowels unwritten, so "mhmd" or "jbrn" is
+compared with a Latin-script list spelling on consonants alone.
 """
 
 # Greek and Arabic letters in comments below are examples, not look-alike typos.
@@ -25,6 +28,8 @@ from rapidfuzz.distance import OSA
 from rigour.names import extract_org_types
 from rigour.text.normalize import Normalize
 from rigour.text.translit import ascii_text
+
+NORMALIZE_CACHE_SIZE = 65_536  # normalised names kept (list names and screened names)
 
 # Role weights: the cost of a token of this role being unmatched.
 W_PRIMARY = 1.0  # first given name, main surname, any entity-name word
@@ -220,6 +225,9 @@ _GREEK_READINGS = (
 # Inside an Arabic-script word و and ي are long vowels far more often than consonants.
 _ARABIC_LONG_W = re.compile("(?<=[a-z])w")
 _ARABIC_LONG_Y = re.compile("(?<=[a-z])y")
+# Titles as they read transliterated from Arabic script (حجي, الحاج, شيخ, ملا), taken off the
+# front of a name written in Arabic script like "Haji" or "Sheikh" in a Latin one.
+_ARABIC_TITLES = frozenset({"hji", "haj", "hajj", "haji", "shikh", "shkh", "mla", "mulana"})
 _HAN_COMPOUND_SURNAMES = frozenset(
     {"欧阳", "歐陽", "司马", "司馬", "诸葛", "諸葛", "上官", "东方", "東方", "皇甫", "令狐", "慕容"}
 )
@@ -279,12 +287,16 @@ class NormalizedName:
     ``legal_forms`` holds the generic legal forms taken off the name ("llc", "jsc", "co", ...);
     ``org_evidence`` says one of them is unambiguous (not a two-letter form such as "SA"
     that may also be a name), i.e. the name itself says it is an organisation.
+    ``skeletons`` is set for a name written in Arabic script only: per token, the
+    consonant skeletons (:func:`arabic_skeleton`) its Latin spelling may have; two when
+    the word had the article ال attached, which may also be part of the name (الطاف Altaf).
     """
 
     tokens: tuple[str, ...]
     weights: tuple[float, ...]
     legal_forms: tuple[str, ...] = ()
     org_evidence: bool = False
+    skeletons: tuple[tuple[str, ...], ...] = ()
 
     @property
     def text(self) -> str:
@@ -322,8 +334,8 @@ def to_ascii(text: str) -> str:
     Cyrillic, Greek, Armenian, Georgian, Hangul, Arabic, Hebrew, Han, Kana, Indic scripts...
     Around it: Han names become ``surname givenname`` pinyin as lists write them, Hangul
     goes syllable by syllable; in Arabic script a word-initial ʿayn reads as a vowel, و/ي
-    inside a word as u/i, and the attached article ال splits off as "al" (a particle, like
-    "al-" in Latin); Greek digraphs read as Latin-script lists spell foreign names
+    inside a word as u/i, ta marbuta ة as h, and the attached article ال splits off as "al"
+    (a particle, like "al-" in Latin); Greek digraphs read as Latin-script lists spell foreign names
     (Χασάν → hasan, Πούτιν → putin, Ροντρίγκεζ → rodrigez).
     """
     if text.isascii():
@@ -335,6 +347,8 @@ def to_ascii(text: str) -> str:
     if arabic:
         text = _ARABIC_ARTICLE.sub("\u0627\u0644 ", text)
         text = _ARABIC_INITIAL_AYN.sub("\u0627", text).replace("\u0639", "").replace("\u0621", "")
+        # Ta marbuta ends a name as "-a"/"-ah" in Latin script (Fatima, Hamzah), never "-t".
+        text = text.replace("\u0629", "\u0647")
     text = _HAN.sub(_han_name, text)
     text = _HANGUL.sub(_hangul_name, text)
     out = ascii_text(text)
@@ -471,6 +485,7 @@ def _all_legal(tokens: list[str]) -> bool:
     return bool(forms) and rest == ["x"]
 
 
+@lru_cache(maxsize=NORMALIZE_CACHE_SIZE)
 def normalize_name(
     name: str, *, person_order: bool = True, is_entity: bool = False
 ) -> NormalizedName:
@@ -478,8 +493,11 @@ def normalize_name(
 
     ``person_order``: a single comma means ``LAST, First Middle`` (OFAC style);
     entity names never reorder since their commas precede legal forms ("CIMEX, S.A.").
+    Results are immutable and cached: a client re-screened against a new list version,
+    or a list name in the next index build, is normalised once per process.
     """
     text = to_ascii(_HIS_EXCELLENCY.sub(" ", name))
+    arabic = _ARABIC.search(name) is not None
     weighted: list[tuple[str, float]]
     forms: list[str] = []
     evidence = False
@@ -500,7 +518,10 @@ def normalize_name(
             (t, W_PRIMARY if i == 0 else W_SECONDARY_SURNAME) for i, t in enumerate(surnames)
         ]
     else:
-        raw, forms, evidence = _strip_legal_forms(_raw_tokens(text))
+        raw_tokens = _raw_tokens(text)
+        if arabic:
+            raw_tokens = _strip_arabic_title(raw_tokens)
+        raw, forms, evidence = _strip_legal_forms(raw_tokens)
         tokens = _clean_part(raw, 2)
         if is_entity or forms or len(tokens) <= 2:
             weighted = [(t, W_PRIMARY) for t in tokens]
@@ -511,12 +532,76 @@ def normalize_name(
             ]
     if weighted and all(w < W_PRIMARY for _, w in weighted):
         weighted[0] = (weighted[0][0], W_PRIMARY)
+    skeletons: tuple[tuple[str, ...], ...] = ()
+    if arabic:
+        words = _raw_tokens(text)
+        articled = {words[i + 1] for i in range(len(words) - 1) if words[i] == "al"}
+        skeletons = tuple(
+            (arabic_skeleton(t), arabic_skeleton("al" + t))
+            if t in articled
+            else (arabic_skeleton(t),)
+            for t, _ in weighted
+        )
     return NormalizedName(
         tuple(t for t, _ in weighted),
         tuple(w for _, w in weighted),
         tuple(sorted(set(forms))),
         evidence,
+        skeletons,
     )
+
+
+def _strip_arabic_title(tokens: list[str]) -> list[str]:
+    """Take a leading title off a name written in Arabic script ("الحاج محمد" → mhmd)."""
+    while len(tokens) > 2 and tokens[0] == "al" and tokens[1] in _ARABIC_TITLES:
+        tokens = tokens[2:]
+    while len(tokens) > 1 and tokens[0] in _ARABIC_TITLES:
+        tokens = tokens[1:]
+    return tokens
+
+
+# Latin spellings of one Arabic letter, read as one (ش: sh/ch/sch, ج: j/dj/g, ق: q/k, ...).
+_SKELETON_RULES: tuple[tuple[str, str], ...] = (
+    ("tsh", "sh"),
+    ("sch", "sh"),
+    ("ch", "sh"),
+    ("dj", "j"),
+    ("ph", "f"),
+    ("x", "ks"),
+    ("q", "k"),
+    ("c", "k"),
+    ("g", "j"),
+    ("p", "b"),
+    ("v", "f"),
+)
+_SKELETON_DROP = frozenset("aeiouyw")
+
+
+@lru_cache(maxsize=200_000)
+def arabic_skeleton(token: str) -> str:
+    """The consonants of a token as Arabic script writes them, for unvocalised names.
+
+    Arabic writes consonants and long vowels, not short vowels, so a name written in it
+    transliterates to "mhmd", "jbrn", "abdshhi" where a list spells Muhammad, Jabarin,
+    Abedshahi. Both sides reduce to the same skeleton: an initial vowel reads "a" (alef
+    or ʿayn), other vowels and the glides w/y inside a word are dropped (long vowels
+    are spelled with them), doubled letters (shadda) count once, a final h (ta marbuta,
+    "Abdullah") is dropped, and the Latin spellings of one Arabic letter merge (q/k/c,
+    j/g/dj, sh/ch, f/v/ph, b/p). Letters stay letters: "zh" in "zhr" (زحر) is z + h, as in
+    "Zaher". Mohammed and mhmd give ``mhmd``, Omid and amd ``amd``, Jabarin and jbrn ``jbrn``.
+    """
+    if not token or token.isdigit():
+        return token
+    key = token
+    for src, dst in _SKELETON_RULES:
+        key = key.replace(src, dst)
+    out = ["a" if key[0] in "aeiou" else key[0]]
+    for ch in key[1:]:
+        if ch not in _SKELETON_DROP and ch != out[-1]:
+            out.append(ch)
+    if len(out) > 2 and out[-1] == "h":
+        out.pop()
+    return "".join(out)
 
 
 _PHONETIC_RULES: tuple[tuple[str, str], ...] = (

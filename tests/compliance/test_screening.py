@@ -69,7 +69,9 @@ async def test_listed_name_variant_is_a_potential_match_and_high_risk(sessions, 
         "explanation",
         "threshold",
         "breakdown",
+        "entry_hash",  # the re-screen does not alert on this entry again while unchanged
     }
+    assert row.hits[0]["entry_hash"]
     assert row.threshold == row.hits[0]["threshold"] == 85.0
     assert row.hits[0]["breakdown"] and all("points" in c for c in row.hits[0]["breakdown"])
     assert row.risk_factors == out.risk_factors
