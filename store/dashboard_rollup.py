@@ -11,16 +11,19 @@ take from it, and its refresh. docs/dashboard.md explains the model; in short:
 - ``dashboard_rollup_state.rolled_until`` is the watermark: the days before it are rolled up.
 - Triggers (0013) write the UTC day of every changed fact to ``dashboard_rollup_dirty`` in the
   writer's own transaction: a late visit, a case closed or re-segmented, a manual event on a
-  closed case, an NPS answer. A dashboard query takes from the roll-up only the whole days of
-  its window that are before the watermark and not dirty; everything else comes from raw rows
-  (``Coverage``). Read in one snapshot, the answer is the raw-only answer.
+  closed case, an NPS answer. (Its event trigger knows the v1 manual kinds only; the engine
+  writes its staff steps before a case closes, and a closed engine case takes no command.)
+  A dashboard query takes from the roll-up only the whole days of its window that are before
+  the watermark and not dirty; everything else comes from raw rows (``Coverage``). Read in
+  one snapshot, the answer is the raw-only answer.
 - ``refresh`` recomputes every day from the earliest dirty one (or the old watermark, or
   ``since``) up to the new watermark and clears the markers it saw, in one REPEATABLE READ
   transaction: a fact committed meanwhile keeps its marker for the next refresh.
 
-The fact definitions here (SLA outcome classes, manual events, completed cases, a case's
-seconds, the UTC day) are the service's too (api/services/dashboard.py), so the roll-up and
-the raw queries count the same things.
+The fact definitions here (SLA outcome classes, human steps, completed and straight-through
+cases, a case's seconds, the UTC day) are the service's too (api/services/dashboard.py), so
+the roll-up and the raw queries count the same things. ``ROLLUP_VERSION`` names what they
+are: a roll-up built under other definitions is not read, and the next refresh rebuilds it.
 """
 
 from __future__ import annotations
@@ -73,9 +76,36 @@ log = logging.getLogger(__name__)
 
 SLA_OUTCOMES = ("met", "warned", "breached")  # "none" / NULL: the visit had no SLA
 WITHIN_SLA = ("met", "warned")
-MANUAL_EVENT_KINDS = ("compliance_decision", "documents_waived", "sent_back")  # as in 0013
+# Human steps: the audit kinds (case_events.kind) a person's command writes. A closed case with
+# one of them, or ever paused, had a person in it: not automated, not straight through.
+# - the frozen (v1) onboarding workflow's manual steps (0013's trigger marks these kinds);
+V1_MANUAL_EVENT_KINDS = ("compliance_decision", "documents_waived", "sent_back")
+# - the case engine's staff steps: a person's vote, a task done, an item ticked, documents
+#   waived, an element skipped, a send-back, a pause. The system's own straight-through
+#   sign-offs ("auto_approved", "auto_completed", actor "system") are not human steps.
+ENGINE_STAFF_EVENT_KINDS = (
+    "approval_approve",
+    "approval_reject",
+    "task_completed",
+    "checklist_ticked",
+    "documents_waived",
+    "element_skipped",
+    "sent_back",
+    "paused",
+)
+MANUAL_EVENT_KINDS = tuple(dict.fromkeys((*V1_MANUAL_EVENT_KINDS, *ENGINE_STAFF_EVENT_KINDS)))
 STAGE_ACTIVE = "stage_active"  # dashboard_values.metric: visits' active seconds
 CASE_SECONDS = "case_seconds"  # completed cases' seconds (stage '')
+# Not durations: a day's count of completed straight-through cases per segment (stage '',
+# bucket 0, seconds 0, ``n`` the count); only ever summed over a window's rolled-up days.
+STP_CASES = "stp_cases"
+DURATION_METRICS = (STAGE_ACTIVE, CASE_SECONDS)  # the metrics behind the bucket counts
+# What the rolled-up facts mean. A refresh writes it with the roll-up (a ``dashboard_values``
+# row of metric VERSION_METRIC, ``n`` the version); a roll-up of another version is not read
+# (the dashboard answers from raw rows) and the next refresh rebuilds it from the first day.
+# 1: migration 0013 (v1 manual kinds). 2: the engine's staff steps are manual; STP_CASES.
+ROLLUP_VERSION = 2
+VERSION_METRIC = "rollup_version"
 LOCK_KEY = 0x0DA5_0013  # pg advisory lock: one refresh at a time
 INSERT_BATCH = 5000
 DATE, INTEGER, FLOAT, BIGINT = (
@@ -120,7 +150,7 @@ def case_seconds() -> Any:
 
 
 def automated() -> ColumnElement[bool]:
-    """No person touched the case: never paused, no manual event."""
+    """No person touched the case: never paused, no human step (``MANUAL_EVENT_KINDS``)."""
     manual_event = exists().where(
         CaseEvent.case_ref == Case.ref, in_list("case_events.kind", MANUAL_EVENT_KINDS)
     )
@@ -184,11 +214,22 @@ async def read_coverage(session: AsyncSession, start: datetime, end: datetime) -
         )
         .scalar_subquery()
     )
-    stmt = select(st.rolled_until, days).where(st.id == 1)
+    stmt = select(st.rolled_until, days, _stored_version()).where(st.id == 1)
     row = (await (await session.connection()).execute(stmt)).one_or_none()
-    if row is None:  # never refreshed (or reset): all raw
+    if row is None or row[2] != ROLLUP_VERSION:  # never refreshed, reset, or stale: all raw
         return plan_coverage(start, end, None)
     return plan_coverage(start, end, row.rolled_until, row[1] or ())
+
+
+def _stored_version() -> Any:
+    """The version the stored roll-up was built with (NULL: none recorded, i.e. 1)."""
+    v = DashboardValue
+    return (
+        select(v.n)
+        .where(v.metric == VERSION_METRIC, v.stage == "", v.bucket == 0)
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 def raw_ranges(column: Any, ranges: Sequence[tuple[datetime, datetime]]) -> ColumnElement[bool]:
@@ -221,12 +262,17 @@ async def refresh(
         await s.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
         if not await s.scalar(select(func.pg_try_advisory_xact_lock(LOCK_KEY))):
             return RollupReport(refreshed=False, reason="another refresh is running")
-        old = await s.scalar(
-            select(DashboardRollupState.rolled_until).where(DashboardRollupState.id == 1)
-        )
+        state = (
+            await s.execute(
+                select(DashboardRollupState.rolled_until, _stored_version()).where(
+                    DashboardRollupState.id == 1
+                )
+            )
+        ).one_or_none()
+        old, version = (state[0], state[1]) if state is not None else (None, None)
         marked = set(await s.scalars(select(DashboardRollupDirty.day).distinct()))
         target = max(until, old) if old is not None else until
-        full = old is None
+        full = old is None or version != ROLLUP_VERSION  # a roll-up of other facts: rebuild
         if full:
             for table in (DashboardStageTotals, DashboardCaseTotals, DashboardValue):
                 await s.execute(delete(table))
@@ -248,6 +294,7 @@ async def refresh(
             report.first_day, report.days = d0, (target - d0).days
             report.value_rows = await _values(s, d0, target)
             report.stage_rows, report.case_rows = await _totals(s, d0, target)
+        await _write_version(s, target)
         await s.execute(delete(DashboardRollupDirty))  # the markers of this snapshot only
         stmt = pg_insert(DashboardRollupState).values(
             id=1, rolled_until=target, refreshed_at=func.now()
@@ -269,6 +316,25 @@ async def refresh(
         report.seconds,
     )
     return report
+
+
+async def _write_version(s: AsyncSession, target: date) -> None:
+    """Record ``ROLLUP_VERSION`` with the roll-up (one row; its day: the watermark)."""
+    v = DashboardValue
+    await s.execute(delete(v).where(v.metric == VERSION_METRIC))
+    await s.execute(
+        insert(v).values(
+            metric=VERSION_METRIC,
+            stage="",
+            bucket=0,
+            day=target,
+            case_type="",
+            client_type="",
+            tier="",
+            seconds=0.0,
+            n=ROLLUP_VERSION,
+        )
+    )
 
 
 async def _first_day(s: AsyncSession) -> date | None:
@@ -315,28 +381,43 @@ def _daily_stage_facts(first: date, stop: date) -> Any:
 
 
 def _daily_case_facts(first: date, stop: date) -> Any:
-    """Per day and segment: the cases closed that day and the NPS answers given that day."""
+    """Per day and segment: the cases closed that day (``CASE_SUMS``, then how many of them
+    went straight through) and the NPS answers given that day."""
     lo, hi = day_start(first), day_start(stop)
     closed_day, nps_day = utc_day(Case.closed_at), utc_day(NpsResponse.submitted_at)
     segment = [Case.case_type, Case.client_type, Case.client_tier]
     zero = literal(0)
-    closed = (
+    # grouped first by whether each case was automated and completed, so the "human step?"
+    # probe runs once a case, whatever figures need it
+    auto, done = automated(), completed()
+    kinds = (
         select(
             closed_day.label("day"),
             *_segment_of_case(),
-            func.count().label("closed_cases"),
-            func.count().filter(automated()).label("automated_cases"),
-            func.count().filter(completed()).label("completed_cases"),
-            func.coalesce(func.sum(case_seconds()).filter(completed()), 0.0).label(
-                "completed_seconds"
-            ),
-            zero.label("nps_promoters"),
-            zero.label("nps_passives"),
-            zero.label("nps_detractors"),
+            auto.label("auto"),
+            done.label("done"),
+            func.count().label("n"),
+            func.sum(case_seconds()).label("seconds"),
         )
         .where(Case.closed_at >= lo, Case.closed_at < hi)
-        .group_by(closed_day, *segment)
+        .group_by(closed_day, *segment, auto, done)
+        .subquery()
     )
+    k = kinds.c
+    closed = select(
+        k.day,
+        k.case_type,
+        k.client_type,
+        k.tier,
+        func.sum(k.n).label("closed_cases"),
+        func.coalesce(func.sum(k.n).filter(k.auto), 0).label("automated_cases"),
+        func.coalesce(func.sum(k.n).filter(k.done), 0).label("completed_cases"),
+        func.coalesce(func.sum(k.seconds).filter(k.done), 0.0).label("completed_seconds"),
+        zero.label("nps_promoters"),
+        zero.label("nps_passives"),
+        zero.label("nps_detractors"),
+        func.coalesce(func.sum(k.n).filter(and_(k.auto, k.done)), 0).label("stp_cases"),
+    ).group_by(k.day, k.case_type, k.client_type, k.tier)
     n = NpsResponse
     answers = (
         select(
@@ -349,6 +430,7 @@ def _daily_case_facts(first: date, stop: date) -> Any:
             func.count().filter(n.score >= 9),
             func.count().filter(n.score.between(7, 8)),
             func.count().filter(n.score <= 6),
+            zero,
         )
         .join(Case, Case.ref == n.case_ref)
         .where(n.submitted_at >= lo, n.submitted_at < hi)
@@ -358,7 +440,7 @@ def _daily_case_facts(first: date, stop: date) -> Any:
     keys = [u.c.day, u.c.case_type, u.c.client_type, u.c.tier]
     sums = [
         func.sum(u.c[name]) if name == "completed_seconds" else cast(func.sum(u.c[name]), BIGINT)
-        for name in CASE_SUMS
+        for name in (*CASE_SUMS, "stp_cases")
     ]
     return select(*keys, *sums).group_by(*keys)
 
@@ -366,7 +448,7 @@ def _daily_case_facts(first: date, stop: date) -> Any:
 async def _values(s: AsyncSession, first: date, stop: date) -> int:
     """The seconds of visits (active) and completed cases, by metric, stage, bucket, day and
     segment, with how many times each occurs; written in bucket order, so one bucket's
-    values sit together on disk."""
+    values sit together on disk. (``_totals`` adds the days' straight-through counts.)"""
     v = DashboardValue
     await s.execute(delete(v).where(v.day >= first))
     si = StageIntervalRow
@@ -426,7 +508,7 @@ def _daily_buckets(first: date, stop: date) -> Any:
     keys = [v.day, v.metric, v.case_type, v.client_type, v.tier, v.stage, v.bucket]
     return (
         select(*keys, func.sum(v.n))
-        .where(v.day >= first, v.day < stop)
+        .where(v.day >= first, v.day < stop, v.metric.in_(DURATION_METRICS))
         .group_by(*keys)
         .order_by(v.day)
     )
@@ -470,9 +552,18 @@ async def _totals(s: AsyncSession, first: date, stop: date) -> tuple[int, int]:
         day, *rest = row
         facts.setdefault(day, []).append((tuple(rest[:4]), list(rest[4:11]), rest[11]))
     case_facts: dict[date, list[tuple[Key, list[Any]]]] = {}
+    stp_counts: list[dict[str, Any]] = []  # dashboard_values rows of STP_CASES, one a day
     for row in await s.execute(_daily_case_facts(first, stop)):
-        day, *rest = row
+        day, *rest, stp = row
         case_facts.setdefault(day, []).append((tuple(rest[:3]), list(rest[3:])))
+        if stp:
+            segment = dict(zip(("case_type", "client_type", "tier"), rest[:3], strict=True))
+            stp_counts.append(
+                {"metric": STP_CASES, "stage": "", "bucket": 0, "day": day, **segment}
+                | {"seconds": 0.0, "n": stp}
+            )
+    for at in range(0, len(stp_counts), INSERT_BATCH):
+        await s.execute(insert(DashboardValue), stp_counts[at : at + INSERT_BATCH])
     # the bucket counts are many (about one per value on a full build): streamed, by day
     buckets = (await s.stream(_daily_buckets(first, stop))).partitions(INSERT_BATCH)
     pending: deque[Any] = deque()

@@ -1,4 +1,5 @@
-"""/dashboard (JSON) and /console/dashboard (HTML): SLA by stage, bottlenecks, automation, NPS.
+"""/dashboard (JSON) and /console/dashboard (HTML): SLA by stage, bottlenecks, automation, NPS,
+straight-through processing.
 
 Both are for staff only (``AnyStaff``). The HTML page sends a browser without a session to the
 console's sign-in page instead of answering 401.
@@ -7,7 +8,8 @@ console's sign-in page instead of answering 401.
 from __future__ import annotations
 
 import logging
-from datetime import date
+from collections.abc import Callable
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -58,6 +60,14 @@ CaseTypeQ = Annotated[
     str | None,
     Query(pattern=r"^[a-z][a-z0-9_]{0,59}$", description="Only cases of this case type"),
 ]
+WeeksQ = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=svc.MAX_WEEKS,
+        description="Straight-through figures by week: the window's last N ISO weeks",
+    ),
+]
 FIRST_TYPE = "client_onboarding"
 
 
@@ -105,9 +115,12 @@ async def dashboard_json(
     client_type: TypeQ = None,
     tier: TierQ = None,
     case_type: CaseTypeQ = None,
+    weeks: WeeksQ = svc.DEFAULT_WEEKS,
 ) -> svc.Dashboard:
     """SLA compliance and active time by stage, bottlenecks, end-to-end time, cases at risk
-    now, automation rate and NPS over ``[from, to)``; optionally one case type only."""
+    now, automation rate, NPS, and straight-through processing (rate, manual-gate rate and
+    median time to complete, by segment and by week, beside the reference team's) over
+    ``[from, to)``; optionally one case type only."""
     start, end = _range(date_from, date_to)
     return await svc.build_dashboard(
         session,
@@ -117,6 +130,7 @@ async def dashboard_json(
         tier=tier,
         case_type=case_type,
         stage_order=stage_order(registry, case_type),
+        weeks=weeks,
     )
 
 
@@ -163,6 +177,24 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}%"
 
 
+def _points(value: float | None, reference: float) -> str:
+    """How far a rate is from the reference, in percentage points."""
+    return "-" if value is None else f"{value - reference:+.1f} pts"
+
+
+SEGMENT_NAMES = {"client_type": "Client type", "tier": "Tier", "case_type": "Case type"}
+
+
+def _segment_label(case_titles: dict[str, str]) -> Callable[[str, str], str]:
+    """A segment's name for people: its dimension and its value (a case type's title)."""
+
+    def label(dimension: str, value: str) -> str:
+        shown = case_titles.get(value, value) if dimension == "case_type" else value.capitalize()
+        return f"{SEGMENT_NAMES.get(dimension, dimension)}: {shown}"
+
+    return label
+
+
 def render_dashboard(
     d: svc.Dashboard,
     *,
@@ -172,6 +204,10 @@ def render_dashboard(
     """The dashboard page as HTML, charts drawn as inline SVG."""
     context: dict[str, Any] = {
         "d": d,
+        "st": d.straight_through,
+        "points": _points,
+        "one_day": timedelta(days=1),
+        "segment_label": _segment_label(dict(case_types or [])),
         "charts": charts.all_charts(
             d.stages, d.bottlenecks.by_active_time, d.bottlenecks.by_breaches
         ),
@@ -198,6 +234,7 @@ async def dashboard_page(
     client_type: Annotated[str | None, Query(max_length=40)] = None,
     tier: Annotated[str | None, Query(max_length=40)] = None,
     case_type: Annotated[str | None, Query(max_length=60)] = None,
+    weeks: WeeksQ = svc.DEFAULT_WEEKS,
 ) -> Response:
     """The dashboard for people: filters in a GET form, charts as server-side SVG."""
     if caller is None:
@@ -225,6 +262,7 @@ async def dashboard_page(
         tier=ctier,
         case_type=ctype_name,
         stage_order=stage_order(registry, ctype_name),
+        weeks=weeks,
     )
     html = render_dashboard(
         d,

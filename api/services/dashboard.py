@@ -16,6 +16,12 @@ any length reads two running-total rows per segment. Averages are sums over coun
 ``avg`` up to float rounding). The p90s stay exact: the bucket counts (a few hundred short
 arrays of counts, added up in Python) find the bucket each percentile falls in, and only that
 bucket's values are read and sorted. ``use_rollup=False`` answers from raw rows alone.
+
+Straight-through processing (``straight_through``): of the completed cases, the share with no
+human step, overall, by client type, tier and case type, and by ISO week (a case by the week it
+closed in), with the median time to complete, beside the reference team's 92% / 8%. Postgres
+counts; the shares are worked out from the two counts here, the same way for the roll-up and
+the raw rows, so both give the same bits. The medians are exact like the p90s.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
@@ -38,16 +44,20 @@ from sqlalchemy import (
     Select,
     Table,
     Text,
+    and_,
     any_,
     bindparam,
     case,
     cast,
+    extract,
     func,
     literal,
+    literal_column,
     null,
     select,
     text,
     true,
+    tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, array
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,17 +67,20 @@ from store.dashboard_rollup import (
     CASE_SECONDS,
     SLA_OUTCOMES,
     STAGE_ACTIVE,
+    STP_CASES,
     WITHIN_SLA,
     Coverage,
     automated,
     bucket,
     case_seconds,
     completed,
+    day_start,
     in_list,
     raw_ranges,
     read_coverage,
     rolled_days,
     run_bounds,
+    utc_day,
 )
 from store.models import (
     Case,
@@ -84,9 +97,17 @@ CLOSED_STATUSES = ("completed", "rejected", "cancelled", "closed")  # frozen thr
 AT_RISK_STATES = ("warning", "at_risk", "breached")
 DEFAULT_DAYS = 30
 P90 = 0.9
+P50 = 0.5
+# The reference team's outcome (the seed's figures): 92% of their completed cases went
+# straight through and 8% stopped at a manual gate. The dashboard sets ours beside these.
+REFERENCE_STP_PCT = 92.0
+REFERENCE_MANUAL_GATE_PCT = 100.0 - REFERENCE_STP_PCT
+DEFAULT_WEEKS = 8  # straight through by week: the window's last ISO weeks
+MAX_WEEKS = 53
+SEGMENTS = ("client_type", "tier", "case_type")  # the client filters, as breakdowns
 # Type instances made once: SQLAlchemy works out the cache key of every new type instance
 # again, which took longer than some of the queries they are in.
-FLOAT, BIGINT, TEXT, INTEGER = Float(), BigInteger(), Text(), Integer()
+FLOAT, BIGINT, TEXT, INTEGER, DAY = Float(), BigInteger(), Text(), Integer(), Date()
 TIMESTAMP = DateTime(timezone=True)
 TEXTS, INTEGERS, FLOATS, DATES = ARRAY(Text), ARRAY(Integer), ARRAY(Float), ARRAY(Date)
 # The roll-up's tables as Core tables: an ORM attribute in an expression is copied (annotated)
@@ -173,12 +194,58 @@ class Nps(BaseModel):
     nps: float | None = Field(description="promoters_pct - detractors_pct")
 
 
+class StpFigures(BaseModel):
+    """Completed cases (closed in the window, or in the week): how many went straight through
+    (no human step: never paused, no staff step in the audit trail) and how long they took."""
+
+    completed_cases: int
+    straight_through_cases: int
+    manual_gate_cases: int = Field(description="completed cases with at least one human step")
+    stp_rate_pct: float | None = Field(description="straight_through_cases / completed * 100")
+    manual_gate_rate_pct: float | None = Field(description="100 - stp_rate_pct")
+    median_seconds_to_complete: float | None = Field(
+        description="percentile_cont(0.5) of created -> resolved (engine) or closed (v1)"
+    )
+
+
+class StpSegment(StpFigures):
+    dimension: str = Field(description="client_type, tier or case_type")
+    value: str
+
+
+class StpWeek(StpFigures):
+    week: str = Field(description="ISO week, e.g. 2031-W10 (weeks start on Monday, UTC)")
+    date_from: date
+    date_to: date = Field(description="exclusive; a week is cut at the window's ends")
+    partial: bool = Field(description="fewer than 7 days of the week are in the window")
+
+
+class StpReference(BaseModel):
+    """The figures ours are set against: the reference team's outcome."""
+
+    stp_rate_pct: float
+    manual_gate_rate_pct: float
+
+
+class StraightThrough(BaseModel):
+    """Straight-through processing of the completed cases, overall, by segment and by week,
+    beside the reference team's outcome."""
+
+    reference: StpReference
+    overall: StpFigures
+    by_segment: list[StpSegment] = Field(
+        description="by client type, then tier, then case type; segments with completed cases"
+    )
+    by_week: list[StpWeek] = Field(description="the window's last ISO weeks, oldest first")
+
+
 class DashboardFilters(BaseModel):
     date_from: date
     date_to: date
     client_type: ClientType | None = None
     tier: ClientTier | None = None
     case_type: str | None = None
+    weeks: int = Field(default=DEFAULT_WEEKS, description="ISO weeks in the by-week figures")
 
 
 class Dashboard(BaseModel):
@@ -190,6 +257,7 @@ class Dashboard(BaseModel):
     at_risk: AtRisk
     automation: Automation
     nps: Nps
+    straight_through: StraightThrough
 
 
 # --------------------------------------------------------------------------- helpers
@@ -381,24 +449,43 @@ async def _p90s(
     """
     hist = await _bucket_counts(session, dists=dists, coverage=coverage, who=who)
     requests: list[tuple[str, str, int, int, int]] = []  # metric, group, bucket, offset, count
-    ranks: dict[tuple[str, str], tuple[float, int, int, list[int]]] = {}
+    ranks: dict[tuple[str, str], tuple[_Ranks, list[int]]] = {}
     for key, buckets in hist.items():
-        total = sum(n for _, n in buckets)
-        pos = P90 * (total - 1)
-        lo, hi = math.floor(pos), math.ceil(pos)
-        (b_lo, off_lo), (b_hi, off_hi) = _locate(buckets, lo), _locate(buckets, hi)
+        plan = _ranks(buckets, P90)
         first = len(requests)
-        if b_lo == b_hi:  # one read: the values at both ranks
-            requests.append((*key, b_lo, off_lo, hi - lo + 1))
-        else:
-            requests += [(*key, b_lo, off_lo, 1), (*key, b_hi, off_hi, 1)]
-        ranks[key] = (pos, lo, hi, list(range(first, len(requests))))
+        requests += [(*key, *read) for read in plan.reads]
+        ranks[key] = (plan, list(range(first, len(requests))))
     values = await _rank_values(session, dists=dists, coverage=coverage, who=who, requests=requests)
-    out: P90s = {}
-    for key, (pos, lo, hi, asked) in ranks.items():
-        got = [x for k in asked for x in values[k]]
-        out[key] = got[0] if hi == lo else got[0] + ((pos - lo) * (got[1] - got[0]))
-    return out
+    return {
+        key: plan.value([x for k in asked for x in values[k]])
+        for key, (plan, asked) in ranks.items()
+    }
+
+
+@dataclass(frozen=True)
+class _Ranks:
+    """Where ``percentile_cont(q)`` of n values reads: ranks ``lo`` and ``hi`` around position
+    ``pos`` = q (n - 1), and the reads (bucket, offset in it, how many) that fetch them."""
+
+    pos: float
+    lo: int
+    hi: int
+    reads: tuple[tuple[int, int, int], ...]
+
+    def value(self, got: list[float]) -> float:
+        """Postgres's interpolation, in the same double precision: lo + (pos - lo)(hi - lo)."""
+        return got[0] if self.hi == self.lo else got[0] + ((self.pos - self.lo) * (got[1] - got[0]))
+
+
+def _ranks(buckets: list[tuple[int, int]], q: float) -> _Ranks:
+    """The ranks ``percentile_cont(q)`` interpolates between, in the buckets (non-empty, in
+    order, with counts) of its values."""
+    pos = q * (sum(n for _, n in buckets) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    (b_lo, off_lo), (b_hi, off_hi) = _locate(buckets, lo), _locate(buckets, hi)
+    if b_lo == b_hi:  # one read: the values at both ranks
+        return _Ranks(pos, lo, hi, ((b_lo, off_lo, hi - lo + 1),))
+    return _Ranks(pos, lo, hi, ((b_lo, off_lo, 1), (b_hi, off_hi, 1)))
 
 
 async def _bucket_counts(
@@ -918,6 +1005,436 @@ async def nps(
     return Nps.model_validate(dict(row))
 
 
+# --------------------------------------------------------------------------- straight through
+GroupKey = tuple[str, str]  # ("", "") the window; (dimension, value); ("week", its Monday)
+OVERALL: GroupKey = ("", "")
+
+
+@dataclass(frozen=True)
+class IsoWeek:
+    """One ISO week of the window (Monday to Sunday, UTC), cut at the window's ends."""
+
+    monday: date
+    start: date
+    end: date  # exclusive
+
+    @property
+    def key(self) -> GroupKey:
+        return ("week", self.monday.isoformat())
+
+
+def last_weeks(window: Window, n: int) -> list[IsoWeek]:
+    """The last ``n`` ISO weeks that overlap the window, oldest first."""
+    first, stop = window.start.date(), window.end.date()
+    last = stop - timedelta(days=1)
+    monday = last - timedelta(days=last.weekday())
+    weeks: list[IsoWeek] = []
+    while len(weeks) < n and monday + timedelta(days=7) > first:
+        weeks.append(IsoWeek(monday, max(monday, first), min(monday + timedelta(days=7), stop)))
+        monday -= timedelta(days=7)
+    return weeks[::-1]
+
+
+def _week_of(day: Any) -> Any:
+    """The Monday of a date's ISO week, by date arithmetic (no time zone involved)."""
+    return day - cast(extract("isodow", day), INTEGER) + literal_column("1", INTEGER)
+
+
+def _clip(coverage: Coverage, first: date, stop: date) -> Coverage:
+    """The part of a coverage within the days ``[first, stop)``."""
+    lo, hi = day_start(first), day_start(stop)
+    last = stop - timedelta(days=1)
+    return Coverage(
+        runs=tuple(
+            (max(a, first), min(b, last)) for a, b in coverage.runs if a <= last and b >= first
+        ),
+        raw=tuple((max(a, lo), min(b, hi)) for a, b in coverage.raw if a < hi and b > lo),
+    )
+
+
+@dataclass
+class _Tally:
+    """One group's completed cases: counted, straight through, their seconds by bucket."""
+
+    completed: int = 0
+    stp: int = 0
+    buckets: dict[int, int] = field(default_factory=dict)
+    median: float | None = None
+
+    def figures(self) -> dict[str, Any]:
+        rate = 100.0 * self.stp / self.completed if self.completed else None
+        return {
+            "completed_cases": self.completed,
+            "straight_through_cases": self.stp,
+            "manual_gate_cases": self.completed - self.stp,
+            "stp_rate_pct": rate,
+            "manual_gate_rate_pct": None if rate is None else 100.0 - rate,
+            "median_seconds_to_complete": self.median,
+        }
+
+
+def _segment_order(key: GroupKey) -> tuple[int, int, str]:
+    """Client types and tiers in their declared order, case types by name."""
+    dim, value = key
+    declared: list[str] = []
+    if dim == "client_type":
+        declared = [t.value for t in ClientType]
+    elif dim == "tier":
+        declared = [t.value for t in ClientTier]
+    rank = declared.index(value) if value in declared else len(declared)
+    return SEGMENTS.index(dim), rank, value
+
+
+def _straight_through_model(
+    tallies: dict[GroupKey, _Tally], weeks: list[IsoWeek]
+) -> StraightThrough:
+    segments = sorted(
+        (key for key, t in tallies.items() if key[0] in SEGMENTS and t.completed),
+        key=_segment_order,
+    )
+    return StraightThrough(
+        reference=StpReference(
+            stp_rate_pct=REFERENCE_STP_PCT, manual_gate_rate_pct=REFERENCE_MANUAL_GATE_PCT
+        ),
+        overall=StpFigures.model_validate(tallies.get(OVERALL, _Tally()).figures()),
+        by_segment=[
+            StpSegment(dimension=dim, value=value, **tallies[(dim, value)].figures())
+            for dim, value in segments
+        ],
+        by_week=[
+            StpWeek(
+                week="{}-W{:02d}".format(*w.monday.isocalendar()[:2]),
+                date_from=w.start,
+                date_to=w.end,
+                partial=(w.end - w.start).days < 7,
+                **tallies.get(w.key, _Tally()).figures(),
+            )
+            for w in weeks
+        ],
+    )
+
+
+async def straight_through(
+    session: AsyncSession,
+    *,
+    window: Window,
+    client_type: ClientType | None = None,
+    tier: ClientTier | None = None,
+    case_type: str | None = None,
+    weeks: int = DEFAULT_WEEKS,
+    coverage: Coverage | None = None,
+) -> StraightThrough:
+    """Of the cases completed in the window (and in each of its last ``weeks`` ISO weeks):
+    how many went straight through (``automated``: never paused, no human step), and the
+    median time to complete; overall, by client type, tier and case type, and by week."""
+    who: Who = (client_type, tier, case_type)
+    shown = last_weeks(window, weeks)
+    rolled = _rolled(coverage)
+    if rolled is not None:
+        tallies = await _stp_rolled(session, coverage=rolled, who=who, window=window, weeks=shown)
+    else:
+        tallies = await _stp_raw(session, window=window, who=who, weeks=shown)
+    return _straight_through_model(tallies, shown)
+
+
+async def _stp_raw(
+    session: AsyncSession, *, window: Window, who: Who, weeks: list[IsoWeek]
+) -> dict[GroupKey, _Tally]:
+    """From raw rows alone: one pass over the window's completed cases, grouped five ways
+    (the window, client type, tier, case type, week), ``percentile_cont`` for the medians."""
+    from_week = day_start(weeks[0].start) if weeks else window.end
+    week = case((Case.closed_at >= from_week, _week_of(utc_day(Case.closed_at))), else_=null())
+    done = (
+        select(
+            Case.case_type.label("case_type"),
+            Case.client_type.label("client_type"),
+            Case.client_tier.label("tier"),
+            week.label("week"),
+            case_seconds().label("seconds"),
+            automated().label("stp"),
+        )
+        .where(
+            Case.closed_at.is_not(None),
+            Case.closed_at >= window.start,
+            Case.closed_at < window.end,
+            completed(),
+            *_case_filters(*who),
+        )
+        .subquery()
+    )
+    c = done.c
+    keys = (c.case_type, c.client_type, c.tier, c.week)
+    stmt = select(
+        *keys,
+        func.grouping(*keys),  # bit set: not grouped by (case_type 8 ... week 1)
+        func.count(),
+        func.count().filter(c.stp),
+        func.percentile_cont(P50).within_group(c.seconds),
+    ).group_by(
+        func.grouping_sets(
+            tuple_(), tuple_(c.client_type), tuple_(c.tier), tuple_(c.case_type), tuple_(c.week)
+        )
+    )
+    tallies: dict[GroupKey, _Tally] = {}
+    for c_type, cl_type, c_tier, monday, grouped, n, stp, median in await _core(session, stmt):
+        key: GroupKey | None = {
+            0b1111: OVERALL,
+            0b1011: ("client_type", cl_type),
+            0b1101: ("tier", c_tier),
+            0b0111: ("case_type", c_type),
+            0b1110: ("week", monday.isoformat()) if monday is not None else None,
+        }[grouped]
+        if key is not None:  # None: before the weeks shown
+            tallies[key] = _Tally(completed=int(n), stp=int(stp), median=median)
+    return tallies
+
+
+async def _stp_rolled(
+    session: AsyncSession,
+    *,
+    coverage: Coverage,
+    who: Who,
+    window: Window,
+    weeks: list[IsoWeek],
+) -> dict[GroupKey, _Tally]:
+    """From the roll-up where it holds the days, raw rows for the rest, in two statements.
+
+    1. Counts: the case totals' running rows at the bounds of the window's runs and of each
+       week's part of them (signed: completed cases and their bucket counts); the daily
+       straight-through counts of the rolled-up days (``STP_CASES``), by week; the raw rows'
+       completed cases by week and bucket. Added up here into each group's tally.
+    2. Medians: the values at the ranks ``percentile_cont(0.5)`` reads, from one bucket each
+       (``_stp_rank_values``), interpolated as Postgres does."""
+    slices = [coverage, *(_clip(coverage, w.start, w.end) for w in weeks)]
+    days: list[date] = []
+    ids: list[int] = []
+    signs: list[int] = []
+    for i, part in enumerate(slices):
+        plus, minus = run_bounds(part.runs)
+        for bound, sign in ((plus, 1), (minus, -1)):
+            days += bound
+            ids += [i] * len(bound)
+            signs += [sign] * len(bound)
+    t, v = CASE_TOTALS.c, VALUES.c
+    bounds = (
+        func.unnest(
+            bindparam("bound_days", days, type_=DATES),
+            bindparam("bound_slices", ids, type_=INTEGERS),
+            bindparam("bound_signs", signs, type_=INTEGERS),
+        )
+        .table_valued("day", "slice", "sign")
+        .render_derived(name="bounds")
+    )
+    no_week, no_counts = cast(null(), DAY), cast(null(), INTEGERS)
+    totals = (
+        select(
+            bounds.c.slice,
+            no_week,
+            t.case_type,
+            t.client_type,
+            t.tier,
+            bounds.c.sign,
+            t.completed_cases,
+            literal_column("0", BIGINT),
+            t.first_bucket,
+            t.counts,
+        )
+        .select_from(CASE_TOTALS)
+        .join(bounds, t.day == bounds.c.day)
+        .where(*_segment_filters(t, who))
+    )
+    rolled_week = _week_of(v.day)
+    stp_days = (
+        select(
+            literal_column("-1", INTEGER),
+            rolled_week,
+            v.case_type,
+            v.client_type,
+            v.tier,
+            literal_column("1", INTEGER),
+            literal_column("0", BIGINT),
+            cast(func.sum(v.n), BIGINT),
+            literal_column("0", INTEGER),
+            no_counts,
+        )
+        .where(
+            v.metric == STP_CASES,
+            v.stage == "",
+            v.bucket == 0,
+            rolled_days(v.day, coverage.runs),
+            *_segment_filters(v, who),
+        )
+        .group_by(rolled_week, v.case_type, v.client_type, v.tier)
+    )
+    parts: list[Any] = [totals, stp_days]
+    if coverage.raw:
+        b = bucket(case_seconds())
+        raw_week = _week_of(utc_day(Case.closed_at))
+        parts.append(
+            select(
+                literal_column("-1", INTEGER),
+                raw_week,
+                Case.case_type,
+                Case.client_type,
+                Case.client_tier,
+                literal_column("1", INTEGER),
+                func.count(),
+                func.count().filter(automated()),
+                b,
+                array([cast(func.count(), INTEGER)]),
+            )
+            .where(raw_ranges(Case.closed_at, coverage.raw), completed(), *_case_filters(*who))
+            .group_by(raw_week, Case.case_type, Case.client_type, Case.client_tier, b)
+        )
+    first, *more = parts
+    shown = {w.monday: w.key for w in weeks}
+    tallies: dict[GroupKey, _Tally] = {}
+    for row in await _core(session, first.union_all(*more)):
+        part, monday, c_type, cl_type, c_tier, sign, n, stp, first_bucket, counts = row
+        keys: list[GroupKey] = []
+        if part <= 0:  # the whole window
+            keys += [OVERALL, ("client_type", cl_type), ("tier", c_tier), ("case_type", c_type)]
+        if part > 0:  # a week's runs
+            keys.append(weeks[part - 1].key)
+        elif part < 0 and monday in shown:  # a day's (or a raw row's) own week
+            keys.append(shown[monday])
+        for key in keys:
+            tally = tallies.setdefault(key, _Tally())
+            tally.completed += sign * n
+            tally.stp += sign * stp
+            for i, count in enumerate(counts or (), start=first_bucket):
+                if count:
+                    tally.buckets[i] = tally.buckets.get(i, 0) + sign * count
+    # the medians: where percentile_cont(0.5) reads, then those values
+    first_day, stop = window.start.date(), window.end.date()
+    spans = {w.key: (w.start, w.end) for w in weeks}
+    requests: list[tuple[str, str, date, date, int, int, int]] = []
+    plans: list[tuple[_Tally, _Ranks, list[int]]] = []
+    whole = tallies.get(OVERALL, _Tally())
+    # a group with all the window's cases (one client type, one week, ...) has its median
+    same = {key for key, t in tallies.items() if key != OVERALL and t.completed == whole.completed}
+    for key, tally in tallies.items():
+        buckets = sorted((b, n) for b, n in tally.buckets.items() if n)
+        if not buckets or key in same:
+            continue
+        plan = _ranks(buckets, P50)
+        lo, hi = spans.get(key, (first_day, stop))
+        at = len(requests)
+        requests += [(*key, lo, hi, *read) for read in plan.reads]
+        plans.append((tally, plan, list(range(at, len(requests)))))
+    values = await _stp_rank_values(session, coverage=coverage, who=who, requests=requests)
+    for tally, plan, asked in plans:
+        tally.median = plan.value([x for k in asked for x in values[k]])
+    for key in same:
+        tallies[key].median = whole.median
+    return tallies
+
+
+async def _stp_rank_values(
+    session: AsyncSession,
+    *,
+    coverage: Coverage,
+    who: Who,
+    requests: list[tuple[str, str, date, date, int, int, int]],
+) -> list[list[float]]:
+    """For each (dimension, value, first day, stop day, bucket, offset, count): the ``count``
+    completed cases' seconds from ``offset`` on among the group's (a week's: closed in those
+    days) with seconds in that bucket, sorted ascending (``dashboard_values`` for the
+    rolled-up days, raw rows for the rest).
+
+    The buckets asked for are read once for all groups (their medians mostly share a bucket)
+    and joined to each group on its own column; each group's values get a running count in
+    ascending order, and only the rows holding the ranks asked for come back, as (value,
+    repeats, running count): no row is copied ``n`` times."""
+    if not requests:
+        return []
+    dims, vals, los, his, buckets, offsets, counts = (
+        list(col) for col in zip(*requests, strict=True)
+    )
+    req = (
+        func.unnest(
+            bindparam("dims", dims, type_=TEXTS),
+            bindparam("vals", vals, type_=TEXTS),
+            bindparam("los", los, type_=DATES),
+            bindparam("his", his, type_=DATES),
+            bindparam("buckets", buckets, type_=INTEGERS),
+            bindparam("offsets", offsets, type_=INTEGERS),
+            bindparam("counts", counts, type_=INTEGERS),
+        )
+        .table_valued("dim", "val", "lo", "hi", "b", "off", "cnt", with_ordinality="k")
+        .render_derived(name="req")
+    )
+    wanted = literal(sorted(set(buckets)), INTEGERS)
+    v = VALUES.c
+    parts: list[Any] = [
+        select(
+            v.bucket.label("b"),
+            v.seconds.label("s"),
+            v.n.label("n"),
+            v.day.label("day"),
+            v.case_type.label("case_type"),
+            v.client_type.label("client_type"),
+            v.tier.label("tier"),
+        ).where(
+            v.metric == CASE_SECONDS,
+            v.stage == "",
+            v.bucket == any_(wanted),
+            rolled_days(v.day, coverage.runs),
+            *_segment_filters(v, who),
+        )
+    ]
+    if coverage.raw:
+        seconds = case_seconds()
+        b = bucket(seconds)
+        parts.append(
+            select(
+                b,
+                seconds,
+                literal_column("1", INTEGER),
+                utc_day(Case.closed_at),
+                Case.case_type,
+                Case.client_type,
+                Case.client_tier,
+            ).where(
+                raw_ranges(Case.closed_at, coverage.raw),
+                completed(),
+                b == any_(wanted),
+                *_case_filters(*who),
+            )
+        )
+    x = (parts[0].union_all(*parts[1:]) if len(parts) > 1 else parts[0]).cte("x")
+    # each kind of group joined on its own key (hash joins on equal columns, no OR filter)
+    matched = [
+        select(req.c.k, req.c.off, req.c.cnt, x.c.s, x.c.n)
+        .select_from(req)
+        .join(x, and_(x.c.b == req.c.b, *on))
+        .where(req.c.dim == dim)
+        for dim, on in (
+            ("", ()),
+            ("week", (x.c.day >= req.c.lo, x.c.day < req.c.hi)),
+            ("client_type", (x.c.client_type == req.c.val,)),
+            ("tier", (x.c.tier == req.c.val,)),
+            ("case_type", (x.c.case_type == req.c.val,)),
+        )
+    ]
+    m = matched[0].union_all(*matched[1:]).subquery()
+    upto = func.sum(m.c.n).over(
+        partition_by=m.c.k, order_by=m.c.s, rows=(None, 0)
+    )  # each row its own running count, equal values in any order
+    ranked = select(m.c.k, m.c.off, m.c.cnt, m.c.s, m.c.n, upto.label("upto")).subquery()
+    r = ranked.c
+    stmt = (
+        select(r.k, r.off, r.cnt, r.s, r.n, r.upto)
+        .where(r.upto > r.off, r.upto - r.n < r.off + r.cnt)
+        .order_by(r.k, r.upto)
+    )
+    found: dict[int, list[float]] = {}
+    for k, off, cnt, s, n, upto in await _core(session, stmt):
+        first, stop = max(upto - n, off), min(upto, off + cnt)  # the ranks this row holds
+        found.setdefault(int(k), []).extend([s] * int(stop - first))
+    return [found[k] for k in range(1, len(requests) + 1)]
+
+
 async def begin_snapshot(session: AsyncSession) -> None:
     """Make the session's (just begun) transaction a read-only snapshot with custom plans.
 
@@ -941,10 +1458,12 @@ async def build_dashboard(
     case_type: str | None = None,
     stage_order: Sequence[str] = (),
     at_risk_limit: int = 50,
+    weeks: int = DEFAULT_WEEKS,
     use_rollup: bool = True,
 ) -> Dashboard:
     """Every dashboard figure from one consistent, read-only snapshot; the days the roll-up
-    holds come from it (``use_rollup=False``: raw rows only, the same answer, slower)."""
+    holds come from it (``use_rollup=False``: raw rows only, the same answer, slower).
+    ``weeks``: how many of the window's last ISO weeks the straight-through figures show."""
     window = Window.from_dates(date_from, date_to)
     started = datetime.now(UTC)
     async with session.begin():
@@ -965,6 +1484,7 @@ async def build_dashboard(
             e2e = await end_to_end(session, window=window, **who)
             auto = await automation(session, window=window, **who)
             scores = await nps(session, window=window, **who)
+        stp = await straight_through(session, window=window, weeks=weeks, coverage=coverage, **who)
         risk = await at_risk_now(session, limit=at_risk_limit, **who)
     log.info(
         "dashboard from=%s to=%s client_type=%s tier=%s case_type=%s stages=%d "
@@ -985,6 +1505,7 @@ async def build_dashboard(
             client_type=client_type,
             tier=tier,
             case_type=case_type,
+            weeks=weeks,
         ),
         generated_at=started,
         stages=stages,
@@ -993,4 +1514,5 @@ async def build_dashboard(
         at_risk=risk,
         automation=auto,
         nps=scores,
+        straight_through=stp,
     )

@@ -189,3 +189,155 @@ async def seeded(sessions: SessionFactory) -> AsyncIterator[Seeded]:
     async with sessions() as s:
         await s.execute(delete(Case).where(Case.ref.in_(list(refs.values()))))
         await s.commit()
+
+
+# ----------------------------------------------------------------- straight-through processing
+# A second hand-checked dataset, in September 2032 (before the roll-up tests' watermark of
+# 2033-02-15, after nothing else): who took a human step, and how long each case took to
+# complete. The window [2032-09-01, 2032-10-01) holds ISO weeks 36 (1-5 Sep, partial) to 40
+# (27-30 Sep, partial). Engine cases count created -> resolved, v1 cases created -> closed.
+STP_FROM = date(2032, 9, 1)
+STP_TO = date(2032, 10, 1)
+
+
+def sep(day: int, hour: int = 0, *, month: int = 9, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(2032, month, day, hour, minute, second, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class StpCase:
+    client_type: str
+    tier: str
+    created: datetime
+    closed: datetime | None
+    resolved: datetime | None = None  # engine cases only
+    status: str = "closed"  # engine: closed with a resolution; "completed": a v1 case
+    resolution: str | None = "completed"
+    case_type: str = "client_onboarding"
+    paused: bool = False
+    events: tuple[tuple[str, str], ...] = ()  # (kind, actor)
+
+
+STP_CASES: dict[str, StpCase] = {
+    # individual / standard: 3 completed, 1 with a person's approval -> STP 2 of 3
+    "I1": StpCase(  # 1 d; W36; an approver voted
+        "individual",
+        "standard",
+        sep(2),
+        sep(4, 10),
+        sep(3),
+        events=(("approval_requested", "system"), ("approval_approve", "ann")),
+    ),
+    "I2": StpCase(  # 6 h; closed on Monday 6 Sep at midnight: W37, not W36
+        "individual",
+        "standard",
+        sep(5),
+        sep(6),
+        sep(5, 6),
+        events=(("auto_approved", "system"), ("auto_completed", "system")),
+    ),
+    "I3": StpCase(  # 12 h; W37; only the system and the SLA clock wrote
+        "individual",
+        "standard",
+        sep(8),
+        sep(9),
+        sep(8, 12),
+        events=(("stage_entered", "system"), ("sla_warning", "sla")),
+    ),
+    # business / premium: 4 completed, 1 straight through
+    "B1": StpCase(  # 2 d; closed Sunday 19 Sep 23:59:59: W38; paused once
+        "business",
+        "premium",
+        sep(14),
+        sep(19, 23, minute=59, second=59),
+        sep(16),
+        paused=True,
+        events=(("paused", "ann"), ("resumed", "ann")),
+    ),
+    "B2": StpCase(  # 3 h; W39; a person completed a task
+        "business",
+        "premium",
+        sep(15),
+        sep(21),
+        sep(15, 3),
+        events=(("task_opened", "system"), ("task_completed", "bob")),
+    ),
+    "B3": StpCase(  # 4 h; W40; a v1 case with a compliance decision
+        "business",
+        "premium",
+        sep(27),
+        sep(27, 4),
+        status="completed",
+        resolution=None,
+        events=(("compliance_decision", "carl"),),
+    ),
+    "B4": StpCase(  # 1 h; W40; order approval, auto-approved
+        "business",
+        "premium",
+        sep(28),
+        sep(29),
+        sep(28, 1),
+        case_type="order_approval",
+        events=(("auto_approved", "system"),),
+    ),
+    # not counted: rejected; still open; closed just before and at the window's end
+    "R1": StpCase("individual", "standard", sep(10), sep(10, 5), sep(10, 1), resolution="rejected"),
+    "O1": StpCase(
+        "individual",
+        "standard",
+        sep(11),
+        None,
+        status="open",
+        resolution=None,
+        events=(("approval_approve", "ann"),),
+    ),
+    "X1": StpCase(
+        "individual", "standard", sep(30, month=8), sep(31, 23, month=8), sep(31, 22, month=8)
+    ),
+    "X2": StpCase("business", "premium", sep(30), sep(1, month=10), sep(30, 1)),
+}
+
+
+@pytest.fixture(scope="session")
+async def stp_seeded(sessions: SessionFactory) -> AsyncIterator[Seeded]:
+    data = Seeded(refs={letter: new_ref("STP") for letter in STP_CASES})
+    refs = data.refs
+    async with sessions.begin() as s:
+        for letter, c in STP_CASES.items():
+            await s.execute(
+                insert_draft_case(
+                    ref=refs[letter],
+                    client=profile(client_type=c.client_type, tier=c.tier),
+                    requested_by="test",
+                    case_type=c.case_type,
+                    engine="onboarding-v1" if c.status == "completed" else "case",
+                )
+            )
+            await s.execute(
+                update(Case)
+                .where(Case.ref == refs[letter])
+                .values(
+                    status=c.status,
+                    resolution=c.resolution,
+                    ever_paused=c.paused,
+                    created_at=c.created,
+                    resolved_at=c.resolved,
+                    closed_at=c.closed,
+                )
+            )
+        events = [
+            {
+                "case_ref": refs[letter],
+                "event_key": f"stp-{i}",
+                "kind": kind,
+                "actor": actor,
+                "detail": {},
+                "occurred_at": c.created,
+            }
+            for letter, c in STP_CASES.items()
+            for i, (kind, actor) in enumerate(c.events)
+        ]
+        await s.execute(insert(CaseEvent), events)
+    yield data
+    async with sessions.begin() as s:
+        await s.execute(delete(Case).where(Case.ref.in_(list(refs.values()))))

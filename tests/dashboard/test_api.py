@@ -134,3 +134,83 @@ async def test_html_sign_in_redirect_and_session(api: httpx.AsyncClient, seeded:
     assert page.status_code == 200
     assert "Olga Operator" in page.text
     api.cookies.clear()
+
+
+STP_WINDOW = {"from": "2032-09-01", "to": "2032-10-01"}
+
+
+def _row(html: str, table: str, header: str) -> list[str]:
+    """The cells of one row (by its header) of one table of the page."""
+    body = html.split(f'<table id="{table}">', 1)[1].split("</table>", 1)[0]
+    row = re.search(rf"<th scope=\"row\"[^>]*>{re.escape(header)}.*?</tr>", body, re.S)
+    assert row is not None, f"no row {header!r} in {table}"
+    return [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row[0])]
+
+
+async def test_json_straight_through(api: httpx.AsyncClient, stp_seeded: Seeded) -> None:
+    resp = await api.get("/dashboard", params=STP_WINDOW, headers=OPERATOR)
+    assert resp.status_code == 200
+    st = resp.json()["straight_through"]
+    assert st["reference"] == {"stp_rate_pct": 92.0, "manual_gate_rate_pct": 8.0}
+    assert (st["overall"]["completed_cases"], st["overall"]["straight_through_cases"]) == (7, 3)
+    assert st["overall"]["median_seconds_to_complete"] == 21600.0
+    individual = next(s for s in st["by_segment"] if s["value"] == "individual")
+    assert individual["dimension"] == "client_type"
+    assert individual["stp_rate_pct"] == pytest.approx(66.667, abs=1e-3)
+    assert individual["manual_gate_rate_pct"] == pytest.approx(33.333, abs=1e-3)
+    assert [w["week"] for w in st["by_week"]] == [f"2032-W{n}" for n in range(36, 41)]
+
+    two = await api.get("/dashboard", params={**STP_WINDOW, "weeks": 2}, headers=OPERATOR)
+    assert [w["week"] for w in two.json()["straight_through"]["by_week"]] == [
+        "2032-W39",
+        "2032-W40",
+    ]
+    assert two.json()["filters"]["weeks"] == 2
+    for bad in ("0", "54", "many"):
+        wrong = await api.get("/dashboard", params={**STP_WINDOW, "weeks": bad}, headers=OPERATOR)
+        assert wrong.status_code == 422, bad
+
+
+async def test_html_straight_through(api: httpx.AsyncClient, stp_seeded: Seeded) -> None:
+    await api.get("/_test/sign-in/olga")  # a signed-in console user
+    try:
+        resp = await api.get("/console/dashboard", params=STP_WINDOW)
+    finally:
+        api.cookies.clear()
+    assert resp.status_code == 200
+    html = resp.text
+    assert "Straight-through processing" in html
+    # the reference team's figures head the columns, and the tile
+    assert "(reference 92.0%)" in html and "(reference 8.0%)" in html
+    assert re.search(r'id="tile-stp".*?42\.9%.*?3 of 7 completed cases', html, re.S)
+    # completed, straight through, STP rate, vs reference, manual gate, median
+    assert _row(html, "stp-segments", "All cases") == [
+        "7",
+        "3",
+        "42.9%",
+        "-49.1 pts",
+        "57.1%",
+        "6.0 h",
+    ]
+    assert _row(html, "stp-segments", "Client type: Individual") == [
+        "3",
+        "2",
+        "66.7%",
+        "-25.3 pts",
+        "33.3%",
+        "12.0 h",
+    ]
+    assert _row(html, "stp-segments", "Tier: Premium") == [
+        "4",
+        "1",
+        "25.0%",
+        "-67.0 pts",
+        "75.0%",
+        "3.5 h",
+    ]
+    assert _row(html, "stp-segments", "Case type: Order approval")[:3] == ["1", "1", "100.0%"]
+    # by week: ISO weeks, the cut ones with their days
+    assert _row(html, "stp-weeks", "2032-W37") == ["2", "2", "100.0%", "+8.0 pts", "0.0%", "9.0 h"]
+    assert _row(html, "stp-weeks", "2032-W38") == ["1", "0", "0.0%", "-92.0 pts", "100.0%", "2.0 d"]
+    assert "2032-W36 <span" in html and "01 Sep to 05 Sep" in html
+    assert 'name="weeks"' in html and 'value="8"' in html

@@ -3,7 +3,9 @@
 A seeded, irregular dataset in January-March 2033 (no other test writes there): several case
 types, client types and tiers, stages visited more than once, visits without an SLA or without
 active time, exits at midnight, durations on bucket edges and repeated, engine cases that
-resolve days before they close, manual events, pauses, NPS answers of every class. Every
+resolve days before they close, human steps of the v1 workflow and of the case engine, the
+system's own sign-offs, pauses, NPS answers of every class. The straight-through figures are
+compared by segment and by ISO week too, weeks cut by the watermark and by changed days. Every
 dashboard is built twice, from raw rows alone (``use_rollup=False``) and with the roll-up,
 for several windows and filters, before a refresh, after one, after facts arrive late for days
 already rolled up, and after the refresh that takes them in.
@@ -47,6 +49,21 @@ FIRST, LAST = date(2033, 1, 1), date(2033, 3, 10)  # cases close up to early Mar
 WATERMARK = date(2033, 2, 15)  # the first refresh rolls up the days before this one
 STAGES = ("intake", "document_collection", "compliance_review", "approval", "final_review")
 CASE_TYPES = ("client_onboarding", "order_approval")
+ENGINE_STAFF_STEPS = [
+    "approval_approve",
+    "approval_reject",
+    "task_completed",
+    "checklist_ticked",
+    "element_skipped",
+    "paused",
+]
+SYSTEM_EVENTS = [
+    "compliance_auto_approved",
+    "sla_breached",
+    "auto_approved",
+    "auto_completed",
+    "stage_entered",
+]
 
 WINDOWS = [
     (date(2033, 1, 1), date(2033, 3, 15)),  # everything
@@ -166,20 +183,24 @@ async def _seed(sessions: SessionFactory, rng: random.Random, n_cases: int) -> l
                     ever_paused=rng.random() < 0.1,
                 )
             )
-            if rng.random() < 0.3:
-                kind = rng.choice(["compliance_decision", "documents_waived", "sent_back"])
-            else:
-                kind = rng.choice(["compliance_auto_approved", "sla_breached"])
-            events.append(
+            roll = rng.random()
+            if roll < 0.15:  # a human step of the frozen (v1) workflow
+                kinds = [rng.choice(["compliance_decision", "documents_waived", "sent_back"])]
+            elif roll < 0.3:  # a staff step of the case engine
+                kinds = [rng.choice(ENGINE_STAFF_STEPS)]
+            else:  # automation's own doing: the case may still be straight through
+                kinds = rng.sample(SYSTEM_EVENTS, rng.randint(1, 2))
+            events += [
                 {
                     "case_ref": ref,
-                    "event_key": "seed",
+                    "event_key": f"seed-{i}",
                     "kind": kind,
                     "actor": "test",
                     "detail": {},
                     "occurred_at": created,
                 }
-            )
+                for i, kind in enumerate(kinds)
+            ]
             if closed is not None and rng.random() < 0.5:
                 answers.append(
                     {
@@ -223,6 +244,7 @@ async def _both(
     window: tuple[date, date],
     filters: dict[str, Any],
     stage_order: tuple[str, ...] = STAGES[:3],  # the other two by first appearance
+    weeks: int = 8,
 ) -> tuple[Dashboard, Dashboard]:
     out = []
     for use_rollup in (True, False):
@@ -234,22 +256,33 @@ async def _both(
                     date_to=window[1],
                     stage_order=stage_order,
                     use_rollup=use_rollup,
+                    weeks=weeks,
                     **filters,
                 )
             )
     return out[0], out[1]
 
 
+def _medians(d: Dashboard) -> list[tuple[str, float | None]]:
+    st = d.straight_through
+    return [
+        ("all", st.overall.median_seconds_to_complete),
+        *((f"{s.dimension}={s.value}", s.median_seconds_to_complete) for s in st.by_segment),
+        *((w.week, w.median_seconds_to_complete) for w in st.by_week),
+    ]
+
+
 async def _assert_rollup_equals_raw(sessions: SessionFactory) -> int:
     """Every window and filter: the same dashboard both ways; the p90s to the last bit."""
     compared = 0
-    cases: list[tuple[tuple[date, date], dict[str, Any], tuple[str, ...]]] = [
-        (w, f, STAGES[:3]) for w in WINDOWS for f in FILTERS
+    cases: list[tuple[tuple[date, date], dict[str, Any], tuple[str, ...], int]] = [
+        (w, f, STAGES[:3], 8) for w in WINDOWS for f in FILTERS
     ]
-    cases += [(WINDOWS[3], {}, ()), (WINDOWS[3], {}, STAGES)]  # no declared order; all
-    for window, filters, order in cases:
-        rolled, raw = await _both(sessions, window, filters, order)
-        where = f"{window} {filters} {order}"
+    cases += [(WINDOWS[3], {}, (), 8), (WINDOWS[3], {}, STAGES, 8)]  # no declared order; all
+    cases += [(WINDOWS[0], {}, STAGES[:3], 53), (WINDOWS[1], FILTERS[1], STAGES[:3], 1)]
+    for window, filters, order, weeks in cases:
+        rolled, raw = await _both(sessions, window, filters, order, weeks)
+        where = f"{window} {filters} {order} {weeks} weeks"
         a = rolled.model_dump(exclude={"generated_at"})
         b = raw.model_dump(exclude={"generated_at"})
         _assert_same(a, b, where)
@@ -257,6 +290,7 @@ async def _assert_rollup_equals_raw(sessions: SessionFactory) -> int:
             st.p90_active_seconds for st in raw.stages
         ], where
         assert rolled.end_to_end.p90_seconds == raw.end_to_end.p90_seconds, where
+        assert _medians(rolled) == _medians(raw), where  # to the last bit
         compared += 1
     return compared
 
@@ -277,6 +311,11 @@ async def test_the_rollup_answers_as_the_raw_rows_do(sessions: SessionFactory, d
     assert everything.end_to_end.completed_cases > 50
     assert 0 < everything.automation.automated_cases < everything.automation.closed_cases
     assert everything.nps.responses > 50
+    stp = everything.straight_through
+    assert 0 < stp.overall.straight_through_cases < stp.overall.completed_cases
+    assert len(stp.by_segment) == 3 + 2 + 2  # client types, tiers, case types
+    # the last 8 ISO weeks (from 24 January); the cases close up to early March
+    assert len(stp.by_week) == 8 and sum(w.completed_cases > 0 for w in stp.by_week) >= 4
 
     await _assert_rollup_equals_raw(sessions)  # whatever the roll-up held before
 
@@ -287,7 +326,7 @@ async def test_the_rollup_answers_as_the_raw_rows_do(sessions: SessionFactory, d
     if report.rolled_until == WATERMARK:  # the first refresh of this database's roll-up
         assert whole.runs == ((FIRST, WATERMARK - timedelta(days=1)),)
         assert whole.raw == ((at(WATERMARK), at(WINDOWS[0][1])),)
-    assert await _assert_rollup_equals_raw(sessions) == len(WINDOWS) * len(FILTERS) + 2
+    assert await _assert_rollup_equals_raw(sessions) == len(WINDOWS) * len(FILTERS) + 4
 
     # facts arrive late for days already rolled up
     late_day = date(2033, 1, 12)
