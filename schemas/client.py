@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from schemas import identifiers
 from schemas.enums import Channel, ClientTier, ClientType
 from schemas.text import Key, Line
 
@@ -70,6 +80,20 @@ class ClientProfile(BaseModel):
         description="IANA zone, e.g. Europe/Berlin: dates in messages to the client are "
         "given in it (default UTC)",
     )
+    # identifiers, checked at intake (NewClientProfile); documents are matched against them
+    nationality: CountryCode | None = Field(
+        default=None,
+        description="ISO 3166-1 alpha-2 nationality (individuals; checked "
+        "against the passport or ID card)",
+    )
+    lei: str | None = Field(default=None, max_length=40, description="Legal Entity Identifier")
+    company_number: str | None = Field(
+        default=None, max_length=40, description="Company registration number"
+    )
+    vat_number: str | None = Field(default=None, max_length=40, description="VAT number")
+    payout_iban: str | None = Field(
+        default=None, max_length=50, description="IBAN of the payout account"
+    )
 
     @field_validator("phone")
     @classmethod
@@ -115,6 +139,50 @@ class NewClientProfile(ClientProfile):
     @classmethod
     def _real_birth_date(cls, value: str | None) -> str | None:
         return check_birth_date(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _phone_as_e164(cls, data: Any) -> Any:
+        """A phone number as people write it (``07700 900123`` in GB, ``+44 7700 900123``)
+        is stored as E.164. One that cannot be parsed is left as given, for the field's own
+        check to name."""
+        if isinstance(data, dict) and isinstance(data.get("phone"), str):
+            country = data.get("country")
+            e164 = identifiers.phone_e164(
+                data["phone"], country if isinstance(country, str) else None
+            )
+            if e164 is not None:
+                data = {**data, "phone": e164}
+        return data
+
+    @field_validator("phone")
+    @classmethod
+    def _possible_phone(cls, value: str | None) -> str | None:
+        return None if value is None else identifiers.check_phone(value)
+
+    @field_validator("lei")
+    @classmethod
+    def _valid_lei(cls, value: str | None) -> str | None:
+        return None if value is None else identifiers.check_lei(value)
+
+    @field_validator("company_number")
+    @classmethod
+    def _valid_company_number(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        return identifiers.check_company_number(value, info.data.get("country"))
+
+    @field_validator("vat_number")
+    @classmethod
+    def _valid_vat_number(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        return identifiers.check_vat(value, info.data.get("country"))
+
+    @field_validator("payout_iban")
+    @classmethod
+    def _valid_iban(cls, value: str | None) -> str | None:
+        return None if value is None else identifiers.check_iban(value)
 
     @field_validator("time_zone")
     @classmethod

@@ -44,12 +44,34 @@ class DocumentRef(BaseModel):
     issued_on: date | None = None
     expires_on: date | None = None
     uploaded_at: datetime
+    verdict: str | None = Field(
+        default=None, description="machine_verified | needs_review | rejected (read, judged)"
+    )
+
+
+class DocumentVerdict(StrEnum):
+    """What reading a document concluded. The models carry it as a plain string, so a value
+    added later does not break a worker or a history that does not know it."""
+
+    MACHINE_VERIFIED = "machine_verified"
+    NEEDS_REVIEW = "needs_review"
+    REJECTED = "rejected"
 
 
 class DocumentProblem(BaseModel):
     kind: DocumentKind
-    problem: str = Field(description="missing | expired | too_old | no_expiry_date")
-    detail: str
+    problem: str = Field(
+        description="missing | expired | too_old | no_expiry_date | unreadable | no_mrz | "
+        "check_digit | mrz_unclear | wrong_document | document_type | name_mismatch | "
+        "birth_date_mismatch | nationality_mismatch | name_not_found | no_date | no_text"
+    )
+    detail: str = Field(description="What to fix, in plain words for the client")
+    verdict: str | None = Field(
+        default=None,
+        description="needs_review (a person decides) or rejected (the document proves it "
+        "wrong); None for a missing document or an older activity",
+    )
+    document_id: str | None = None
 
 
 class VerifyDocumentsInput(BaseModel):
@@ -58,7 +80,24 @@ class VerifyDocumentsInput(BaseModel):
     as_of: date = Field(description="The workflow's today, so replays judge expiry the same")
 
 
+class DocumentJudgement(BaseModel):
+    """What reading one document found: its verdict, with reasons for staff and the client."""
+
+    document_id: str
+    kind: DocumentKind
+    verdict: str = Field(description="machine_verified | needs_review | rejected")
+    reasons: list[str] = Field(default_factory=list, description="For staff")
+    client_reasons: list[str] = Field(default_factory=list, description="For the client")
+
+
 class VerificationResult(BaseModel):
     complete: bool
     accepted: list[DocumentRef] = Field(default_factory=list)
     problems: list[DocumentProblem] = Field(default_factory=list)
+    judgements: list[DocumentJudgement] = Field(
+        default_factory=list, description="One per document read (newest of each kind)"
+    )
+    needs_review: bool = Field(
+        default=False,
+        description="Some document waits for a person (not proven wrong, not machine-verified)",
+    )

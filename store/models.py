@@ -206,6 +206,13 @@ class DocumentRow(Base):
     uploaded_at: Mapped[datetime] = _ts()
     status: Mapped[str] = mapped_column(String(20), default="received")  # received/accepted/…
     status_detail: Mapped[str | None] = mapped_column(Text)
+    # what reading the file found (migration 0015): the verdict, its findings, the reading
+    verdict: Mapped[str | None] = mapped_column(String(20))
+    verdict_reasons: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, default=list, server_default=text("'[]'")
+    )
+    reading: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ScreeningRow(Base):

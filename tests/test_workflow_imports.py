@@ -13,7 +13,10 @@ from pathlib import Path
 import workflows
 
 REPO = Path(__file__).resolve().parents[1]
-HEAVY = ("sqlalchemy", "asyncpg", "rapidfuzz", "jinja2", "httpx", "sendgrid", "twilio")
+HEAVY: tuple[str, ...] = ("sqlalchemy", "asyncpg", "rapidfuzz", "jinja2", "httpx", "sendgrid")
+HEAVY += ("twilio",)
+# document reading and intake checks (schemas/identifiers.py imports these lazily)
+HEAVY += ("PIL", "pypdf", "rapidocr_onnxruntime", "phonenumbers", "stdnum", "schwifty")
 
 
 def modules_loaded_by(*names: str) -> set[str]:

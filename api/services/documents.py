@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import HTTPException, UploadFile, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -65,8 +66,23 @@ class DocumentView(BaseModel):
     expires_on: date | None
     uploaded_by: str
     uploaded_at: datetime
-    status: str = Field(description="received | accepted | rejected")
+    status: str = Field(description="received | accepted | needs_review | rejected")
     status_detail: str | None = None
+    verdict: str | None = Field(
+        default=None,
+        description="What reading the file concluded: machine_verified | needs_review | "
+        "rejected (empty until verification has read it)",
+    )
+    verdict_reasons: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="The findings behind the verdict: code, verdict, staff (what was read and "
+        "compared), client (what to fix, in plain words)",
+    )
+
+    @field_validator("verdict_reasons", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return value or []
 
 
 class DocumentUploaded(DocumentView):

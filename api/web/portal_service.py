@@ -94,8 +94,13 @@ DOCUMENT_STATUS_WORDS: dict[str, str] = {
     "missing": "Not received yet",
     "received": "Received - we are checking it",
     "accepted": "Accepted",
-    "rejected": "Not accepted",
+    "needs_review": "Received - our team is checking it",
+    "rejected": "Not accepted - please upload a new one",
 }
+NEEDED_STATUSES = ("missing", "rejected")
+"""Checklist lines the client must act on; ``needs_review`` waits for our team (the client may
+still send a clearer copy)."""
+NOTHING_NEEDED = "Nothing needed from you right now."
 
 NOTICES: dict[str, str] = {
     "uploaded": "Thank you - we received your document.",
@@ -189,7 +194,7 @@ class StepView:
 class ChecklistItem:
     kind: str
     title: str
-    status: str  # missing | received | accepted | rejected
+    status: str  # missing | received | accepted | needs_review | rejected
     status_words: str
     reason: str | None
     filename: str | None
@@ -324,14 +329,19 @@ def _status_words(
 
 
 def _hint(req: DocumentRequirement) -> str | None:
-    """What the client must fill in so verification can accept the document."""
+    """What the document must show for verification to accept it (we read it from the
+    document itself; the dates typed on the form are not needed)."""
     parts = []
-    if req.needs_expiry:
-        parts.append("Please enter its expiry date when you upload it.")
+    if req.kind == DocumentKind.GOVERNMENT_ID:
+        parts.append(
+            "A clear photo or scan of the whole photo page, including the two lines of "
+            "letters and <<< at the bottom; it must still be valid and in your name."
+        )
+    elif req.needs_expiry:
+        parts.append("It must still be valid.")
     if req.max_age_days is not None:
         parts.append(
-            f"It must be issued within the last {req.max_age_days} days: "
-            "please enter its issue date."
+            f"It must show your name and be dated within the last {req.max_age_days} days."
         )
     return " ".join(parts) or None
 
@@ -365,7 +375,11 @@ async def checklist_for(
                 title=req.title,
                 status=state,
                 status_words=DOCUMENT_STATUS_WORDS[state],
-                reason=latest.status_detail if latest is not None and state == "rejected" else None,
+                reason=(
+                    latest.status_detail
+                    if latest is not None and state in ("rejected", "needs_review")
+                    else None
+                ),
                 filename=latest.filename if latest is not None else None,
                 hint=_hint(req),
             )
@@ -473,7 +487,7 @@ async def build_page(
 
     asking, requirements = _wanted_documents(row, live, case_type, finished=finished)
     checklist = await checklist_for(session, ref, requirements) if asking else []
-    needed = [c for c in checklist if c.status in ("missing", "rejected")]
+    needed = [c for c in checklist if c.status in NEEDED_STATUSES]
     upload_reqs = requirements or ce.document_requirements(case_type, row.client_type)
     kinds = [(r.kind.value, r.title) for r in upload_reqs]
     kinds.append((DocumentKind.OTHER.value, "Other document"))
@@ -514,7 +528,11 @@ async def build_page(
         estimated_completion=eta,
         checklist=checklist,
         needed=needed,
-        accepts_uploads=not finished and collects,
+        # the upload form only while the case asks for documents and one is not yet accepted
+        accepts_uploads=not finished
+        and collects
+        and asking
+        and any(c.status != "accepted" for c in checklist),
         upload_kinds=kinds,
         max_upload_mb=round(settings.max_upload_bytes / (1024 * 1024), 1),
         preferences=prefs,

@@ -91,6 +91,23 @@ BAD_CASE_BODIES = [
     ("1mb-order-id", _data("order_id", MB), ["body", "data", "order_id"]),
     ("nul-order-id", _data("order_id", "SO\u00001"), ["body", "data", "order_id"]),
     ("tier-number", _client("tier", 7), ["body", "client", "tier"]),
+    # identifiers are checked by their own rules (python-stdnum, schwifty, phonenumbers)
+    ("phone-too-short", _client("phone", "+44 7700 9001"), ["body", "client", "phone"]),
+    ("phone-letters", _client("phone", "0770 SECRET"), ["body", "client", "phone"]),
+    ("email-no-domain", _client("email", "ada@"), ["body", "client", "email"]),
+    ("lei-checksum", _client("lei", "5493001KJTIIGC8Y1R13"), ["body", "client", "lei"]),
+    ("vat-checksum", _client("vat_number", "GB980780685"), ["body", "client", "vat_number"]),
+    (
+        "company-number",
+        _client("company_number", "12-ABC-34"),
+        ["body", "client", "company_number"],
+    ),
+    (
+        "iban-checksum",
+        _client("payout_iban", "GB33BUKB20201555555556"),
+        ["body", "client", "payout_iban"],
+    ),
+    ("nationality-word", _client("nationality", "British"), ["body", "client", "nationality"]),
 ]
 
 

@@ -20,7 +20,7 @@ async def listed_client_case(http) -> str:  # noqa: F811
     )
     assert (await http.post("/cases", json=body, headers=CLIENT_APP)).status_code == 201
     await poll(http, f"/cases/{ref}", lambda c: c["stage"] == "document_collection")
-    await upload_individual_checklist(http, ref)
+    await upload_individual_checklist(http, ref, date_of_birth="1962-11-23")  # as applied
     await poll(http, f"/cases/{ref}", lambda c: c["stage"] == "compliance_review", timeout=30)
     return ref
 

@@ -126,8 +126,10 @@ async def test_waived_documents_ask_for_nothing(
     )
     await wait_for(handle, lambda s: s.stage != "document_collection")
     page = (await api.get(f"/portal/{token}")).text
-    assert "Nothing is needed from you at the moment." in page
+    assert "Nothing needed from you right now." in page
     assert 'data-status="missing"' not in page and "Please upload" not in page
+    assert "Not received yet" not in page
+    assert 'enctype="multipart/form-data"' not in page  # no upload form either
     assert "Waiting for your documents" not in page
 
 

@@ -331,6 +331,7 @@ async def test_rejected_document_shows_its_reason_and_paused_case_says_so(
     assert 'data-kind="government_id" data-status="rejected"' in text
     assert "Not accepted" in text
     assert "Reason: Government-issued photo ID expired on 2020-01-01" in text
+    assert "Please upload a new one." in text
     assert "Please upload: Government-issued photo ID, Proof of address" in text
 
 

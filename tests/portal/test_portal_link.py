@@ -103,3 +103,18 @@ async def test_a_link_that_cannot_fit_is_left_out_rather_than_failing(
     inp = notify_input(ref, client_context(ref, Milestone.CASE_CREATED), Milestone.CASE_CREATED)
     await ActivityEnvironment().run(acts.notify, inp)
     assert "View your case" not in (await rows(sessions, ref))["email"].body_text
+
+
+def test_links_follow_the_api_port_unless_a_base_url_is_set(monkeypatch):
+    monkeypatch.delenv("PORTAL_BASE_URL", raising=False)
+    monkeypatch.delenv("CONSOLE_BASE_URL", raising=False)
+    on_9001 = Settings(_env_file=None, api_port=9001)
+    assert make_portal_link(on_9001)("C-ABCDEFGHJK").startswith("http://127.0.0.1:9001/portal/")
+    assert on_9001.console_base_url == "http://127.0.0.1:9001/console"
+    wildcard = Settings(_env_file=None, api_host="0.0.0.0", api_port=8100)  # noqa: S104
+    assert wildcard.portal_base_url == "http://127.0.0.1:8100/portal"  # a host a link can use
+    assert Settings(_env_file=None).portal_base_url == "http://127.0.0.1:8000/portal"
+    given = Settings(_env_file=None, api_port=9001, portal_base_url="https://bank.example/p")
+    assert make_portal_link(given)("C-ABCDEFGHJK").startswith("https://bank.example/p/")
+    monkeypatch.setenv("API_PORT", "9123")
+    assert Settings(_env_file=None).portal_base_url == "http://127.0.0.1:9123/portal"

@@ -6,6 +6,7 @@ once."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from datetime import date, timedelta
 from typing import Any
@@ -14,11 +15,14 @@ from sqlalchemy import func, select
 from temporalio import activity
 
 from activities.accounts import AccountActivities
+from api.services.documents import get_blob_store
+from integrations.blobstore import case_document_key
 from schemas.commands import DocumentsReceived, FinalSignOff
 from schemas.enums import CaseStatus, Stage
 from schemas.projection import AccountRef, ProvisionAccountInput
 from store.models import Account, CallbackTaskRow, CaseTaskRow, DocumentRow, NotificationRow
 from tests.conftest import running_worker, test_settings
+from tests.documents import real_documents
 from tests.factories import (
     audit_kinds,
     close_case,
@@ -37,8 +41,17 @@ HOURS = timedelta(hours=1)
 
 async def add_document(sessions, ref: str, kind: str, **dates: date) -> str:
     """What the upload API stores (the bytes live in the blob store; the workflow never sees
-    them), followed by the signal it sends."""
+    them), followed by the signal it sends. The bytes are a readable document for the case's
+    client (Ada Lovelace) showing ``dates``: verification reads them, not the typed dates.
+    They go where the worker's verify activity looks (its settings' blob store)."""
     doc_id = f"doc_{uuid.uuid4().hex[:26]}"
+    if kind == "government_id":
+        data = real_documents.passport_pdf(expires=dates.get("expires_on"))
+    else:
+        data = real_documents.bill_pdf(issued=dates.get("issued_on"), seed=len(ref))
+    digest = hashlib.sha256(data).hexdigest()
+    key = case_document_key(ref, digest)
+    get_blob_store(test_settings()).put(key, data)
     async with sessions.begin() as s:
         s.add(
             DocumentRow(
@@ -47,9 +60,9 @@ async def add_document(sessions, ref: str, kind: str, **dates: date) -> str:
                 kind=kind,
                 filename=f"{kind}.pdf",
                 content_type="application/pdf",
-                size=1234,
-                sha256=uuid.uuid4().hex * 2,
-                storage_key=f"cases/{ref}/{doc_id}",
+                size=len(data),
+                sha256=digest,
+                storage_key=key,
                 uploaded_by="client",
                 uploaded_at=func.now(),
                 **dates,
