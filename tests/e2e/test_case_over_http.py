@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from store.models import Account, Case, DocumentRow, ScreeningRow, StageIntervalRow
+from store.models import Account, Case, CaseEvent, DocumentRow, ScreeningRow, StageIntervalRow
 from tests.conftest import new_ref
 from tests.e2e.conftest import CASE_MANAGER, CLIENT_APP, OPERATOR, LiveStack
 from tests.e2e.documents import upload_individual_checklist
@@ -66,25 +66,22 @@ async def test_case_goes_from_post_to_completed_over_http(http, live_stack, sess
     assert created.headers["location"] == f"/cases/{ref}"
     assert created.json()["workflow_id"] == f"onboarding-{ref}"
 
-    case = await poll(http, f"/cases/{ref}", lambda c: c["stage"] == "document_collection")
-    assert case["status"] == "waiting_on_client"
-    await upload_individual_checklist(http, ref)
-    # verified documents -> screening clear, risk low -> compliance approves straight through
-    await poll(http, f"/cases/{ref}", lambda c: c["stage"] == "final_review", timeout=30)
-    early = await http.post(
-        f"/cases/{ref}/compliance-decision",
-        json={"decision": "approve", "reviewer": "rita"},
-        headers=CASE_MANAGER,
+    case = await poll(  # open at once, then waiting on the client as it asks for documents
+        http,
+        f"/cases/{ref}",
+        lambda c: c["stage"] == "document_collection" and c["status"] == "waiting_on_client",
     )
-    assert early.status_code == 409
-    sign_off = await http.post(
+    await upload_individual_checklist(http, ref)
+    # documents read and machine-verified -> screening clear, risk low -> compliance approves
+    # and final review signs itself off (straight-through): no person touches the case
+    case = await poll(http, f"/cases/{ref}", lambda c: c["status"] == "resolved", timeout=60)
+    late = await http.post(
         f"/cases/{ref}/final-review", json={"reviewer": "fred"}, headers=CASE_MANAGER
     )
-    assert sign_off.status_code == 200, sign_off.text
+    assert late.status_code == 409, late.text  # nothing left for a person to sign
 
     # the engine's lifecycle: resolved (completed) now, closed after the case type's 7 days,
     # reopened meanwhile if the client writes or scores it low
-    case = await poll(http, f"/cases/{ref}", lambda c: c["status"] == "resolved")
     assert case["resolution"] == "completed"
     assert [s["stage"] for s in case["stages"]] == [
         "acknowledgement",
@@ -124,6 +121,13 @@ async def test_case_goes_from_post_to_completed_over_http(http, live_stack, sess
         screening = await s.scalar(select(ScreeningRow).where(ScreeningRow.case_ref == ref))
         assert screening is not None and screening.decision == "clear"
         assert screening.list_version.startswith("ofac-sdn@")
+        # no person acted on it, and the audit names the rule that signed it off
+        audit = (await s.scalars(select(CaseEvent).where(CaseEvent.case_ref == ref))).all()
+        people = {e.actor for e in audit} - {"system", "sla", "verification"}
+        assert all(actor.startswith("client_app:") for actor in people), people  # the uploads
+        (auto,) = [e for e in audit if e.kind == "auto_completed"]
+        assert auto.detail["rule"] == "clean_standard_case"
+        assert auto.detail["stage"] == "final_review"
 
     # issue #5: exactly the six milestones, in order, on the client's channels (email, in-app)
     # the welcome message may still be on its way when the case reads "resolved": once the
@@ -153,6 +157,30 @@ async def test_case_goes_from_post_to_completed_over_http(http, live_stack, sess
         "/cases", params={"status": "resolved", "limit": 200}, headers=OPERATOR
     )
     assert ref in [c["reference"] for c in listing.json()["items"]]
+
+
+async def test_an_enterprise_case_still_waits_for_people(http, live_stack):
+    """Enterprise clients get two compliance reviewers and never the straight-through path."""
+    ref = new_ref("E2E")
+    body = new_case_body(ref, client_type="enterprise", name="Acme Widgets Ltd")
+    created = await http.post("/cases", json=body, headers=CLIENT_APP)
+    assert created.status_code == 201, created.text
+    case = await poll(http, f"/cases/{ref}", lambda c: c["stage"] == "document_collection")
+    waive = await http.post(
+        f"/cases/{ref}/documents/waive",
+        json={"note": "documents checked by hand"},
+        headers=CASE_MANAGER,
+    )
+    assert waive.status_code == 200, waive.text
+    case = await poll(http, f"/cases/{ref}", lambda c: c["stage"] == "compliance_review")
+    state = await eventually(
+        lambda: http.get(f"/cases/{ref}/state", headers=OPERATOR),
+        lambda r: r.status_code == 200 and "decide" in r.json()["allowed_actions"],
+        what="the compliance decision to wait for people",
+    )
+    snapshot = state.json()
+    assert snapshot["approvals_required"] == 2 and snapshot["status"] == "open"
+    assert case["status"] != "resolved"
 
 
 async def test_duplicate_post_returns_the_same_case_and_one_workflow(http, live_stack):

@@ -11,7 +11,7 @@ from temporalio.common import RetryPolicy
 from schemas.case_state import ElementState
 from schemas.casetype import DocumentsElement
 from schemas.contracts import VERIFY_DOCUMENTS, VerificationResult, VerifyDocumentsInputV2
-from schemas.documents import DocumentProblem
+from schemas.documents import DocumentProblem, DocumentVerdict
 from schemas.engine_commands import WaiveDocuments
 from workflows.engine import clock
 from workflows.engine.elements.base import Forbidden, active, finish, open_element, resumed
@@ -55,6 +55,10 @@ async def run(case: CaseRuntime, spec: DocumentsElement, element: ElementState) 
                     "accepted_titles": [
                         titles.get(d.kind.value, d.kind.value) for d in result.accepted
                     ],
+                    # read and judged by the machine, every one (an auto_complete fact)
+                    "machine_verified": bool(result.accepted)
+                    and all(d.verdict == DocumentVerdict.MACHINE_VERIFIED for d in result.accepted),
+                    "waived": False,
                 }
                 finish(case, element, by="verification", outcome="verified")
                 case.event(
@@ -121,5 +125,7 @@ def waive(case: CaseRuntime, cmd: WaiveDocuments, *, apply: bool) -> str:
     if not apply:
         return ""
     finish(case, element, by=cmd.actor, outcome="waived", note=cmd.note)
+    documents = case.state.fields.setdefault("documents", {})
+    documents.update({"waived": True, "machine_verified": False})
     case.event("documents_waived", cmd.actor, {"element": spec.key, "note": cmd.note})
     return "documents accepted by waiver; the case will move on"
