@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check install clean-data bench browser chaos
+.PHONY: run test lint typecheck check install clean-data bench browser fonts chaos
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,17 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "warning: no /usr/bin/chromium and cannot apt-get it; browser tests will fail"; fi
 
+## OCR-B, the passport MRZ's own font, for the generated test documents (Debian package;
+## without it bench/document_data.py falls back to a monospace font, which OCR reads less well).
+fonts:
+	@if [ -d /usr/share/fonts/opentype/ocr-b ] || [ -d /usr/share/fonts/truetype/ocr-b ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian fonts-ocr-b for the generated passports"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-ocr-b >/dev/null; \
+	else echo "warning: no OCR-B font and cannot apt-get it; generated passports use a monospace font"; fi
+
 ## Run the whole test suite (unit, workflow, activity, end-to-end, browser).
-test: $(STAMP) browser
+test: $(STAMP) browser fonts
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
