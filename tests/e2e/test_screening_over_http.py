@@ -34,7 +34,10 @@ async def test_potential_match_waits_for_review_then_rejection_closes_the_case(h
     state = await poll(
         http,
         f"/cases/{ref}/state",
-        lambda s: any(t["key"] == "review_screening_match" for t in s["elements"]),
+        lambda s: (
+            "screening" in s["fields"]
+            and any(t["key"] == "review_screening_match" for t in s["elements"])
+        ),
     )
     review = next(t for t in state["elements"] if t["key"] == "review_screening_match")
     assert review["status"] != "done"
@@ -81,7 +84,10 @@ async def test_potential_match_approved_by_two_reviewers_moves_on(http):  # noqa
     await poll(
         http,
         f"/cases/{ref}/state",
-        lambda s: any(t["key"] == "review_screening_match" for t in s["elements"]),
+        lambda s: (
+            "screening" in s["fields"]
+            and any(t["key"] == "review_screening_match" for t in s["elements"])
+        ),
     )
     for task in ("review_screening_match", "enhanced_due_diligence"):
         response = await http.post(

@@ -4,6 +4,7 @@ case the match under review with a link to the client's case."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,12 @@ async def test_screening_audit_and_alert_pages(
     who = {"date_of_birth": "1971-05-05", "country": "PT"}
     ref = await add_client(sessions, person.client_name, prefix="WEBSA", **who)
     listed = write_sdn(tmp_path / "list.csv", [person])
-    # the onboarding screening (the screening automation's activity), kept for audit
+    # the onboarding screening (the screening automation's activity), kept for audit; the
+    # entry has changed since (another programme), so the re-screen alerts on it again
+    before = write_sdn(tmp_path / "before.csv", [dataclasses.replace(person, program="SDNTK")])
     compliance = ComplianceActivities(
         sessions,
-        ReloadingScreener(sdn=listed, threshold=85),
+        ReloadingScreener(sdn=before, threshold=85),
         high_risk_countries=FATF_HIGH_RISK,
         increased_monitoring_countries=FATF_INCREASED_MONITORING,
     )
