@@ -92,7 +92,7 @@ def build_activities(
     store = CaseStoreActivities(sessions)
     accounts = AccountActivities(sessions)
     planning = PlanningActivities(settings.playbook_path)
-    documents = DocumentActivities(sessions, settings)
+    documents = DocumentActivities(sessions)
     compliance = ComplianceActivities(
         sessions,
         build_screener(settings),
