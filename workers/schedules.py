@@ -72,10 +72,11 @@ async def _ensure(client: Client, schedule_id: str, wanted: Schedule, every: str
     """Create the schedule, or bring an existing one in line with ``wanted``."""
     try:
         await client.create_schedule(schedule_id, wanted)
+    except ScheduleAlreadyRunningError:  # another worker or an earlier start made it
+        log.debug("schedule exists id=%s: updating it", schedule_id)
+    else:
         log.info("schedule created id=%s every=%s", schedule_id, every)
         return
-    except ScheduleAlreadyRunningError:
-        pass  # it exists (another worker, an earlier start): update it below
 
     def _update(_: ScheduleUpdateInput) -> ScheduleUpdate:
         return ScheduleUpdate(schedule=wanted)
