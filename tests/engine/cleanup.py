@@ -45,11 +45,14 @@ async def end_case(handle: WorkflowHandle[Any, Any]) -> None:
         return
     state = await snapshot(handle)
     if state.status not in ("resolved", "closed", "cancelled"):
-        with contextlib.suppress(Exception):
-            await handle.execute_update(
-                "cancel",
-                CancelCaseCmd(actor="test", role="admin", closure_code="other", reason="done"),
-                result_type=CommandResult,
+        with contextlib.suppress(Exception):  # a bounded wait: an update can be held forever
+            await asyncio.wait_for(
+                handle.execute_update(
+                    "cancel",
+                    CancelCaseCmd(actor="test", role="admin", closure_code="other", reason="done"),
+                    result_type=CommandResult,
+                ),
+                timeout=30,
             )
             await asyncio.wait_for(handle.result(), timeout=30)
     await _quiet(handle)

@@ -45,7 +45,7 @@ from tests.conftest import register_search_attributes, running_worker, venv_bina
 from tests.engine.helpers import profile, runs, settled, start, wait_for
 
 HERE = Path(__file__).resolve().parent
-GENERATION = "case-v8"  # bump with each workflow.patched(...) generation of CaseWorkflow
+GENERATION = "case-v9"  # bump with each workflow.patched(...) generation of CaseWorkflow
 # case-v1: the engine as first shipped. case-v2: "sla-due-at-column" (the read model's case
 # row carries the SLA deadline) and work queues (the ``assign`` update). case-v3:
 # "client-reply-notice" (a client message tells the case's owner). case-v4: "eta-estimate"
@@ -54,6 +54,8 @@ GENERATION = "case-v8"  # bump with each workflow.patched(...) generation of Cas
 # rolls over to a new run carrying the case; both runs are saved, -run1 and -run2). case-v7:
 # "decision-fields" (an approval's or a task's outcome is written to fields["decisions"]).
 # case-v8: "eta-while-waiting" (a stage's ETA is asked while the case waits, SLA timers armed).
+# case-v9: "eta-abandon" (an ETA question dropped by a send-back or cancel is abandoned, not
+# cancelled on the server).
 Handle = WorkflowHandle[Any, Any]
 
 

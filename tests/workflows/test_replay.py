@@ -52,6 +52,7 @@ def test_the_representative_cases_are_all_saved():
         "case-v6-order_continued-run2",  # and finished in the continued run
         "case-v7-order_decided",  # the approvers' decisions written to fields["decisions"]
         "case-v8-order_estimated",  # each stage's ETA asked while the case waits
+        "case-v9-order_estimated",  # and a dropped ETA question abandoned, not cancelled
     }
     assert set(HISTORIES) == set(FROZEN) | set(ENGINE)
 
@@ -97,6 +98,13 @@ def test_each_engine_generation_carries_exactly_its_patches():
         "case-v6-order_continued-run2": {"sla-due-at-column", "eta-estimate"},
         "case-v7-": {"sla-due-at-column", "eta-estimate", "decision-fields"},
         "case-v8-": {"sla-due-at-column", "eta-estimate", "decision-fields", "eta-while-waiting"},
+        "case-v9-": {
+            "sla-due-at-column",
+            "eta-estimate",
+            "decision-fields",
+            "eta-while-waiting",
+            "eta-abandon",
+        },
     }
     for path in ENGINE:
         wanted = next(v for k, v in generations.items() if path.stem.startswith(k))

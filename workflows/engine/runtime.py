@@ -18,6 +18,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
+from temporalio.workflow import ActivityCancellationType
 
 from schemas.calendar import PinnedCalendar
 from schemas.case_state import CaseState, ElementState, ElementStatus, EngineStatus, EtaNow
@@ -71,6 +72,11 @@ ETA_WHILE_WAITING = "eta-while-waiting"
 """Patch: a stage's ETA is asked while the case waits at its entry (SLA timers armed, the
 entry written), not before it: behind a busy activity queue the estimate can take minutes,
 and the SLA's warnings and escalations must not wait for it."""
+ETA_ABANDON = "eta-abandon"
+"""Patch: a stage's ETA question dropped by a send-back or cancel is abandoned, not cancelled
+on the server. A cancel request racing the activity's own completion made the time-skipping
+server reject the workflow task (``ACTIVITY_UNKNOWN``) while holding the update that caused
+it, so the command never returned; the answer is not wanted either way."""
 HUMAN_STEPS = "human_steps"
 """``state.counters`` key: commands a member of staff gave on a step (a decision, a task, a
 tick, a waiver, a skip, a send-back), so a straight-through rule can ask that nobody has had
@@ -173,7 +179,8 @@ class CaseRuntime:
         if not workflow.patched(ETA_WHILE_WAITING):
             await self.estimate()
             return
-        task = asyncio.create_task(self.estimate())
+        abandon = workflow.patched(ETA_ABANDON)
+        task = asyncio.create_task(self.estimate(abandon=abandon))
         task.add_done_callback(lambda _: self.touch())
         self.estimating = task
         try:
@@ -183,11 +190,12 @@ class CaseRuntime:
             if not task.done():
                 task.cancel()
 
-    async def estimate(self) -> None:
+    async def estimate(self, *, abandon: bool = False) -> None:
         """Ask history when the case will be done (an activity: the model never runs in
         workflow code). The answer is the p50 completion time from creation; once the case
         is behind that, what is left of the route's budgets from now. An activity that
-        fails leaves the previous estimate (or the budgets) in place: never a stuck case."""
+        fails leaves the previous estimate (or the budgets) in place: never a stuck case.
+        ``abandon``: a cancel of the question only drops the answer (patch ``eta-abandon``)."""
         if not workflow.patched(ETA_ESTIMATE):
             return
         now = self.now()
@@ -204,9 +212,16 @@ class CaseRuntime:
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=ETA_RETRY,
                 result_type=EtaEstimate,
+                cancellation_type=(
+                    ActivityCancellationType.ABANDON
+                    if abandon
+                    else ActivityCancellationType.TRY_CANCEL
+                ),
             )
-        except ActivityError:
-            workflow.logger.warning("ETA estimate failed; keeping the previous one")
+        except ActivityError as failed:
+            workflow.logger.warning(
+                "ETA estimate failed (%s); keeping the previous one", failed.cause or failed
+            )
             return
         budgets_at = now + self._budgets_left()
         if got.basis == "model" and got.p50 >= now:
