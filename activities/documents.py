@@ -44,6 +44,7 @@ from schemas.documents import (
     DocumentProblem,
     DocumentRef,
     DocumentRequirement,
+    DocumentReview,
     VerificationResult,
     VerifyDocumentsInput,
 )
@@ -75,6 +76,33 @@ class _Verdict:
     row: DocumentRow
     judgements: list[Judgement] = field(default_factory=list)
     problems: list[DocumentProblem] = field(default_factory=list)
+    review: DocumentReview | None = None  # a person settled what the machine could not
+
+    @property
+    def accepted(self) -> bool:
+        if self.review is not None:
+            return self.review.decision == "accepted"
+        return self.verdict == Verdict.MACHINE_VERIFIED
+
+    @property
+    def status(self) -> str:
+        if self.review is not None:
+            return ACCEPTED if self.review.decision == "accepted" else REJECTED
+        return STATUS[self.verdict]
+
+    def detail(self, as_of: date) -> str:
+        """The status line on the document (the client reads a rejection's)."""
+        review = self.review
+        if review is not None and review.decision == "accepted":
+            return f"accepted on review by {review.by}" + (
+                f": {review.note}" if review.note else ""
+            )
+        if review is not None:
+            return review.note or "our team could not accept this document; please send another"
+        blocking = [f for f in self.findings if f.verdict != Verdict.MACHINE_VERIFIED]
+        if blocking:
+            return "; ".join(dict.fromkeys(f.client for f in blocking))
+        return f"machine-verified as of {as_of.isoformat()}"
 
     @property
     def verdict(self) -> Verdict:
@@ -158,6 +186,34 @@ def _ref(row: DocumentRow, facts: dict[str, Any], verdict: Verdict) -> DocumentR
         uploaded_at=row.uploaded_at,
         verdict=verdict.value,
     )
+
+
+def _apply_reviews(
+    verdicts: dict[str, _Verdict],
+    problems: list[DocumentProblem],
+    reviews: dict[str, DocumentReview],
+) -> list[DocumentProblem]:
+    """A person's decision settles a ``needs_review`` document: accepted, its problems go;
+    rejected, one problem carries the reviewer's note to the client. A document the machine
+    verified or proved wrong is not a person's to overturn here (waive the step instead)."""
+    for v in verdicts.values():
+        review = reviews.get(v.row.id)
+        if review is None or v.verdict != Verdict.NEEDS_REVIEW:
+            continue
+        v.review = review
+        problems = [p for p in problems if p.document_id != v.row.id]
+        v.problems = []
+        if review.decision != "accepted":
+            rejected = DocumentProblem(
+                kind=DocumentKind(v.row.kind),
+                problem="rejected_on_review",
+                detail=v.detail(date.min),
+                verdict=Verdict.REJECTED.value,
+                document_id=v.row.id,
+            )
+            v.problems.append(rejected)
+            problems.append(rejected)
+    return problems
 
 
 def _limits(settings: Settings) -> ReadLimits:
@@ -290,18 +346,16 @@ class DocumentActivities:
             verdict.problems.extend(found)
             problems.extend(found)
 
+        problems = _apply_reviews(verdicts, problems, inp.reviews)
         await self._record(verdicts, readings, inp.as_of)
-        accepted = [
-            _ref(v.row, v.facts, v.verdict)
-            for v in verdicts.values()
-            if v.verdict == Verdict.MACHINE_VERIFIED
-        ]
+        accepted = [_ref(v.row, v.facts, v.verdict) for v in verdicts.values() if v.accepted]
         judgements = [
             DocumentJudgement(
                 document_id=v.row.id,
                 kind=DocumentKind(v.row.kind),
                 verdict=v.verdict.value,
-                reasons=[f.staff for f in v.findings],
+                reasons=[f.staff for f in v.findings]
+                + ([f"{v.status} on review by {v.review.by}"] if v.review else []),
                 client_reasons=[f.client for f in v.findings if f.client],
             )
             for v in verdicts.values()
@@ -327,13 +381,7 @@ class DocumentActivities:
         written, so a retry changes nothing."""
         async with self._sessions.begin() as session:
             for v in verdicts.values():
-                status = STATUS[v.verdict]
-                blocking = [f for f in v.findings if f.verdict != Verdict.MACHINE_VERIFIED]
-                detail = (
-                    "; ".join(dict.fromkeys(f.client for f in blocking))
-                    if blocking
-                    else f"machine-verified as of {as_of.isoformat()}"
-                )
+                status, detail = v.status, v.detail(as_of)
                 reasons = [f.as_dict() for f in v.findings]
                 reading = readings[v.row.id]
                 values: dict[str, Any] = {}

@@ -369,6 +369,21 @@ class WaiveBody(_Body):
     element: Key | None = None
 
 
+class ReviewBody(_Body):
+    """``POST /cases/{ref}/documents/{doc_id}/review``: settle a document the machine sent to a
+    person. A rejection's note is what the client reads, so it is required."""
+
+    decision: Literal["accept", "reject"]
+    note: Text | None = None
+    element: Key | None = None
+
+    @model_validator(mode="after")
+    def _reject_needs_note(self) -> ReviewBody:
+        if self.decision == "reject" and not self.note:
+            raise ValueError("a rejection needs a note: it tells the client what to fix")
+        return self
+
+
 class AcknowledgeBody(_Body):
     """``POST /cases/{ref}/escalation/acknowledge``: I have this escalated case in hand."""
 

@@ -49,6 +49,16 @@ class Vote:
 
 
 @dataclass
+class Review:
+    """A person's decision on one document the machine sent to review."""
+
+    decision: str  # accepted | rejected
+    by: str
+    at: datetime
+    note: str | None = None
+
+
+@dataclass
 class ElementState:
     """One element of the current stage visit."""
 
@@ -75,6 +85,8 @@ class ElementState:
     overdue: bool = False
     uploads_seen: int = 0  # documents: uploads already verified
     problems: list[str] = field(default_factory=list)  # documents: what is still wrong
+    in_review: list[str] = field(default_factory=list)  # documents: ids waiting for a person
+    reviews: dict[str, Review] = field(default_factory=dict)  # documents: decided, by id
     child_workflow_id: str | None = None
 
     @property

@@ -26,7 +26,7 @@ from schemas.calendar import PinnedCalendar
 from schemas.case_state import CaseState, ElementState, PauseRecord, StageVisit
 from schemas.casetype import CaseType
 from schemas.client import ClientProfile
-from schemas.documents import DocumentRequirement, VerificationResult
+from schemas.documents import DocumentRequirement, DocumentReview, VerificationResult
 from schemas.notifications import NotifyInput
 from schemas.projection import AuditEvent
 from schemas.webhooks import WebhookEvent
@@ -290,6 +290,7 @@ class VerifyDocumentsInputV2(BaseModel):
     case_ref: str
     checklist: list[DocumentRequirement]
     as_of: date
+    reviews: dict[str, DocumentReview] = Field(default_factory=dict)
 
 
 __all__ = [

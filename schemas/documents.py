@@ -63,7 +63,8 @@ class DocumentProblem(BaseModel):
     problem: str = Field(
         description="missing | expired | too_old | no_expiry_date | unreadable | no_mrz | "
         "check_digit | mrz_unclear | wrong_document | document_type | name_mismatch | "
-        "birth_date_mismatch | nationality_mismatch | name_not_found | no_date | no_text"
+        "birth_date_mismatch | nationality_mismatch | name_not_found | no_date | no_text | "
+        "rejected_on_review"
     )
     detail: str = Field(description="What to fix, in plain words for the client")
     verdict: str | None = Field(
@@ -74,10 +75,27 @@ class DocumentProblem(BaseModel):
     document_id: str | None = None
 
 
+class DocumentReview(BaseModel):
+    """A person's decision on a document the machine could not settle (``needs_review``).
+
+    It overrides only that verdict: a document the machine proved wrong stays rejected, and a
+    new upload of the same kind is judged afresh."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    decision: str = Field(description="accepted | rejected")
+    by: str
+    at: datetime
+    note: str | None = Field(default=None, description="Why; a rejection's note goes to the client")
+
+
 class VerifyDocumentsInput(BaseModel):
     case_ref: str
     checklist: list[DocumentRequirement]
     as_of: date = Field(description="The workflow's today, so replays judge expiry the same")
+    reviews: dict[str, DocumentReview] = Field(
+        default_factory=dict, description="Staff decisions on needs_review documents, by id"
+    )
 
 
 class DocumentJudgement(BaseModel):

@@ -65,6 +65,21 @@ class WaiveDocuments(_Command):
     element: Key | None = None
 
 
+class ReviewDocument(_Command):
+    """Accept or reject one document the machine sent to a person (``needs_review``)."""
+
+    document_id: Line
+    decision: Literal["accept", "reject"]
+    note: Text | None = Field(default=None, description="Required to reject: the client sees it")
+    element: Key | None = None
+
+    @model_validator(mode="after")
+    def _reject_needs_note(self) -> ReviewDocument:
+        if self.decision == "reject" and not self.note:
+            raise ValueError("a rejection needs a note: it tells the client what to fix")
+        return self
+
+
 class SendBackCmd(_Command):
     to_stage: Key
     reason: Text

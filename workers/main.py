@@ -92,7 +92,7 @@ def build_activities(
     store = CaseStoreActivities(sessions)
     accounts = AccountActivities(sessions)
     planning = PlanningActivities(settings.playbook_path)
-    documents = DocumentActivities(sessions)
+    documents = DocumentActivities(sessions, settings)
     compliance = ComplianceActivities(
         sessions,
         build_screener(settings),

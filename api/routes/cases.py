@@ -51,6 +51,7 @@ from schemas.case import (
     ProposalBody,
     ReopenBody,
     ResumeBody,
+    ReviewBody,
     SendBackBody,
     SkipBody,
     StartCaseRequest,
@@ -375,6 +376,31 @@ async def cancel_case(
         closure_code=body.closure_code,
         reason=body.reason,
         actor=body.actor,
+    )
+
+
+@router.post("/{ref}/documents/{doc_id}/review", response_model=CommandResult, responses=COMMAND)
+async def review_document(
+    ref: Ref,
+    doc_id: Annotated[str, Path(pattern=r"^doc_[0-9A-Z]{26}$", description="Document id")],
+    body: ReviewBody,
+    session: SessionDep,
+    temporal: TemporalDep,
+    caller: CaseWorker,
+) -> CommandResult:
+    """Accept or reject a document the machine sent to a person (its verdict is
+    ``needs_review``); 409 for any other document. The documents are then checked again: an
+    accepted one counts as received, a rejected one asks the client for a new one with the
+    note as the reason."""
+    return await svc.review_document(
+        session=session,
+        temporal=temporal,
+        ref=ref,
+        caller=caller,
+        document_id=doc_id,
+        decision=body.decision,
+        note=body.note,
+        element=body.element,
     )
 
 

@@ -465,6 +465,17 @@ async def documents_received(
     )
 
 
+@router.post("/cases/{ref}/documents/review")
+async def review_document(
+    ref: str, request: Request, session: SessionDep, temporal: TemporalDep, user: SignedIn
+) -> Response:
+    """Accept or reject one document the machine sent to a person (a rejection needs a
+    note: the client reads it)."""
+    return await _act(
+        request, action="review_document", ref=ref, user=user, session=session, temporal=temporal
+    )
+
+
 @router.post("/cases/{ref}/decide")
 async def decide(
     ref: str, request: Request, session: SessionDep, temporal: TemporalDep, user: SignedIn

@@ -76,6 +76,7 @@ from schemas.engine_commands import (
     DocumentsUploaded,
     PauseCase,
     ResumeCase,
+    ReviewDocument,
     SendBackCmd,
     WaiveDocuments,
 )
@@ -660,6 +661,34 @@ async def waive_documents(
         ref=ref,
         body=DocumentsReceived(actor=caller.label, note=note, waive_verification=True),
         caller=caller,
+    )
+
+
+async def review_document(
+    *,
+    session: AsyncSession,
+    temporal: Client,
+    ref: str,
+    caller: Caller,
+    document_id: str,
+    decision: str,
+    note: str | None,
+    element: str | None = None,
+) -> CommandResult:
+    """Accept or reject a document waiting for review (engine cases; 409 otherwise)."""
+    row = await eng.commandable_case(session=session, ref=ref, caller=caller)
+    if not row.is_engine:
+        raise _conflict(f"case {ref} runs the first onboarding workflow; waive its documents")
+    cmd = _command(
+        ReviewDocument,
+        document_id=document_id,
+        decision=decision,
+        note=note,
+        element=element,
+        **_identity(caller),
+    )
+    return await eng.engine_update(
+        temporal=temporal, row=row, name=eng.REVIEW_DOCUMENT, arg=cmd, caller=caller
     )
 
 

@@ -77,6 +77,7 @@ LOGIN = "/console/login"
 PAGE_SIZE = 25
 SETTLE_SECONDS = 3.0  # how long a pause/resume waits for a frozen case to apply its signal
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
+DOCUMENT_ID = re.compile(r"^doc_[0-9A-Z]{26}$")
 
 
 @lru_cache(maxsize=1)
@@ -1077,6 +1078,7 @@ ACTION_ROLES: dict[str, frozenset[Role]] = {
     "pause": frozenset({Role.CASE_MANAGER}),
     "resume": frozenset({Role.CASE_MANAGER}),
     "documents": frozenset({Role.CASE_MANAGER}),
+    "review_document": frozenset({Role.CASE_MANAGER}),
     "decide": frozenset({Role.CASE_MANAGER, Role.COMPLIANCE_REVIEWER}),
     "task": STAFF_DOERS,
     "tick": STAFF_DOERS,
@@ -1195,6 +1197,24 @@ async def perform(
             caller=caller,
             note=note,
             element=chosen if isinstance(chosen, str) and KEY.match(chosen) else None,
+        )
+        return result.message[:1].upper() + result.message[1:] + "."
+    if action == "review_document":
+        document_id = form.get("document_id")
+        if not isinstance(document_id, str) or not DOCUMENT_ID.match(document_id):
+            raise ActionRefused("Choose a document to review.")
+        verdict = form.get("decision")
+        if verdict not in ("accept", "reject"):
+            raise ActionRefused("Choose accept or reject.")
+        note = _text(form, "note")
+        if verdict == "reject" and note is None:
+            raise ActionRefused("Please say why: the client reads it.")
+        result = await svc.review_document(
+            **common,
+            caller=caller,
+            document_id=document_id,
+            decision=str(verdict),
+            note=note,
         )
         return result.message[:1].upper() + result.message[1:] + "."
     if action == "decide":

@@ -67,8 +67,8 @@ def _server_settings(
         temporal_address=dev_server_env.client.service_client.config.target_host,
         temporal_task_queue=worker.task_queue,
         data_dir=tmp_path,
-        # the worker reads uploads where its own settings put them (workers/main.py builds
-        # DocumentActivities without settings, so the process's): the API stores them there
+        # the worker (started with ``test_settings()``) reads uploads from its settings' blob
+        # folder: the API stores them there
         blob_dir=test_settings().data_dir / "blobs",
         api_port=free_port(),
     )
@@ -223,6 +223,89 @@ async def test_client_uploads_documents_and_sees_the_case_move_on(stack: Served)
                 await mobile.screenshot(
                     path=str(SCREENSHOTS / "portal-6-mobile.png"), full_page=True
                 )
+            finally:
+                await browser.close()
+
+
+async def test_portal_shows_a_rejection_then_asks_for_nothing_after_a_waiver(stack: Served):
+    """The report's portal, in a browser: an expired passport is rejected with its reason and
+    the upload form stays; once a case manager waives verification, "What we need from you"
+    asks for nothing and offers no upload form."""
+    from playwright.async_api import FilePayload, async_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    ref = new_ref("WVR")
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=20) as http:
+        created = await http.post(
+            "/cases",
+            headers=CLIENT_APP,
+            json={
+                "reference": ref,
+                "client": {
+                    "name": "Ada Lovelace",
+                    "email": "ada@example.com",
+                    "client_type": "individual",
+                    "tier": "standard",
+                    "country": "GB",
+                },
+            },
+        )
+        assert created.status_code == 201, created.text
+        link = f"{stack.base_url}/portal/{token_for(stack.settings, ref)}"
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(
+                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                page = await (await browser.new_context()).new_page()
+                await page.goto(link)
+
+                async def at_documents(p: Any) -> bool:
+                    return await current_step(p) == 2
+
+                await reload_until(page, at_documents)
+                expired = date.today() - timedelta(days=30)
+                await page.select_option("#kind", "government_id")
+                await page.set_input_files(
+                    "#file",
+                    files=FilePayload(
+                        name="passport.pdf",
+                        mimeType="application/pdf",
+                        buffer=docs.passport_pdf(expires=expired),
+                    ),
+                )
+                await page.click("button:has-text('Upload')")
+                await page.wait_for_selector(".notice")
+                item = '#checklist li[data-kind="government_id"]'
+
+                async def rejected(p: Any) -> bool:
+                    return await p.get_attribute(item, "data-status") == "rejected"
+
+                await reload_until(page, rejected)
+                said = await page.inner_text(item)
+                assert "Reason:" in said and "expired" in said, said
+                assert "Please upload a new one." in said
+                assert await page.locator("#file").count() == 1  # the upload form is offered
+                assert "Government-issued photo ID" in await page.inner_text("#documents")
+                await page.screenshot(
+                    path=str(SCREENSHOTS / "portal-7-rejected.png"), full_page=True
+                )
+
+                waived = await http.post(
+                    f"/cases/{ref}/documents/waive",
+                    headers=CASE_MANAGER,
+                    json={"note": "originals seen at the branch"},
+                )
+                assert waived.status_code == 200, waived.text
+
+                async def nothing_needed(p: Any) -> bool:
+                    return "Nothing needed from you right now" in await p.inner_text("#documents")
+
+                await reload_until(page, nothing_needed)
+                assert await page.locator("#file").count() == 0  # no upload form any more
+                assert "Please upload" not in await page.inner_text("#documents")
+                assert await page.locator('#checklist li[data-status="missing"]').count() == 0
+                await page.screenshot(path=str(SCREENSHOTS / "portal-8-waived.png"), full_page=True)
             finally:
                 await browser.close()
 

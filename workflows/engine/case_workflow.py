@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         ProposalResponse,
         ReopenCase,
         ResumeCase,
+        ReviewDocument,
         SendBackCmd,
         SkipElement,
         TickItem,
@@ -513,6 +514,16 @@ class CaseWorkflow:
     def _check_waive(self, cmd: WaiveDocuments) -> None:
         self._require(cmd, "a document waiver")
         documents.waive(self.case, cmd, apply=False)
+
+    @workflow.update
+    def review_document(self, cmd: ReviewDocument) -> CommandResult:
+        self.case.staff_acted()
+        return self._result(documents.review(self.case, cmd, apply=True))
+
+    @review_document.validator
+    def _check_review(self, cmd: ReviewDocument) -> None:
+        self._require(cmd, "a document review")
+        documents.review(self.case, cmd, apply=False)
 
     @workflow.update
     def respond_to_proposal(self, cmd: ProposalResponse) -> CommandResult:

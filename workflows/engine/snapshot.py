@@ -127,6 +127,8 @@ def allowed_actions(case: CaseRuntime) -> list[str]:
     ):
         if kind in kinds:
             actions.append(action)
+    if any(e.kind == "documents" and e.in_review for e in case.active_elements()):
+        actions.append("review_document")
     optional = {e.key for e in case.stage_def.elements if e.optional}
     failed = [e for e in case.active_elements() if (e.outcome or "").startswith("failed")]
     if failed or any(e.key in optional and not e.finished for e in case.state.elements):

@@ -1,5 +1,6 @@
 """``documents``: the client uploads what the checklist for their client type asks for; every
-upload is verified by an activity; a case manager may waive verification (audited)."""
+upload is verified by an activity; a document the machine cannot settle waits for a case
+manager to accept or reject it (``review``); a case manager may waive verification (audited)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,20 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from schemas.case_state import ElementState
+from schemas.case_state import ElementState, Review
 from schemas.casetype import DocumentsElement
 from schemas.contracts import VERIFY_DOCUMENTS, VerificationResult, VerifyDocumentsInputV2
-from schemas.documents import DocumentProblem, DocumentVerdict
-from schemas.engine_commands import WaiveDocuments
+from schemas.documents import DocumentProblem, DocumentReview, DocumentVerdict
+from schemas.engine_commands import ReviewDocument, WaiveDocuments
 from workflows.engine import clock
-from workflows.engine.elements.base import Forbidden, active, finish, open_element, resumed
+from workflows.engine.elements.base import (
+    Forbidden,
+    WrongState,
+    active,
+    finish,
+    open_element,
+    resumed,
+)
 from workflows.engine.messages import checklist_for
 from workflows.engine.runtime import CaseRuntime
 
@@ -41,7 +49,13 @@ async def run(case: CaseRuntime, spec: DocumentsElement, element: ElementState) 
             result = await workflow.execute_activity(
                 VERIFY_DOCUMENTS,
                 VerifyDocumentsInputV2(
-                    case_ref=case.state.case_ref, checklist=checklist, as_of=case.now().date()
+                    case_ref=case.state.case_ref,
+                    checklist=checklist,
+                    as_of=case.now().date(),
+                    reviews={
+                        doc: DocumentReview(decision=r.decision, by=r.by, at=r.at, note=r.note)
+                        for doc, r in element.reviews.items()
+                    },
                 ),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=VERIFY_RETRY,
@@ -72,6 +86,11 @@ async def run(case: CaseRuntime, spec: DocumentsElement, element: ElementState) 
             if problems != element.problems and invalid and spec.notify_needed:
                 _ask_again(case, spec, titles, result.problems)
             element.problems = problems
+            element.in_review = [
+                p.document_id
+                for p in result.problems
+                if p.verdict == DocumentVerdict.NEEDS_REVIEW and p.document_id
+            ]
             case.projector.element(element)
         fired = len(case.state.sla.fired) if case.state.sla else 0
         if fired > reminded and spec.notify_needed:  # an SLA warning: remind the client
@@ -129,3 +148,31 @@ def waive(case: CaseRuntime, cmd: WaiveDocuments, *, apply: bool) -> str:
     documents.update({"waived": True, "machine_verified": False})
     case.event("documents_waived", cmd.actor, {"element": spec.key, "note": cmd.note})
     return "documents accepted by waiver; the case will move on"
+
+
+def review(case: CaseRuntime, cmd: ReviewDocument, *, apply: bool) -> str:
+    """A case manager accepts or rejects a document waiting for review; the documents are
+    then verified again with that decision (a rejection asks the client for a new one)."""
+    element, spec = active(case, "documents", cmd.element, "documents")
+    if cmd.role not in ("case_manager", "admin"):
+        raise Forbidden("only a case manager may review a document")
+    if cmd.document_id not in element.in_review:
+        raise WrongState(f"document {cmd.document_id} is not waiting for review on {spec.key}")
+    if not apply:
+        return ""
+    decision = "accepted" if cmd.decision == "accept" else "rejected"
+    element.reviews[cmd.document_id] = Review(decision, cmd.actor, case.now(), cmd.note)
+    element.in_review.remove(cmd.document_id)
+    case.state.counters[UPLOADS] = case.state.counters.get(UPLOADS, 0) + 1  # verify again
+    case.event(
+        "document_reviewed",
+        cmd.actor,
+        {
+            "element": spec.key,
+            "document_id": cmd.document_id,
+            "decision": decision,
+            "note": cmd.note,
+        },
+    )
+    case.touch()
+    return f"document {decision}; the documents will be checked again"
