@@ -121,18 +121,26 @@ def unreadable(reading: Reading) -> Finding:
 
 
 def mrz_date(yymmdd: str, *, as_of: date, birth: bool) -> date | None:
-    """An MRZ date with its century: a birth date is never in the future; an expiry date is
-    in this century unless that puts it more than 50 years ahead."""
+    """An MRZ date with its century, chosen around ``as_of`` (never the machine's clock): a
+    birth date is the latest one not after ``as_of``; an expiry date is the one nearest to
+    ``as_of`` (so within about 50 years either side of it)."""
     try:
         yy, mm, dd = int(yymmdd[0:2]), int(yymmdd[2:4]), int(yymmdd[4:6])
-        day = date(2000 + yy, mm, dd)
     except ValueError:
         return None
-    if birth and day > as_of:
-        return day.replace(year=1900 + yy)
-    if not birth and day.year > as_of.year + 50:
-        return day.replace(year=1900 + yy)
-    return day
+    century = as_of.year - as_of.year % 100
+    candidates = []
+    for start in (century - 100, century, century + 100):
+        try:
+            candidates.append(date(start + yy, mm, dd))
+        except ValueError:  # no such day (a 29 February in a century's non-leap year)
+            continue
+    if not candidates:
+        return None
+    if birth:
+        past = [d for d in candidates if d <= as_of]
+        return max(past) if past else None
+    return min(candidates, key=lambda d: abs(d - as_of))
 
 
 def nationality_iso2(code: str) -> str | None:

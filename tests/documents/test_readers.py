@@ -89,6 +89,14 @@ def test_mrz_dates_get_their_century():
     assert mrz_date("100312", as_of=AS_OF, birth=True) == date(2010, 3, 12)
     assert mrz_date("310131", as_of=AS_OF, birth=False) == date(2031, 1, 31)
     assert mrz_date("991332", as_of=AS_OF, birth=False) is None
+    # the century follows the workflow's today, not the machine's (a time-skipping test
+    # server can be far ahead): an expiry is the nearest such day, a birth the latest past one
+    later = date(2186, 11, 14)
+    assert mrz_date("910101", as_of=later, birth=False) == date(2191, 1, 1)
+    assert mrz_date("850312", as_of=later, birth=True) == date(2185, 3, 12)
+    assert mrz_date("900101", as_of=later, birth=True) == date(2090, 1, 1)
+    assert mrz_date("000229", as_of=AS_OF, birth=True) == date(2000, 2, 29)
+    assert mrz_date("000229", as_of=date(2150, 1, 1), birth=False) == date(2000, 2, 29)
 
 
 def test_nationality_codes():
