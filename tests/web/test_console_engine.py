@@ -3,14 +3,21 @@ stage's elements and the actions the case allows now, with the workflow's refusa
 
 from __future__ import annotations
 
+import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import update
 
+from api.services.documents import get_blob_store, new_document_id
+from integrations.blobstore import case_document_key
+from schemas.engine_commands import DocumentsUploaded
 from store.db import SessionFactory
-from store.models import Case
+from store.models import Case, DocumentRow
 from tests.conftest import running_worker, test_settings
+from tests.documents import real_documents as docs
 from tests.engine.helpers import registry, start, wait_for
+from tests.waiting import eventually
 from tests.web.conftest import mark_started
 
 BIG_ORDER = {"order_id": "ORD-1", "order_value": 75000, "currency": "GBP", "items": 3}
@@ -114,3 +121,73 @@ async def test_queue_filters_by_case_type_and_any_stage(
     # a well-formed stage no case type declares is still a filter, not an error
     odd = await maria.client.get("/console", params={"stage": "no_such_stage"})
     assert odd.status_code == 200 and "No cases match these filters." in odd.text
+
+
+async def test_a_case_manager_settles_a_needs_review_document_on_the_case_page(
+    console_as: Any, sessions: SessionFactory, dev_server_env: Any
+) -> None:
+    """Beside a document the machine sent to a person: Accept or Reject (a rejection needs a
+    note, refused on the form); the decision goes to the workflow and the page says so."""
+    client = dev_server_env.client
+    settings = test_settings()
+    async with running_worker(client, sessions, settings) as worker:
+        ref, handle = await start(
+            client, sessions, worker.task_queue, "client_onboarding", started=worker.started_cases
+        )
+        await wait_for(handle, lambda s: "waive_documents" in s.allowed_actions)
+        await mark_started(sessions, ref)
+        data = docs.sign_in_screenshot()
+        digest = hashlib.sha256(data).hexdigest()
+        key = case_document_key(ref, digest)
+        get_blob_store(settings).put(key, data)  # where the worker's verify activity reads
+        doc_id = new_document_id()
+        async with sessions.begin() as s:
+            s.add(
+                DocumentRow(
+                    id=doc_id,
+                    case_ref=ref,
+                    kind="government_id",
+                    filename="passport.png",
+                    content_type="image/png",
+                    size=len(data),
+                    sha256=digest,
+                    storage_key=key,
+                    uploaded_by="client",
+                    uploaded_at=datetime.now(UTC),
+                    status="received",
+                )
+            )
+        await handle.signal(
+            "documents_uploaded", DocumentsUploaded(actor="client", document_ids=[doc_id])
+        )
+        await wait_for(handle, lambda s: "review_document" in s.allowed_actions)
+
+        maria = await console_as("maria")
+        html = (await maria.client.get(f"/console/cases/{ref}")).text
+        assert f'data-testid="review-{doc_id}"' in html
+        r = await maria.post_form(
+            f"/console/cases/{ref}/documents/review", document_id=doc_id, decision="reject"
+        )
+        assert r.status_code == 303
+        assert (
+            "Please say why: the client reads it."
+            in (await maria.client.get(f"/console/cases/{ref}")).text
+        )
+        r = await maria.post_form(
+            f"/console/cases/{ref}/documents/review",
+            document_id=doc_id,
+            decision="accept",
+            note="checked on a video call",
+        )
+        after = (await maria.client.get(r.headers["location"])).text
+        assert "Document accepted; the documents will be checked again." in after
+
+        async def status() -> str | None:
+            async with sessions() as s:
+                row = await s.get(DocumentRow, doc_id, populate_existing=True)
+                return row.status if row else None
+
+        assert await eventually(status, lambda got: got == "accepted") == "accepted"
+        page = (await maria.client.get(f"/console/cases/{ref}")).text
+        assert f'data-testid="review-{doc_id}"' not in page  # settled: no form any more
+        assert "accepted on review by" in page
