@@ -17,9 +17,12 @@ from typing import Any
 
 from sqlalchemy import select
 from temporalio import activity
-from temporalio.worker import Worker
+from temporalio.api.enums.v1 import EventType
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer, Worker
 
 from activities.eta import EtaActivities
+from schemas.engine_commands import CancelCaseCmd, CommandResult
 from schemas.eta import ESTIMATE_ETA, EstimateEtaInput, EtaEstimate
 from store.db import SessionFactory
 from store.models import CaseEvent, StageIntervalRow
@@ -112,3 +115,71 @@ async def test_sla_milestones_fire_on_time_while_the_estimate_is_held(
         finally:
             release.set()
             await end_case(handle)
+
+
+async def test_a_cancel_while_the_estimate_is_held_abandons_it_and_replays(
+    dev_server_env: Any, sessions: SessionFactory
+) -> None:
+    """Patch ``eta-abandon``: a command that ends the stage while its ETA is still being asked
+    drops the question without a cancel request to the server (one racing the activity's
+    completion wedged the command on the time-skipping server); the case ends at once, the
+    late answer changes nothing, and the history replays."""
+    env = dev_server_env
+    release = asyncio.Event()
+    real_estimate = EtaActivities(sessions).estimate_eta
+
+    @activity.defn(name=ESTIMATE_ETA)
+    async def held_estimate(inp: EstimateEtaInput) -> EtaEstimate:
+        await release.wait()
+        result: EtaEstimate = await real_estimate(inp)
+        return result
+
+    activities = [
+        a
+        for a in build_activities(test_settings(), sessions, env.client)
+        if getattr(a, "__name__", "") != real_estimate.__name__
+    ]
+    worker = Worker(
+        env.client,
+        task_queue=f"tq-{uuid.uuid4().hex[:10]}",
+        workflows=list(WORKFLOWS),
+        activities=[*activities, held_estimate],
+        workflow_runner=sandbox_runner(),
+    )
+    async with worker:
+        _, handle = await start(
+            env.client, sessions, worker.task_queue, "order_approval", data=ORDER
+        )
+        try:
+
+            async def estimating() -> bool:
+                described = await handle.describe()
+                pending = described.raw_description.pending_activities
+                return any(p.activity_type.name == ESTIMATE_ETA for p in pending)
+
+            await eventually(estimating, what="the stage's estimate to be in flight")
+            done = await asyncio.wait_for(
+                handle.execute_update(
+                    "cancel",
+                    CancelCaseCmd(
+                        actor="cm", role="case_manager", closure_code="other", reason="x"
+                    ),
+                    result_type=CommandResult,
+                ),
+                timeout=20,
+            )
+            assert done.message == "cancelled by cm (other)", done
+            state = await wait_for(handle, lambda s: s.status == "cancelled")
+            assert state.eta is None  # the question was dropped with the stage
+        finally:
+            release.set()
+            await end_case(handle)
+    history = await handle.fetch_history()
+    kinds = {e.event_type for e in history.events}
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED not in kinds
+    replayer = Replayer(
+        workflows=list(WORKFLOWS),
+        data_converter=pydantic_data_converter,
+        workflow_runner=sandbox_runner(),
+    )
+    await replayer.replay_workflow(history)
