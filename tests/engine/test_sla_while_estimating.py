@@ -36,6 +36,31 @@ ORDER = {"order_id": "PO-SLOW-ETA", "order_value": 100, "currency": "GBP", "item
 BUDGET = timedelta(seconds=4)
 
 
+def held_estimate_worker(client: Any, sessions: SessionFactory, release: asyncio.Event) -> Worker:
+    """A worker whose ``estimate_eta`` answers only once ``release`` is set (a queue minutes
+    deep, as the scale bench saw it); every other activity is the real one."""
+    real_estimate = EtaActivities(sessions).estimate_eta
+
+    @activity.defn(name=ESTIMATE_ETA)
+    async def held_estimate(inp: EstimateEtaInput) -> EtaEstimate:
+        await release.wait()
+        result: EtaEstimate = await real_estimate(inp)
+        return result
+
+    activities = [
+        a
+        for a in build_activities(test_settings(), sessions, client)
+        if getattr(a, "__name__", "") != real_estimate.__name__
+    ]
+    return Worker(
+        client,
+        task_queue=f"tq-{uuid.uuid4().hex[:10]}",
+        workflows=list(WORKFLOWS),
+        activities=[*activities, held_estimate],
+        workflow_runner=sandbox_runner(),
+    )
+
+
 def quick_orders() -> Any:
     """order_approval with a 4-second intake SLA: warn at half, escalate at the breach."""
     ct = registry().get("order_approval")
@@ -48,27 +73,7 @@ async def test_sla_milestones_fire_on_time_while_the_estimate_is_held(
 ) -> None:
     env = dev_server_env
     release = asyncio.Event()
-    real_estimate = EtaActivities(sessions).estimate_eta
-
-    @activity.defn(name=ESTIMATE_ETA)
-    async def held_estimate(inp: EstimateEtaInput) -> EtaEstimate:
-        await release.wait()  # a queue minutes deep, as the scale bench saw it
-        result: EtaEstimate = await real_estimate(inp)
-        return result
-
-    activities = [
-        a
-        for a in build_activities(test_settings(), sessions, env.client)
-        if getattr(a, "__name__", "") != real_estimate.__name__
-    ]
-    worker = Worker(
-        env.client,
-        task_queue=f"tq-{uuid.uuid4().hex[:10]}",
-        workflows=list(WORKFLOWS),
-        activities=[*activities, held_estimate],
-        workflow_runner=sandbox_runner(),
-    )
-    async with worker:
+    async with held_estimate_worker(env.client, sessions, release) as worker:
         ref, handle = await start(
             env.client,
             sessions,
@@ -126,27 +131,7 @@ async def test_a_cancel_while_the_estimate_is_held_abandons_it_and_replays(
     late answer changes nothing, and the history replays."""
     env = dev_server_env
     release = asyncio.Event()
-    real_estimate = EtaActivities(sessions).estimate_eta
-
-    @activity.defn(name=ESTIMATE_ETA)
-    async def held_estimate(inp: EstimateEtaInput) -> EtaEstimate:
-        await release.wait()
-        result: EtaEstimate = await real_estimate(inp)
-        return result
-
-    activities = [
-        a
-        for a in build_activities(test_settings(), sessions, env.client)
-        if getattr(a, "__name__", "") != real_estimate.__name__
-    ]
-    worker = Worker(
-        env.client,
-        task_queue=f"tq-{uuid.uuid4().hex[:10]}",
-        workflows=list(WORKFLOWS),
-        activities=[*activities, held_estimate],
-        workflow_runner=sandbox_runner(),
-    )
-    async with worker:
+    async with held_estimate_worker(env.client, sessions, release) as worker:
         _, handle = await start(
             env.client, sessions, worker.task_queue, "order_approval", data=ORDER
         )

@@ -93,29 +93,34 @@ async def reload_until(page: Any, predicate: Any, *, timeout: float = 30) -> Non
         await page.reload()
 
 
+async def _open_case(http: httpx.AsyncClient, stack: Served, prefix: str) -> tuple[str, str]:
+    """An individual standard case for Ada Lovelace, opened by the client app; its portal link."""
+    ref = new_ref(prefix)
+    created = await http.post(
+        "/cases",
+        headers=CLIENT_APP,
+        json={
+            "reference": ref,
+            "client": {
+                "name": "Ada Lovelace",
+                "email": "ada@example.com",
+                "phone": "+447700900123",
+                "client_type": "individual",
+                "tier": "standard",
+                "country": "GB",
+            },
+        },
+    )
+    assert created.status_code == 201, created.text
+    return ref, f"{stack.base_url}/portal/{token_for(stack.settings, ref)}"
+
+
 async def test_client_uploads_documents_and_sees_the_case_move_on(stack: Served):
     from playwright.async_api import FilePayload, async_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    ref = new_ref("WEB")
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=20) as http:
-        created = await http.post(
-            "/cases",
-            headers=CLIENT_APP,
-            json={
-                "reference": ref,
-                "client": {
-                    "name": "Ada Lovelace",
-                    "email": "ada@example.com",
-                    "phone": "+447700900123",
-                    "client_type": "individual",
-                    "tier": "standard",
-                    "country": "GB",
-                },
-            },
-        )
-        assert created.status_code == 201, created.text
-        link = f"{stack.base_url}/portal/{token_for(stack.settings, ref)}"
+        ref, link = await _open_case(http, stack, "WEB")
 
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(
@@ -234,24 +239,8 @@ async def test_portal_shows_a_rejection_then_asks_for_nothing_after_a_waiver(sta
     from playwright.async_api import FilePayload, async_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    ref = new_ref("WVR")
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=20) as http:
-        created = await http.post(
-            "/cases",
-            headers=CLIENT_APP,
-            json={
-                "reference": ref,
-                "client": {
-                    "name": "Ada Lovelace",
-                    "email": "ada@example.com",
-                    "client_type": "individual",
-                    "tier": "standard",
-                    "country": "GB",
-                },
-            },
-        )
-        assert created.status_code == 201, created.text
-        link = f"{stack.base_url}/portal/{token_for(stack.settings, ref)}"
+        ref, link = await _open_case(http, stack, "WVR")
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(
                 executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
