@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
-from sqlalchemy import Table, exists, select
+from sqlalchemy import Table, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -317,8 +317,33 @@ async def recorded_intervals(session: AsyncSession, case_ref: str) -> list[Stage
 async def record_closed_case(session: AsyncSession, case_ref: str) -> int:
     """Record an ended (closed or cancelled) case's finished stage visits as history
     (source ``recorded``), in the caller's transaction; the number of new rows. Idempotent:
-    a visit already held is skipped, so calling it again (a replayed or rebuilt projection)
-    adds nothing. A case that has not ended records nothing."""
-    return await insert_intervals(
-        session, await recorded_intervals(session, case_ref), source=RECORDED
-    )
+    a visit already held is not added again, so calling it again (a replayed or rebuilt
+    projection) adds nothing. A case that has not ended records nothing.
+
+    A later write of the same end can carry other times: a workflow task that failed after
+    its local activity wrote the end (the server took an event in the meantime) runs again at
+    a later workflow time. The recorded rows follow the read model then; imported rows are
+    never touched."""
+    intervals = await recorded_intervals(session, case_ref)
+    new = await insert_intervals(session, intervals, source=RECORDED)
+    for interval in intervals:
+        await session.execute(
+            update(HISTORY)
+            .where(
+                HISTORY.c.case_ref == interval.case_ref,
+                HISTORY.c.stage == interval.stage,
+                HISTORY.c.entered_at == interval.entered_at,
+                HISTORY.c.source == RECORDED,
+                or_(
+                    HISTORY.c.exited_at != interval.exited_at,
+                    HISTORY.c.outcome != interval.outcome,
+                    HISTORY.c.breached != interval.breached,
+                ),
+            )
+            .values(
+                exited_at=interval.exited_at,
+                outcome=interval.outcome,
+                breached=interval.breached,
+            )
+        )
+    return new

@@ -184,6 +184,28 @@ async def test_a_cancelled_case_is_recorded_and_late_documents_do_not_count(sess
     assert {(r.client_type, r.tier, r.country) for r in rows} == {("individual", "standard", "GB")}
 
 
+async def test_a_later_write_of_the_same_end_corrects_the_recorded_times(sessions):
+    """A workflow task that failed after its local activity wrote the end runs again at a
+    later workflow time: the recorded visit follows that newer write, still one row."""
+    store = EngineStoreActivities(sessions, None, None)
+    ref, created = await new_case(sessions)
+    t = created + timedelta(minutes=1)
+    first = [visit(1, "intake", t, "completed"), visit(2, "review", t, "cancelled")]
+    assert await apply(store, project(ref, 1, "cancelled", first))
+    assert first[1].exited_at is not None
+    later = first[1].exited_at + timedelta(milliseconds=46)
+    again = [first[0], visit(2, "review", t, "cancelled")]
+    again[1].exited_at = later
+    assert await apply(store, project(ref, 2, "cancelled", again))
+    rows = await recorded(sessions, ref)
+    assert [(r.stage, r.exited_at) for r in rows] == [
+        ("intake", first[0].exited_at),
+        ("review", later),
+    ]
+    intervals = {v.stage: v.exited_at for v in await visits(sessions, ref)}
+    assert intervals["review"] == later  # the read model and the history agree
+
+
 async def test_only_finished_visits_are_history_and_the_rows_read_back_as_a_clean_csv(sessions):
     store = EngineStoreActivities(sessions, None, None)
     ctype = case_type()
