@@ -59,6 +59,7 @@ STATUS = {
     Verdict.REJECTED: REJECTED,
     Verdict.NEEDS_REVIEW: NEEDS_REVIEW,
 }
+REJECTED_ON_REVIEW = "our team could not accept this document; please send another"
 TIME_MARGIN = timedelta(seconds=4)  # left for loading, judging and recording
 
 NOUNS = {
@@ -98,7 +99,7 @@ class _Verdict:
                 f": {review.note}" if review.note else ""
             )
         if review is not None:
-            return review.note or "our team could not accept this document; please send another"
+            return review.note or REJECTED_ON_REVIEW
         blocking = [f for f in self.findings if f.verdict != Verdict.MACHINE_VERIFIED]
         if blocking:
             return "; ".join(dict.fromkeys(f.client for f in blocking))
@@ -207,7 +208,7 @@ def _apply_reviews(
             rejected = DocumentProblem(
                 kind=DocumentKind(v.row.kind),
                 problem="rejected_on_review",
-                detail=v.detail(date.min),
+                detail=review.note or REJECTED_ON_REVIEW,
                 verdict=Verdict.REJECTED.value,
                 document_id=v.row.id,
             )

@@ -13,6 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from schemas.documents import DocumentReview
+
 
 class EngineStatus(StrEnum):
     """Lifecycle of an engine case."""
@@ -49,16 +51,6 @@ class Vote:
 
 
 @dataclass
-class Review:
-    """A person's decision on one document the machine sent to review."""
-
-    decision: str  # accepted | rejected
-    by: str
-    at: datetime
-    note: str | None = None
-
-
-@dataclass
 class ElementState:
     """One element of the current stage visit."""
 
@@ -86,7 +78,7 @@ class ElementState:
     uploads_seen: int = 0  # documents: uploads already verified
     problems: list[str] = field(default_factory=list)  # documents: what is still wrong
     in_review: list[str] = field(default_factory=list)  # documents: ids waiting for a person
-    reviews: dict[str, Review] = field(default_factory=dict)  # documents: decided, by id
+    reviews: dict[str, DocumentReview] = field(default_factory=dict)  # documents: decided
     child_workflow_id: str | None = None
 
     @property

@@ -10,6 +10,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+DOCUMENT_ID_PATTERN = r"^doc_[0-9A-Z]{26}$"
+"""A stored document's id (``api.services.documents.new_document_id``)."""
+
 
 class DocumentKind(StrEnum):
     GOVERNMENT_ID = "government_id"

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
-from sqlalchemy import Table, exists, or_, select, update
+from sqlalchemy import Table, bindparam, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -326,24 +326,37 @@ async def record_closed_case(session: AsyncSession, case_ref: str) -> int:
     never touched."""
     intervals = await recorded_intervals(session, case_ref)
     new = await insert_intervals(session, intervals, source=RECORDED)
-    for interval in intervals:
+    if intervals:
         await session.execute(
-            update(HISTORY)
-            .where(
-                HISTORY.c.case_ref == interval.case_ref,
-                HISTORY.c.stage == interval.stage,
-                HISTORY.c.entered_at == interval.entered_at,
-                HISTORY.c.source == RECORDED,
-                or_(
-                    HISTORY.c.exited_at != interval.exited_at,
-                    HISTORY.c.outcome != interval.outcome,
-                    HISTORY.c.breached != interval.breached,
-                ),
-            )
-            .values(
-                exited_at=interval.exited_at,
-                outcome=interval.outcome,
-                breached=interval.breached,
-            )
+            _FOLLOW_READ_MODEL,
+            [
+                {
+                    "ref": i.case_ref,
+                    "st": i.stage,
+                    "entered": i.entered_at,
+                    "exited": i.exited_at,
+                    "out": i.outcome,
+                    "br": i.breached,
+                }
+                for i in intervals
+            ],
         )
     return new
+
+
+_FOLLOW_READ_MODEL = (
+    update(HISTORY)
+    .where(
+        HISTORY.c.case_ref == bindparam("ref"),
+        HISTORY.c.stage == bindparam("st"),
+        HISTORY.c.entered_at == bindparam("entered"),
+        HISTORY.c.source == RECORDED,
+        or_(
+            HISTORY.c.exited_at != bindparam("exited"),
+            HISTORY.c.outcome != bindparam("out"),
+            HISTORY.c.breached != bindparam("br"),
+        ),
+    )
+    .values(exited_at=bindparam("exited"), outcome=bindparam("out"), breached=bindparam("br"))
+)
+"""A recorded visit whose end a later write changed: one executemany per closing write."""

@@ -28,6 +28,7 @@ from api.deps import (
 )
 from api.observability import count_case_created
 from api.responses import errors
+from api.routes.documents import DocId
 from api.services import cases as svc
 from api.services import engine as eng
 from api.services import sla, work
@@ -382,7 +383,7 @@ async def cancel_case(
 @router.post("/{ref}/documents/{doc_id}/review", response_model=CommandResult, responses=COMMAND)
 async def review_document(
     ref: Ref,
-    doc_id: Annotated[str, Path(pattern=r"^doc_[0-9A-Z]{26}$", description="Document id")],
+    doc_id: DocId,
     body: ReviewBody,
     session: SessionDep,
     temporal: TemporalDep,

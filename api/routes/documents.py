@@ -25,7 +25,7 @@ from api.services import documents as svc
 from core.settings import Role, Settings
 from integrations.blobstore import BlobStore
 from schemas.case import CASE_REF_PATTERN
-from schemas.documents import DocumentKind
+from schemas.documents import DOCUMENT_ID_PATTERN, DocumentKind
 from schemas.text import Actor
 
 # Multipart framing and the small text fields around the file; the file itself is capped
@@ -83,7 +83,7 @@ class UploadLimitRoute(APIRoute):
 router = APIRouter(prefix="/cases", tags=["documents"], route_class=UploadLimitRoute)
 
 Ref = Annotated[str, Path(pattern=CASE_REF_PATTERN, description="Case reference")]
-DocId = Annotated[str, Path(pattern=r"^doc_[0-9A-Z]{26}$", description="Document id")]
+DocId = Annotated[str, Path(pattern=DOCUMENT_ID_PATTERN, description="Document id")]
 DocumentReader = Annotated[Caller, Depends(require(Role.CASE_MANAGER, Role.OPERATOR))]
 
 

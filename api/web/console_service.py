@@ -50,6 +50,7 @@ from schemas.casetype import (
 )
 from schemas.commands import PauseRequest, ResumeRequest
 from schemas.contracts import RebalanceReport
+from schemas.documents import DOCUMENT_ID_PATTERN
 from schemas.engine_commands import AcknowledgeEscalation, ReopenCase, SkipElement, TickItem
 from schemas.enums import ClientTier, ClientType, SlaState
 from schemas.sla_explain import SlaExplanation
@@ -77,7 +78,7 @@ LOGIN = "/console/login"
 PAGE_SIZE = 25
 SETTLE_SECONDS = 3.0  # how long a pause/resume waits for a frozen case to apply its signal
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
-DOCUMENT_ID = re.compile(r"^doc_[0-9A-Z]{26}$")
+DOCUMENT_ID = re.compile(DOCUMENT_ID_PATTERN)
 
 
 @lru_cache(maxsize=1)
@@ -747,6 +748,14 @@ class CaseDetail:
 
     def allows(self, action: str) -> bool:
         return self.live is not None and action in self.live.allowed_actions
+
+    @property
+    def in_review(self) -> set[str]:
+        """Documents the case waits on a person to accept or reject (the newest of their kind
+        that the machine could not settle; an older file of the kind is not asked about)."""
+        if self.live is None or "review_document" not in self.live.allowed_actions:
+            return set()
+        return {doc for e in self.live.elements if e.kind == "documents" for doc in e.in_review}
 
     def stage_name(self, key: str | None) -> str:
         for plan in self.plan:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from schemas.case_state import ElementState, Review
+from schemas.case_state import ElementState
 from schemas.casetype import DocumentsElement
 from schemas.contracts import VERIFY_DOCUMENTS, VerificationResult, VerifyDocumentsInputV2
 from schemas.documents import DocumentProblem, DocumentReview, DocumentVerdict
@@ -52,10 +52,7 @@ async def run(case: CaseRuntime, spec: DocumentsElement, element: ElementState) 
                     case_ref=case.state.case_ref,
                     checklist=checklist,
                     as_of=case.now().date(),
-                    reviews={
-                        doc: DocumentReview(decision=r.decision, by=r.by, at=r.at, note=r.note)
-                        for doc, r in element.reviews.items()
-                    },
+                    reviews=dict(element.reviews),
                 ),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=VERIFY_RETRY,
@@ -161,7 +158,9 @@ def review(case: CaseRuntime, cmd: ReviewDocument, *, apply: bool) -> str:
     if not apply:
         return ""
     decision = "accepted" if cmd.decision == "accept" else "rejected"
-    element.reviews[cmd.document_id] = Review(decision, cmd.actor, case.now(), cmd.note)
+    element.reviews[cmd.document_id] = DocumentReview(
+        decision=decision, by=cmd.actor, at=case.now(), note=cmd.note
+    )
     element.in_review.remove(cmd.document_id)
     case.state.counters[UPLOADS] = case.state.counters.get(UPLOADS, 0) + 1  # verify again
     case.event(
