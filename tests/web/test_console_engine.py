@@ -4,7 +4,7 @@ stage's elements and the actions the case allows now, with the workflow's refusa
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -140,8 +140,24 @@ async def test_a_case_manager_settles_a_needs_review_document_on_the_case_page(
         digest = hashlib.sha256(data).hexdigest()
         key = case_document_key(ref, digest)
         get_blob_store(settings).put(key, data)  # where the worker's verify activity reads
-        doc_id = new_document_id()
+        doc_id, older_id = new_document_id(), new_document_id()
         async with sessions.begin() as s:
+            s.add(  # an earlier file of the kind, still marked needs_review: superseded
+                DocumentRow(
+                    id=older_id,
+                    case_ref=ref,
+                    kind="government_id",
+                    filename="old.png",
+                    content_type="image/png",
+                    size=10,
+                    sha256="0" * 64,
+                    storage_key="unused",
+                    uploaded_by="client",
+                    uploaded_at=datetime.now(UTC) - timedelta(days=1),
+                    status="needs_review",
+                    verdict="needs_review",
+                )
+            )
             s.add(
                 DocumentRow(
                     id=doc_id,
@@ -165,6 +181,7 @@ async def test_a_case_manager_settles_a_needs_review_document_on_the_case_page(
         maria = await console_as("maria")
         html = (await maria.client.get(f"/console/cases/{ref}")).text
         assert f'data-testid="review-{doc_id}"' in html
+        assert f'data-testid="review-{older_id}"' not in html  # the case does not wait on it
         r = await maria.post_form(
             f"/console/cases/{ref}/documents/review", document_id=doc_id, decision="reject"
         )
