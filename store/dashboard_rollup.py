@@ -28,6 +28,7 @@ are: a roll-up built under other definitions is not read, and the next refresh r
 
 from __future__ import annotations
 
+import functools
 import logging
 import time as clock
 from collections import deque
@@ -129,6 +130,11 @@ def utc_day(column: Any) -> Any:
     return cast(func.timezone("UTC", column), DATE)
 
 
+# ``dashboard_bucket``'s edges (migration 0013 writes the same doubles into its body):
+# eight per octave from 2^-6 s to 2^27 s.
+BUCKET_EDGES = tuple(2.0 ** (k / 8) for k in range(-48, 217))
+
+
 def bucket(seconds: Any) -> Any:
     """The histogram bucket of a duration (``dashboard_bucket``, eight per octave)."""
     return func.dashboard_bucket(seconds, type_=INTEGER)
@@ -204,6 +210,16 @@ def plan_coverage(
 
 async def read_coverage(session: AsyncSession, start: datetime, end: datetime) -> Coverage:
     """``plan_coverage`` with the stored watermark and dirty days (in the caller's snapshot)."""
+    row = (await (await session.connection()).execute(_coverage_stmt(start, end))).one_or_none()
+    if row is None or row[2] != ROLLUP_VERSION:  # never refreshed, reset, or stale: all raw
+        return plan_coverage(start, end, None)
+    return plan_coverage(start, end, row.rolled_until, row[1] or ())
+
+
+@functools.lru_cache(maxsize=64)
+def _coverage_stmt(start: datetime, end: datetime) -> Any:
+    """``read_coverage``'s statement, kept per window (building it costs more CPU than
+    Postgres takes to answer it; only the statement is kept, never an answer)."""
     st, dirty = DashboardRollupState, DashboardRollupDirty
     days = (
         select(func.array_agg(func.distinct(dirty.day)))
@@ -214,11 +230,7 @@ async def read_coverage(session: AsyncSession, start: datetime, end: datetime) -
         )
         .scalar_subquery()
     )
-    stmt = select(st.rolled_until, days, _stored_version()).where(st.id == 1)
-    row = (await (await session.connection()).execute(stmt)).one_or_none()
-    if row is None or row[2] != ROLLUP_VERSION:  # never refreshed, reset, or stale: all raw
-        return plan_coverage(start, end, None)
-    return plan_coverage(start, end, row.rolled_until, row[1] or ())
+    return select(st.rolled_until, days, _stored_version()).where(st.id == 1)
 
 
 def _stored_version() -> Any:

@@ -26,11 +26,13 @@ the raw rows, so both give the same bits. The medians are exact like the p90s.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from operator import add, sub
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
@@ -44,7 +46,6 @@ from sqlalchemy import (
     Select,
     Table,
     Text,
-    and_,
     any_,
     bindparam,
     case,
@@ -54,16 +55,18 @@ from sqlalchemy import (
     literal,
     literal_column,
     null,
+    or_,
     select,
     text,
     true,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, array
+from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.enums import ClientTier, ClientType
 from store.dashboard_rollup import (
+    BUCKET_EDGES,
     CASE_SECONDS,
     SLA_OUTCOMES,
     STAGE_ACTIVE,
@@ -71,7 +74,6 @@ from store.dashboard_rollup import (
     WITHIN_SLA,
     Coverage,
     automated,
-    bucket,
     case_seconds,
     completed,
     day_start,
@@ -355,10 +357,19 @@ def _total(column: Any) -> Any:
     return func.coalesce(cast(func.sum(column), BIGINT), 0)
 
 
-async def _core(session: AsyncSession, stmt: Any) -> Any:
+async def _core(session: AsyncSession, stmt: Any, params: dict[str, Any] | None = None) -> Any:
     """Run a Core statement on the session's connection (the ORM's execution path costs a
     few milliseconds a dashboard for nothing here: these statements load no objects)."""
-    return await (await session.connection()).execute(stmt)
+    return await (await session.connection()).execute(stmt, params)
+
+
+# Statements are built by pure functions of hashable arguments (the coverage, the filters,
+# ...) and kept: building one of these statements in SQLAlchemy costs milliseconds of CPU,
+# more than Postgres takes to answer some of them, and a kept statement also keeps its
+# cache key, so SQLAlchemy finds its compiled form at once. Only the statement is kept, never
+# an answer: every dashboard runs its statements in its own snapshot. The same window and
+# filters give the same statements all day (until the watermark moves or a day turns dirty).
+_kept = functools.lru_cache(maxsize=256)
 
 
 def _on_days(day: Any, days: list[date]) -> Any:
@@ -370,6 +381,17 @@ def _on_days(day: Any, days: list[date]) -> Any:
 def _sign(day: Any, plus: list[date]) -> Any:
     """+1 on a run's last day, -1 on the day before its first (see ``run_bounds``)."""
     return case((_on_days(day, plus), 1), else_=-1)
+
+
+_EDGES = literal(list(BUCKET_EDGES), FLOATS)
+
+
+def _bucket(seconds: Any) -> Any:
+    """``dashboard_bucket(seconds)`` (store.dashboard_rollup.bucket) as the ``width_bucket``
+    it is, over the same edges sent as one array parameter: the same bucket, but Postgres
+    plans the SQL function by parsing its body (265 edges) again at every call site of every
+    statement, which cost about a millisecond each."""
+    return func.width_bucket(seconds, _EDGES, type_=INTEGER)
 
 
 def _rolled(coverage: Coverage | None) -> Coverage | None:
@@ -435,7 +457,7 @@ P90s = dict[tuple[str, str], float]  # (metric, group) -> p90
 
 
 async def _p90s(
-    session: AsyncSession, *, dists: Sequence[_Distribution], coverage: Coverage, who: Who
+    session: AsyncSession, *, metrics: tuple[str, ...], coverage: Coverage, who: Who
 ) -> P90s:
     """``percentile_cont(0.9)`` per metric and group, exactly, without sorting the window.
 
@@ -447,7 +469,7 @@ async def _p90s(
     3. Postgres's own interpolation, in the same double precision:
        ``lo + (pos - floor(pos)) * (hi - lo)``.
     """
-    hist = await _bucket_counts(session, dists=dists, coverage=coverage, who=who)
+    hist = await _bucket_counts(session, metrics=metrics, coverage=coverage, who=who)
     requests: list[tuple[str, str, int, int, int]] = []  # metric, group, bucket, offset, count
     ranks: dict[tuple[str, str], tuple[_Ranks, list[int]]] = {}
     for key, buckets in hist.items():
@@ -455,7 +477,9 @@ async def _p90s(
         first = len(requests)
         requests += [(*key, *read) for read in plan.reads]
         ranks[key] = (plan, list(range(first, len(requests))))
-    values = await _rank_values(session, dists=dists, coverage=coverage, who=who, requests=requests)
+    values = await _rank_values(
+        session, metrics=metrics, coverage=coverage, who=who, requests=requests
+    )
     return {
         key: plan.value([x for k in asked for x in values[k]])
         for key, (plan, asked) in ranks.items()
@@ -489,11 +513,28 @@ def _ranks(buckets: list[tuple[int, int]], q: float) -> _Ranks:
 
 
 async def _bucket_counts(
-    session: AsyncSession, *, dists: Sequence[_Distribution], coverage: Coverage, who: Who
+    session: AsyncSession, *, metrics: tuple[str, ...], coverage: Coverage, who: Who
 ) -> dict[tuple[str, str], list[tuple[int, int]]]:
     """Per metric and group, the non-empty buckets of the window in order, with counts: the
     running totals' bucket counts at the runs' bounds (signed) and the raw rows' buckets
     (as one-bucket arrays), added up here; a few hundred short arrays, already counted."""
+    added: dict[tuple[str, str], list[int]] = {}
+    for metric, grp, sign, first, counts in await _core(
+        session, _bucket_counts_stmt(metrics, coverage, who)
+    ):
+        _add_counts(added.setdefault((metric, grp), []), first, counts, sign)
+    counted = {key: _nonzero(got) for key, got in added.items()}
+    return {key: buckets for key, buckets in counted.items() if buckets}
+
+
+def _distributions(metrics: tuple[str, ...], who: Who) -> list[_Distribution]:
+    made = {STAGE_ACTIVE: _stage_active, CASE_SECONDS: _case_seconds}
+    return [made[metric](who) for metric in metrics]
+
+
+@_kept
+def _bucket_counts_stmt(metrics: tuple[str, ...], coverage: Coverage, who: Who) -> Any:
+    dists = _distributions(metrics, who)
     plus, minus = run_bounds(coverage.runs)
     parts: list[Any] = []
     for d in dists:
@@ -508,26 +549,37 @@ async def _bucket_counts(
             ).where(_on_days(t.day, plus + minus), *_segment_filters(t, who))
         )
     for d in dists if coverage.raw else ():
-        b = bucket(d.value)
+        b = _bucket(d.value)
         raw = select(
             literal(d.metric), d.group, literal(1), b, array([cast(func.count(), INTEGER)])
         ).where(raw_ranges(d.at, coverage.raw), *d.where)
         parts.append(d.scope(raw).group_by(d.group, b))
-    u = _union(parts)
-    added: dict[tuple[str, str], dict[int, int]] = {}
-    for metric, grp, sign, first, counts in await _core(session, select(u)):
-        into = added.setdefault((metric, grp), {})
-        for i, n in enumerate(counts, start=first):
-            if n:
-                into[i] = into.get(i, 0) + sign * n
-    counted = {key: sorted((b, n) for b, n in got.items() if n) for key, got in added.items()}
-    return {key: buckets for key, buckets in counted.items() if buckets}
+    return select(_union(parts))
+
+
+def _add_counts(into: list[int], first: int, counts: Sequence[int] | None, sign: int) -> None:
+    """``into[first + i] += sign * counts[i]``: bucket counts, dense from bucket 0, added up
+    element by element in C (``map`` over ``operator.add``), not one Python step a bucket:
+    a year's bucket counts are a few hundred arrays of a hundred or more buckets each."""
+    if not counts:
+        return
+    if sign not in (1, -1):
+        counts, sign = [sign * n for n in counts], 1
+    stop = first + len(counts)
+    if stop > len(into):
+        into.extend([0] * (stop - len(into)))
+    into[first:stop] = map(add if sign == 1 else sub, into[first:stop], counts)
+
+
+def _nonzero(dense: Sequence[int]) -> list[tuple[int, int]]:
+    """The non-empty buckets of dense bucket counts, in order, with their counts."""
+    return [(b, n) for b, n in enumerate(dense) if n]
 
 
 async def _rank_values(
     session: AsyncSession,
     *,
-    dists: Sequence[_Distribution],
+    metrics: tuple[str, ...],
     coverage: Coverage,
     who: Who,
     requests: list[tuple[str, str, int, int, int]],
@@ -536,25 +588,29 @@ async def _rank_values(
     on among the window's values in that bucket, sorted ascending."""
     if not requests:
         return []
-    metrics, grps, buckets, offsets, counts = (list(col) for col in zip(*requests, strict=True))
+    columns = ("metrics", "grps", "buckets", "offsets", "counts")
+    params = dict(zip(columns, (list(col) for col in zip(*requests, strict=True)), strict=True))
+    stmt = _rank_values_stmt(metrics, coverage, who)
+    return await _at_ranks(session, stmt, params, len(requests))
+
+
+@_kept
+def _rank_values_stmt(metrics: tuple[str, ...], coverage: Coverage, who: Who) -> Any:
+    dists = _distributions(metrics, who)
     req = (
         func.unnest(
-            bindparam("metrics", metrics, type_=TEXTS),
-            bindparam("grps", grps, type_=TEXTS),
-            bindparam("buckets", buckets, type_=INTEGERS),
-            bindparam("offsets", offsets, type_=INTEGERS),
-            bindparam("counts", counts, type_=INTEGERS),
+            bindparam("metrics", type_=TEXTS),
+            bindparam("grps", type_=TEXTS),
+            bindparam("buckets", type_=INTEGERS),
+            bindparam("offsets", type_=INTEGERS),
+            bindparam("counts", type_=INTEGERS),
         )
         .table_valued("metric", "grp", "b", "off", "cnt", with_ordinality="k")
         .render_derived(name="req")
     )
     v = VALUES.c
-    copies = func.generate_series(1, v.n).table_valued("copy").render_derived(name="copies")
     parts: list[Any] = [
-        select(v.seconds.label("s"))
-        .select_from(VALUES)
-        .join(copies, true())
-        .where(
+        select(v.seconds.label("s"), v.n.label("n")).where(
             v.metric == req.c.metric,
             v.stage == req.c.grp,
             v.bucket == req.c.b,
@@ -563,25 +619,55 @@ async def _rank_values(
         )
     ]
     for d in dists if coverage.raw else ():
-        raw = select(d.value).where(
-            req.c.metric == d.metric,
-            d.group == req.c.grp,
-            bucket(d.value) == req.c.b,
-            raw_ranges(d.at, coverage.raw),
-            *d.where,
+        rows = select(d.value.label("s"), d.group.label("grp"), _bucket(d.value).label("b")).where(
+            raw_ranges(d.at, coverage.raw), *d.where
         )
-        parts.append(d.scope(raw))
+        raw = _materialized(d.scope(rows), f"raw_{d.metric}").c
+        parts.append(
+            select(raw.s, literal_column("1", INTEGER)).where(
+                req.c.metric == d.metric, raw.grp == req.c.grp, raw.b == req.c.b
+            )
+        )
+    return _ranks_stmt(req, parts)
+
+
+async def _at_ranks(
+    session: AsyncSession, stmt: Any, params: dict[str, Any], n_requests: int
+) -> list[list[float]]:
+    """Each request's values at its ranks (``_ranks_stmt``), in ascending order."""
+    found: dict[int, list[float]] = {}
+    for k, off, cnt, s, n, upto in await _core(session, stmt, params):
+        first, stop = max(upto - n, off), min(upto, off + cnt)  # the ranks this row holds
+        found.setdefault(int(k), []).extend([s] * int(stop - first))
+    return [found[k] for k in range(1, n_requests + 1)]
+
+
+def _ranks_stmt(req: Any, parts: list[Any]) -> Any:
+    """The values at each request's ranks: ``parts`` (correlated to ``req``) yield a
+    request's values ``s``, ``n`` times each. Only a request's ``off + cnt`` smallest rows
+    can hold its ranks (each row holds at least one), so only those are kept (a top-N sort
+    in the lateral subquery); they get a running count in ascending order and only the rows
+    holding the ranks asked for come back, as (value, repeats, running count): no row is
+    copied ``n`` times, no array of the bucket's values is built."""
+    r = req.c
     first, *more = parts
-    x = (first.union_all(*more) if more else first).lateral("x")
-    ordered = func.array_agg(aggregate_order_by(x.c.s, x.c.s), type_=FLOATS)
-    stmt = (
-        select(req.c.k, ordered[req.c.off + 1 : req.c.off + req.c.cnt])
+    values = first.union_all(*more) if more else first
+    x = values.order_by(literal_column("s")).limit(r.off + r.cnt).lateral("x")
+    upto = func.sum(x.c.n).over(
+        partition_by=r.k, order_by=x.c.s, rows=(None, 0)
+    )  # each row its own running count, equal values in any order
+    ranked = (
+        select(r.k, r.off, r.cnt, x.c.s, x.c.n, upto.label("upto"))
         .select_from(req)
         .join(x, true())
-        .group_by(req.c.k, req.c.off, req.c.cnt)
+        .subquery()
     )
-    found = {int(k): list(vals) for k, vals in await _core(session, stmt)}
-    return [found[k] for k in range(1, len(requests) + 1)]
+    rk = ranked.c
+    return (
+        select(rk.k, rk.off, rk.cnt, rk.s, rk.n, rk.upto)
+        .where(rk.upto > rk.off, rk.upto - rk.n < rk.off + rk.cnt)
+        .order_by(rk.k, rk.upto)
+    )
 
 
 # --------------------------------------------------------------------------- queries
@@ -603,7 +689,7 @@ async def stage_stats(
     rolled = _rolled(coverage)
     if rolled is not None:
         who: Who = (client_type, tier, case_type)
-        p90 = await _p90s(session, dists=[_stage_active(who)], coverage=rolled, who=who)
+        p90 = await _p90s(session, metrics=(STAGE_ACTIVE,), coverage=rolled, who=who)
         return await _stage_stats_rolled(
             session, coverage=rolled, who=who, stage_order=stage_order, p90=p90
         )
@@ -679,6 +765,14 @@ async def _stage_rows(
     *,
     first_seen: bool,
 ) -> Sequence[Any]:
+    stmt = _stage_rows_stmt(coverage, who, tuple(stage_order), first_seen)
+    return (await _core(session, stmt)).mappings().all()
+
+
+@_kept
+def _stage_rows_stmt(
+    coverage: Coverage, who: Who, stage_order: tuple[str, ...], first_seen: bool
+) -> Any:
     si, t = StageIntervalRow, STAGE_TOTALS.c
     plus, minus = run_bounds(coverage.runs)
     sign = _sign(t.day, plus)
@@ -719,7 +813,7 @@ async def _stage_rows(
     pos = _stage_position(u.c.stage, stage_order)
     first = func.min(u.c.first_seen)
     process = (first, u.c.stage) if pos is None else (pos, first, u.c.stage)
-    stmt = (
+    return (
         select(
             u.c.stage,
             _total(u.c.visits).label("visits"),
@@ -739,7 +833,6 @@ async def _stage_rows(
         .having(_total(u.c.visits) > 0)  # a segment's totals go on after its last visit
         .order_by(*process)
     )
-    return (await _core(session, stmt)).mappings().all()
 
 
 def rank_bottlenecks(stages: list[StageStats]) -> Bottlenecks:
@@ -782,6 +875,31 @@ async def _case_figures(
     for each run of days) plus the raw rows of the rest of the window, in one statement: the
     parts' counts and sums, then the same figures ``end_to_end``, ``automation`` and ``nps``
     compute from raw rows."""
+    r = (await _core(session, _case_figures_stmt(coverage, who))).mappings().one()
+    closed, auto_cases, rate = (
+        int(r["closed_cases"]),
+        int(r["automated_cases"]),
+        r["automation_rate_pct"],
+    )
+    return (
+        EndToEnd(
+            completed_cases=int(r["completed_cases"]),
+            avg_seconds=r["avg_seconds"],
+            p90_seconds=p90.get((CASE_SECONDS, "")),
+        ),
+        Automation(
+            closed_cases=closed,
+            automated_cases=auto_cases,
+            manual_cases=closed - auto_cases,
+            automation_rate_pct=rate,
+            manual_share_pct=None if rate is None else 100.0 - rate,
+        ),
+        Nps.model_validate({k: r[k] for k in Nps.model_fields}),
+    )
+
+
+@_kept
+def _case_figures_stmt(coverage: Coverage, who: Who) -> Any:
     t, n = CASE_TOTALS.c, NpsResponse
     plus, minus = run_bounds(coverage.runs)
     sign = _sign(t.day, plus)
@@ -826,7 +944,7 @@ async def _case_figures(
         _total(u.c.nps_detractors),
     )
     responses = promoters + passives + detractors  # every score is in exactly one class
-    stmt = select(
+    return select(
         completed_n.label("completed_cases"),
         cast(func.sum(u.c.completed_seconds) / func.nullif(completed_n, 0), FLOAT).label(
             "avg_seconds"
@@ -842,27 +960,6 @@ async def _case_figures(
         _pct(passives, responses).label("passives_pct"),
         _pct(detractors, responses).label("detractors_pct"),
         _pct(promoters - detractors, responses).label("nps"),
-    )
-    r = (await _core(session, stmt)).mappings().one()
-    closed, auto_cases, rate = (
-        int(r["closed_cases"]),
-        int(r["automated_cases"]),
-        r["automation_rate_pct"],
-    )
-    return (
-        EndToEnd(
-            completed_cases=int(r["completed_cases"]),
-            avg_seconds=r["avg_seconds"],
-            p90_seconds=p90.get((CASE_SECONDS, "")),
-        ),
-        Automation(
-            closed_cases=closed,
-            automated_cases=auto_cases,
-            manual_cases=closed - auto_cases,
-            automation_rate_pct=rate,
-            manual_share_pct=None if rate is None else 100.0 - rate,
-        ),
-        Nps.model_validate({k: r[k] for k in Nps.model_fields}),
     )
 
 
@@ -880,7 +977,7 @@ async def end_to_end(
     who: Who = (client_type, tier, case_type)
     rolled = _rolled(coverage)
     if rolled is not None:
-        p90 = await _p90s(session, dists=[_case_seconds(who)], coverage=rolled, who=who)
+        p90 = await _p90s(session, metrics=(CASE_SECONDS,), coverage=rolled, who=who)
         return (await _case_figures(session, coverage=rolled, who=who, p90=p90))[0]
     seconds = case_seconds()
     stmt = select(
@@ -907,7 +1004,20 @@ async def at_risk_now(
     limit: int = 50,
 ) -> AtRisk:
     """Open cases whose SLA is in warning, at risk or breached, newest first (no window)."""
-    stmt = (
+    stmt = _at_risk_stmt((client_type, tier, case_type), limit)
+    rows = (await _core(session, stmt)).mappings().all()
+    total = int(rows[0]["total"]) if rows else 0
+    return AtRisk(
+        total=total,
+        cases=[AtRiskCase.model_validate({k: r[k] for k in r if k != "total"}) for r in rows],
+    )
+
+
+@_kept
+def _at_risk_stmt(who: Who, limit: int) -> Any:
+    """Migration 0016's partial index repeats these predicates and covers the columns: the
+    count of every open case in trouble is an index-only scan."""
+    return (
         select(
             Case.ref,
             Case.stage,
@@ -921,16 +1031,10 @@ async def at_risk_now(
         .where(
             _in_list("cases.status", CLOSED_STATUSES, negate=True),
             _in_list("cases.sla_state", AT_RISK_STATES),
-            *_case_filters(client_type, tier, case_type),
+            *_case_filters(*who),
         )
         .order_by(Case.created_at.desc(), Case.ref)
         .limit(limit)
-    )
-    rows = (await session.execute(stmt)).mappings().all()
-    total = int(rows[0]["total"]) if rows else 0
-    return AtRisk(
-        total=total,
-        cases=[AtRiskCase.model_validate({k: r[k] for k in r if k != "total"}) for r in rows],
     )
 
 
@@ -1058,7 +1162,7 @@ class _Tally:
 
     completed: int = 0
     stp: int = 0
-    buckets: dict[int, int] = field(default_factory=dict)
+    buckets: list[int] = field(default_factory=list)  # dense by bucket (``_add_counts``)
     median: float | None = None
 
     def figures(self) -> dict[str, Any]:
@@ -1205,6 +1309,51 @@ async def _stp_rolled(
        completed cases by week and bucket. Added up here into each group's tally.
     2. Medians: the values at the ranks ``percentile_cont(0.5)`` reads, from one bucket each
        (``_stp_rank_values``), interpolated as Postgres does."""
+    shown = {w.monday: w.key for w in weeks}
+    tallies: dict[GroupKey, _Tally] = {}
+    for row in await _core(session, _stp_counts_stmt(coverage, who, tuple(weeks))):
+        part, monday, c_type, cl_type, c_tier, sign, n, stp, first_bucket, counts = row
+        keys: list[GroupKey] = []
+        if part <= 0:  # the whole window
+            keys += [OVERALL, ("client_type", cl_type), ("tier", c_tier), ("case_type", c_type)]
+        if part > 0:  # a week's runs
+            keys.append(weeks[part - 1].key)
+        elif part < 0 and monday in shown:  # a day's (or a raw row's) own week
+            keys.append(shown[monday])
+        for key in keys:
+            tally = tallies.setdefault(key, _Tally())
+            tally.completed += sign * n
+            tally.stp += sign * stp
+            _add_counts(tally.buckets, first_bucket, counts, sign)
+    # the medians: where percentile_cont(0.5) reads, then those values
+    first_day, stop = window.start.date(), window.end.date()
+    spans = {w.key: (w.start, w.end) for w in weeks}
+    requests: list[tuple[str, str, date, date, int, int, int]] = []
+    plans: list[tuple[_Tally, _Ranks, list[int]]] = []
+    whole = tallies.get(OVERALL, _Tally())
+    # a group with all the window's cases (one client type, one week, ...) has its median
+    same = {key for key, t in tallies.items() if key != OVERALL and t.completed == whole.completed}
+    for key, tally in tallies.items():
+        buckets = _nonzero(tally.buckets)
+        if not buckets or key in same:
+            continue
+        plan = _ranks(buckets, P50)
+        lo, hi = spans.get(key, (first_day, stop))
+        at = len(requests)
+        requests += [(*key, lo, hi, *read) for read in plan.reads]
+        plans.append((tally, plan, list(range(at, len(requests)))))
+    values = await _stp_rank_values(session, coverage=coverage, who=who, requests=requests)
+    for tally, plan, asked in plans:
+        tally.median = plan.value([x for k in asked for x in values[k]])
+    for key in same:
+        tallies[key].median = whole.median
+    return tallies
+
+
+@_kept
+def _stp_counts_stmt(coverage: Coverage, who: Who, weeks: tuple[IsoWeek, ...]) -> Any:
+    """``_stp_rolled``'s counts. The rolled-up days' straight-through counts come by week
+    only for the weeks shown (the earlier ones together), so a year is a few dozen rows."""
     slices = [coverage, *(_clip(coverage, w.start, w.end) for w in weeks)]
     days: list[date] = []
     ids: list[int] = []
@@ -1244,6 +1393,10 @@ async def _stp_rolled(
         .where(*_segment_filters(t, who))
     )
     rolled_week = _week_of(v.day)
+    if weeks:  # the weeks shown, the earlier ones together (NULL)
+        rolled_week = case((rolled_week >= weeks[0].monday, rolled_week), else_=null())
+    else:
+        rolled_week = no_week
     stp_days = (
         select(
             literal_column("-1", INTEGER),
@@ -1268,7 +1421,7 @@ async def _stp_rolled(
     )
     parts: list[Any] = [totals, stp_days]
     if coverage.raw:
-        b = bucket(case_seconds())
+        b = _bucket(case_seconds())
         raw_week = _week_of(utc_day(Case.closed_at))
         parts.append(
             select(
@@ -1287,47 +1440,7 @@ async def _stp_rolled(
             .group_by(raw_week, Case.case_type, Case.client_type, Case.client_tier, b)
         )
     first, *more = parts
-    shown = {w.monday: w.key for w in weeks}
-    tallies: dict[GroupKey, _Tally] = {}
-    for row in await _core(session, first.union_all(*more)):
-        part, monday, c_type, cl_type, c_tier, sign, n, stp, first_bucket, counts = row
-        keys: list[GroupKey] = []
-        if part <= 0:  # the whole window
-            keys += [OVERALL, ("client_type", cl_type), ("tier", c_tier), ("case_type", c_type)]
-        if part > 0:  # a week's runs
-            keys.append(weeks[part - 1].key)
-        elif part < 0 and monday in shown:  # a day's (or a raw row's) own week
-            keys.append(shown[monday])
-        for key in keys:
-            tally = tallies.setdefault(key, _Tally())
-            tally.completed += sign * n
-            tally.stp += sign * stp
-            for i, count in enumerate(counts or (), start=first_bucket):
-                if count:
-                    tally.buckets[i] = tally.buckets.get(i, 0) + sign * count
-    # the medians: where percentile_cont(0.5) reads, then those values
-    first_day, stop = window.start.date(), window.end.date()
-    spans = {w.key: (w.start, w.end) for w in weeks}
-    requests: list[tuple[str, str, date, date, int, int, int]] = []
-    plans: list[tuple[_Tally, _Ranks, list[int]]] = []
-    whole = tallies.get(OVERALL, _Tally())
-    # a group with all the window's cases (one client type, one week, ...) has its median
-    same = {key for key, t in tallies.items() if key != OVERALL and t.completed == whole.completed}
-    for key, tally in tallies.items():
-        buckets = sorted((b, n) for b, n in tally.buckets.items() if n)
-        if not buckets or key in same:
-            continue
-        plan = _ranks(buckets, P50)
-        lo, hi = spans.get(key, (first_day, stop))
-        at = len(requests)
-        requests += [(*key, lo, hi, *read) for read in plan.reads]
-        plans.append((tally, plan, list(range(at, len(requests)))))
-    values = await _stp_rank_values(session, coverage=coverage, who=who, requests=requests)
-    for tally, plan, asked in plans:
-        tally.median = plan.value([x for k in asked for x in values[k]])
-    for key in same:
-        tallies[key].median = whole.median
-    return tallies
+    return first.union_all(*more)
 
 
 async def _stp_rank_values(
@@ -1342,97 +1455,93 @@ async def _stp_rank_values(
     days) with seconds in that bucket, sorted ascending (``dashboard_values`` for the
     rolled-up days, raw rows for the rest).
 
-    The buckets asked for are read once for all groups (their medians mostly share a bucket)
-    and joined to each group on its own column; each group's values get a running count in
-    ascending order, and only the rows holding the ranks asked for come back, as (value,
-    repeats, running count): no row is copied ``n`` times."""
+    Each request reads its own group's values of its bucket (a lateral subquery: the
+    bucket, the days and the group's column narrow the index scan of ``dashboard_values``);
+    each request's values get a running count in ascending order, and only the rows holding
+    the ranks asked for come back, as (value, repeats, running count): no row is copied ``n``
+    times. (Reading the wanted buckets once and hash-joining them to every kind of group
+    passed each value through every group it is in and cost several times as much.)"""
     if not requests:
         return []
-    dims, vals, los, his, buckets, offsets, counts = (
-        list(col) for col in zip(*requests, strict=True)
-    )
+    columns = ("dims", "vals", "los", "his", "buckets", "offsets", "counts")
+    params = dict(zip(columns, (list(col) for col in zip(*requests, strict=True)), strict=True))
+    return await _at_ranks(session, _stp_rank_values_stmt(coverage, who), params, len(requests))
+
+
+@_kept
+def _stp_rank_values_stmt(coverage: Coverage, who: Who) -> Any:
     req = (
         func.unnest(
-            bindparam("dims", dims, type_=TEXTS),
-            bindparam("vals", vals, type_=TEXTS),
-            bindparam("los", los, type_=DATES),
-            bindparam("his", his, type_=DATES),
-            bindparam("buckets", buckets, type_=INTEGERS),
-            bindparam("offsets", offsets, type_=INTEGERS),
-            bindparam("counts", counts, type_=INTEGERS),
+            bindparam("dims", type_=TEXTS),
+            bindparam("vals", type_=TEXTS),
+            bindparam("los", type_=DATES),
+            bindparam("his", type_=DATES),
+            bindparam("buckets", type_=INTEGERS),
+            bindparam("offsets", type_=INTEGERS),
+            bindparam("counts", type_=INTEGERS),
         )
         .table_valued("dim", "val", "lo", "hi", "b", "off", "cnt", with_ordinality="k")
         .render_derived(name="req")
     )
-    wanted = literal(sorted(set(buckets)), INTEGERS)
+    r = req.c
+
+    def of_group(case_type: Any, client_type: Any, tier: Any) -> list[Any]:
+        """The request's group: a condition per kind of group, true for the others."""
+        return [
+            or_(r.dim != dim, column == r.val)
+            for dim, column in (
+                ("client_type", client_type),
+                ("tier", tier),
+                ("case_type", case_type),
+            )
+        ]
+
     v = VALUES.c
     parts: list[Any] = [
-        select(
-            v.bucket.label("b"),
-            v.seconds.label("s"),
-            v.n.label("n"),
-            v.day.label("day"),
-            v.case_type.label("case_type"),
-            v.client_type.label("client_type"),
-            v.tier.label("tier"),
-        ).where(
+        select(v.seconds.label("s"), v.n.label("n")).where(
             v.metric == CASE_SECONDS,
             v.stage == "",
-            v.bucket == any_(wanted),
+            v.bucket == r.b,
             rolled_days(v.day, coverage.runs),
+            v.day >= r.lo,
+            v.day < r.hi,
             *_segment_filters(v, who),
+            *of_group(v.case_type, v.client_type, v.tier),
         )
     ]
     if coverage.raw:
         seconds = case_seconds()
-        b = bucket(seconds)
-        parts.append(
+        raw = _materialized(
             select(
-                b,
-                seconds,
-                literal_column("1", INTEGER),
-                utc_day(Case.closed_at),
+                seconds.label("s"),
+                _bucket(seconds).label("b"),
+                utc_day(Case.closed_at).label("day"),
                 Case.case_type,
                 Case.client_type,
                 Case.client_tier,
-            ).where(
-                raw_ranges(Case.closed_at, coverage.raw),
-                completed(),
-                b == any_(wanted),
-                *_case_filters(*who),
+            ).where(raw_ranges(Case.closed_at, coverage.raw), completed(), *_case_filters(*who)),
+            "raw_cases",
+        ).c
+        parts.append(
+            select(raw.s, literal_column("1", INTEGER)).where(
+                raw.b == r.b,
+                raw.day >= r.lo,
+                raw.day < r.hi,
+                *of_group(raw.case_type, raw.client_type, raw.client_tier),
             )
         )
-    x = (parts[0].union_all(*parts[1:]) if len(parts) > 1 else parts[0]).cte("x")
-    # each kind of group joined on its own key (hash joins on equal columns, no OR filter)
-    matched = [
-        select(req.c.k, req.c.off, req.c.cnt, x.c.s, x.c.n)
-        .select_from(req)
-        .join(x, and_(x.c.b == req.c.b, *on))
-        .where(req.c.dim == dim)
-        for dim, on in (
-            ("", ()),
-            ("week", (x.c.day >= req.c.lo, x.c.day < req.c.hi)),
-            ("client_type", (x.c.client_type == req.c.val,)),
-            ("tier", (x.c.tier == req.c.val,)),
-            ("case_type", (x.c.case_type == req.c.val,)),
-        )
-    ]
-    m = matched[0].union_all(*matched[1:]).subquery()
-    upto = func.sum(m.c.n).over(
-        partition_by=m.c.k, order_by=m.c.s, rows=(None, 0)
-    )  # each row its own running count, equal values in any order
-    ranked = select(m.c.k, m.c.off, m.c.cnt, m.c.s, m.c.n, upto.label("upto")).subquery()
-    r = ranked.c
-    stmt = (
-        select(r.k, r.off, r.cnt, r.s, r.n, r.upto)
-        .where(r.upto > r.off, r.upto - r.n < r.off + r.cnt)
-        .order_by(r.k, r.upto)
-    )
-    found: dict[int, list[float]] = {}
-    for k, off, cnt, s, n, upto in await _core(session, stmt):
-        first, stop = max(upto - n, off), min(upto, off + cnt)  # the ranks this row holds
-        found.setdefault(int(k), []).extend([s] * int(stop - first))
-    return [found[k] for k in range(1, len(requests) + 1)]
+    return _ranks_stmt(req, parts)
+
+
+def _materialized(stmt: Any, name: str) -> Any:
+    """The raw rows of the window's other days as a CTE computed once per statement (the
+    lateral subqueries read it for every request; inlined, each would scan and bucket the
+    raw rows again)."""
+    return stmt.cte(name).prefix_with("MATERIALIZED")
+
+
+_SNAPSHOT = text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 async def begin_snapshot(session: AsyncSession) -> None:
@@ -1442,10 +1551,13 @@ async def begin_snapshot(session: AsyncSession) -> None:
     consistent with the raw rows it stands for). asyncpg reuses prepared statements per
     connection, and after five runs Postgres may switch to a generic plan that ignores the
     window's bounds (a 1-day and a 1-year window need different plans); planning costs well
-    under a millisecond here, so always plan for the actual values.
+    under a millisecond here, so always plan for the actual values. (The more so as the kept
+    statements send the p90s' and medians' requests, and the bucket edges, as parameters: the
+    same prepared statement runs with other buckets and offsets. The edges are a parameter,
+    not ``dashboard_bucket``, because planning that SQL function parses its body again.)
     """
-    await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
-    await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    await _core(session, _SNAPSHOT)
+    await _core(session, _CUSTOM_PLANS)
 
 
 async def build_dashboard(
@@ -1473,8 +1585,8 @@ async def build_dashboard(
         rolled = _rolled(coverage)
         if rolled is not None:  # the same figures, in fewer statements
             segment: Who = (client_type, tier, case_type)
-            dists = [_stage_active(segment), _case_seconds(segment)]
-            p90 = await _p90s(session, dists=dists, coverage=rolled, who=segment)
+            metrics = (STAGE_ACTIVE, CASE_SECONDS)
+            p90 = await _p90s(session, metrics=metrics, coverage=rolled, who=segment)
             stages = await _stage_stats_rolled(
                 session, coverage=rolled, who=segment, stage_order=stage_order, p90=p90
             )
