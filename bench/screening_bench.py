@@ -23,7 +23,6 @@ closest by rapidfuzz ratio over the whole list; the peer's names/s include that 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import json
 import logging
@@ -50,8 +49,6 @@ from integrations.sanctions import (  # noqa: E402
     ScreeningResult,
     ScreeningSubject,
 )
-from integrations.sanctions.catalog import ListFiles, files_version  # noqa: E402
-from integrations.sanctions.pool import ScreeningPool, default_processes  # noqa: E402
 
 logger = logging.getLogger("screening_bench")
 
@@ -301,52 +298,6 @@ def _timed(func: Callable[[], Any]) -> tuple[Any, float]:
     return value, time.perf_counter() - started
 
 
-def _pool_rates(
-    args: argparse.Namespace,
-    subjects: list[ScreeningSubject],
-    expected: list[ScreeningResult],
-) -> dict[str, tuple[float, float]]:
-    """The re-screen's way: the same batch split across a pool of processes
-    (integrations/sanctions/pool.py), first sight (fresh processes, indexes built) and warm.
-    Wall clock only (the work is in other processes); the results must equal ``expected``."""
-    processes = args.processes or default_processes()
-    if processes < 2:
-        return {}
-    opensanctions = args.opensanctions if args.opensanctions.exists() else None
-    files = ListFiles(sdn=args.sdn, alt=args.alt, opensanctions=opensanctions)
-    version = files_version(files)[0]
-    pool = ScreeningPool(files, threshold=args.threshold, processes=processes)
-    try:
-        pool.warm(version)
-        got, cold_wall, _ = _rate(
-            lambda: pool.screen_many(subjects, version=version), len(subjects)
-        )
-        walls = []
-        for _ in range(args.rounds):
-            w0 = time.perf_counter()
-            got = pool.screen_many(subjects, version=version)
-            walls.append(time.perf_counter() - w0)
-    finally:
-        pool.close()
-    same = [dataclasses.replace(r, list_version="") for r in got] == [
-        dataclasses.replace(r, list_version="") for r in expected
-    ]
-    if not same:
-        raise SystemExit("the pool's results differ from screen_many's")
-    n = len(subjects)
-    return {
-        f"batch across {processes} processes, tokens seen before": (
-            n * len(walls) / sum(walls),
-            float("nan"),
-        ),
-        f"batch across {processes} processes, fastest of {args.rounds} passes": (
-            n / min(walls),
-            float("nan"),
-        ),
-        f"batch across {processes} processes, first sight": (cold_wall, float("nan")),
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sdn", type=Path, default=LIST_DIR / "sdn.csv")
@@ -361,9 +312,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--regenerate", action="store_true", help="rebuild the labelled set")
     parser.add_argument("--rounds", type=int, default=3, help="throughput passes over the set")
     parser.add_argument("--no-peer", action="store_true", help="skip the nomenklatura rows")
-    parser.add_argument(
-        "--processes", type=int, default=0, help="screening pool size (0: one per core)"
-    )
     parser.add_argument(
         "--write-docs",
         action="store_true",
@@ -429,14 +377,12 @@ def main(argv: list[str] | None = None) -> int:
     best_cpu = len(subjects) / min(c for _, c in passes)
     same = sum(a == b for a, b in zip(single, batch, strict=True))
     same += 0 if cold == batch else -len(rows)  # the cold pass must agree too
-    pool_rates = _pool_rates(args, subjects, batch)
     load_after = os.getloadavg()[0]
     rates = {
         "one at a time": (single_wall, single_cpu),
         "batch, tokens seen before": (batch_wall, batch_cpu),
         f"batch, tokens seen before, fastest of {args.rounds} passes": (best_wall, best_cpu),
         "batch, first sight (cold cache)": (cold_wall, cold_cpu),
-        **pool_rates,
     }
 
     ours = [_our_scores(r) for r in single]
@@ -479,8 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         f"load+index: {load_s:.2f}s (index build {screener.build_seconds:.2f}s)",
         f"labelled: {len(rows)} rows ({n_pos} listed-name variants, {n_neg} clean names)",
         *(
-            f"ours, {label}: {wall:.0f} names/s wall clock"
-            + (f", {cpu:.0f} names/s of CPU time" if cpu == cpu else " (other processes)")
+            f"ours, {label}: {wall:.0f} names/s wall clock, {cpu:.0f} names/s of CPU time"
             for label, (wall, cpu) in rates.items()
         ),
         f"ours, one at a time: latency p50 {p50:.2f} ms, p99 {p99:.2f} ms; batch results "
@@ -496,9 +441,6 @@ def main(argv: list[str] | None = None) -> int:
     ours_rate = (
         f"{rates['one at a time'][0]:.0f} / batch {rates['batch, tokens seen before'][0]:.0f}"
     )
-    pooled = [w for k, (w, _) in pool_rates.items() if k.endswith("tokens seen before")]
-    if pooled:
-        ours_rate += f" / batch on every core {pooled[0]:.0f}"
     ours_point = f"{_totals(our_point_stats)[0]:.3f} (at {our_point:g})"
     table = _table(stats, peers, ours_rate, ours_point)
     print("\n".join(lines))
@@ -611,10 +553,7 @@ def _write_doc(
         f"- Labelled set: {n_pos} variants of listed names and {n_neg} clean names.",
         *(f"- {line}." for line in lines[4 + len(rates) :]),
         "- Throughput (names/s, wall clock / CPU time of the process): "
-        + "; ".join(
-            f"{k} {w:.0f} / {c:.0f}" if c == c else f"{k} {w:.0f} (wall clock only)"
-            for k, (w, c) in rates.items()
-        )
+        + "; ".join(f"{k} {w:.0f} / {c:.0f}" for k, (w, c) in rates.items())
         + f". One at a time: p50 {p50:.2f} ms, p99 {p99:.2f} ms.",
         "",
         "Recall per variant class at each matcher's threshold (ours 85, nomenklatura 0.7), "
