@@ -394,10 +394,13 @@ class Settings(BaseSettings):
     )
     worker_max_concurrent_activity_task_polls: int = Field(default=4, ge=1)
     worker_sticky_queue_schedule_to_start_seconds: float = Field(
-        default=10.0,
+        default=60.0,
         gt=0,
         description="How long a task waits on this worker's sticky queue before the server "
-        "hands it to any worker (which then replays the history)",
+        "hands it to any worker (which then replays the history). Long, because a busy "
+        "worker's timer tasks that fall back queue behind every new case (docs/BENCHMARKS.md, "
+        "Scale); a dead worker's tasks move sooner, once the server sees its sticky queue "
+        "has no poller",
     )
 
     # --- observability (docs/observability.md; tracing is configured by OTEL_* variables) --

@@ -80,4 +80,4 @@ def test_worker_tuning_reaches_the_worker_arguments() -> None:
     )
     assert tuning["max_cached_workflows"] == 42
     assert tuning["max_concurrent_workflow_task_polls"] == 6
-    assert tuning["sticky_queue_schedule_to_start_timeout"].total_seconds() == 10
+    assert tuning["sticky_queue_schedule_to_start_timeout"].total_seconds() == 60
