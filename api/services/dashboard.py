@@ -558,13 +558,12 @@ def _bucket_counts_stmt(metrics: tuple[str, ...], coverage: Coverage, who: Who) 
 
 
 def _add_counts(into: list[int], first: int, counts: Sequence[int] | None, sign: int) -> None:
-    """``into[first + i] += sign * counts[i]``: bucket counts, dense from bucket 0, added up
+    """``into[first + i] += sign * counts[i]`` (``sign`` is +1 or -1, as ``_sign`` and the
+    raw parts give it): bucket counts, dense from bucket 0, added up
     element by element in C (``map`` over ``operator.add``), not one Python step a bucket:
     a year's bucket counts are a few hundred arrays of a hundred or more buckets each."""
     if not counts:
         return
-    if sign not in (1, -1):
-        counts, sign = [sign * n for n in counts], 1
     stop = first + len(counts)
     if stop > len(into):
         into.extend([0] * (stop - len(into)))

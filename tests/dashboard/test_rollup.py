@@ -14,6 +14,7 @@ already rolled up, and after the refresh that takes them in.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import random
 import re
@@ -547,3 +548,28 @@ async def test_the_cli_refreshes_from_a_day(
         )
     assert exc.value.code == 2
     assert "'last week' is not a date (YYYY-MM-DD)" in capsys.readouterr().err
+
+
+async def test_the_dashboards_bucket_edges_are_the_stored_functions(
+    sessions: SessionFactory,
+) -> None:
+    # The dashboard buckets today's raw rows with width_bucket over BUCKET_EDGES; the refresh
+    # stores them with migration 0013's dashboard_bucket. Two copies of one definition: at
+    # every edge, just below and above it, between edges and outside the range, they agree.
+    from sqlalchemy import bindparam, literal
+    from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION
+
+    from store.dashboard_rollup import BUCKET_EDGES, bucket
+
+    probes = [0.0, 1e-9, 1e12]
+    for lo, hi in itertools.pairwise(BUCKET_EDGES):
+        probes += [lo, math.nextafter(lo, 0.0), math.nextafter(lo, math.inf), (lo + hi) / 2]
+    probes.append(BUCKET_EDGES[-1])
+    x = func.unnest(bindparam("xs", probes, type_=ARRAY(DOUBLE_PRECISION))).column_valued("x")
+    edges = literal(list(BUCKET_EDGES), ARRAY(DOUBLE_PRECISION))
+    stmt = select(x, bucket(x), func.width_bucket(x, edges))
+    async with sessions() as s:
+        rows = (await s.execute(stmt)).all()
+    assert len(rows) == len(probes)
+    differ = [(v, stored, sent) for v, stored, sent in rows if stored != sent]
+    assert not differ, differ[:5]
