@@ -368,8 +368,11 @@ class EngineStoreActivities:
                 )
                 firsts.events = [(kind, stage) for kind, stage in inserted]
             # Case history: the write that ends a case records its finished stage visits in
-            # history_intervals (store/history.py), in this transaction; idempotent.
-            if written and p.case.status in ("closed", "cancelled"):
+            # history_intervals (store/history.py), in this transaction; idempotent. Not only
+            # when the case row moved: a workflow task run again after its local activity
+            # wrote the end sends the same version with later times, which the visit rows
+            # above take (``<=``) and the recorded rows must follow.
+            if p.case.status in ("closed", "cancelled"):
                 await record_closed_case(session, p.case_ref)
         firsts.record()
         return written
