@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-
 from sqlalchemy import select
 from temporalio.testing import ActivityEnvironment
 
