@@ -2,8 +2,9 @@
 
 The read model can hold millions of stage visits, so each metric is one SQL statement
 (aggregates, ``FILTER``, ``percentile_cont``, window functions) and only a few result rows
-cross the wire. All statements run in one read-only REPEATABLE READ transaction, so the
-figures on one page come from the same snapshot.
+cross the wire. All statements run in one read-only REPEATABLE READ snapshot, so the
+figures on one page agree (with the roll-up, on two connections at once, the second importing
+the first's snapshot: ``_beside``).
 
 Windows are half-open ``[from, to)`` in UTC: stage visits count by ``exited_at``, cases by
 ``closed_at``, NPS answers by ``submitted_at``. "At risk now" ignores the window (it is about
@@ -26,10 +27,13 @@ the raw rows, so both give the same bits. The medians are exact like the p90s.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
 import math
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from operator import add, sub
@@ -62,7 +66,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, array
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from schemas.enums import ClientTier, ClientType
 from store.dashboard_rollup import (
@@ -1559,6 +1563,32 @@ async def begin_snapshot(session: AsyncSession) -> None:
     await _core(session, _CUSTOM_PLANS)
 
 
+_EXPORT_SNAPSHOT = text("SELECT pg_export_snapshot()")
+_SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+")  # e.g. 00000003-0000001B-1
+
+
+@contextlib.asynccontextmanager
+async def _beside(session: AsyncSession) -> AsyncIterator[AsyncSession | None]:
+    """A second session in the snapshot of ``session``'s (begun) transaction, so statements
+    that do not wait on each other run at once on two connections and every figure still
+    comes from one snapshot (``pg_export_snapshot``, then ``SET TRANSACTION SNAPSHOT``).
+    The exporting transaction must stay open until the second is done with it. None when
+    ``session`` is bound to one connection rather than to a pool (then there is no second
+    connection to have, nor one that would see that connection's uncommitted rows)."""
+    engine = session.bind
+    if not isinstance(engine, AsyncEngine):
+        yield None
+        return
+    snapshot = str((await _core(session, _EXPORT_SNAPSHOT)).scalar_one())
+    if not _SNAPSHOT_ID.fullmatch(snapshot):  # Postgres's own id; checked, as it is inlined
+        raise ValueError(f"unexpected snapshot id {snapshot!r}")
+    async with AsyncSession(engine) as other, other.begin():
+        await _core(other, _SNAPSHOT)
+        await _core(other, text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+        await _core(other, _CUSTOM_PLANS)
+        yield other
+
+
 async def build_dashboard(
     session: AsyncSession,
     *,
@@ -1585,18 +1615,39 @@ async def build_dashboard(
         if rolled is not None:  # the same figures, in fewer statements
             segment: Who = (client_type, tier, case_type)
             metrics = (STAGE_ACTIVE, CASE_SECONDS)
-            p90 = await _p90s(session, metrics=metrics, coverage=rolled, who=segment)
-            stages = await _stage_stats_rolled(
-                session, coverage=rolled, who=segment, stage_order=stage_order, p90=p90
-            )
-            e2e, auto, scores = await _case_figures(session, coverage=rolled, who=segment, p90=p90)
+
+            async def stp_and_risk(on: AsyncSession) -> tuple[StraightThrough, AtRisk]:
+                stp = await straight_through(
+                    on, window=window, weeks=weeks, coverage=coverage, **who
+                )
+                return stp, await at_risk_now(on, limit=at_risk_limit, **who)
+
+            async with _beside(session) as other:
+                # the straight-through figures and at risk now need nothing of the p90s: on
+                # the second connection they run while the first does the rest
+                side = asyncio.ensure_future(stp_and_risk(other)) if other is not None else None
+                try:
+                    p90 = await _p90s(session, metrics=metrics, coverage=rolled, who=segment)
+                    stages = await _stage_stats_rolled(
+                        session, coverage=rolled, who=segment, stage_order=stage_order, p90=p90
+                    )
+                    e2e, auto, scores = await _case_figures(
+                        session, coverage=rolled, who=segment, p90=p90
+                    )
+                    stp, risk = await side if side is not None else await stp_and_risk(session)
+                finally:
+                    if side is not None and not side.done():
+                        side.cancel()
+                        await asyncio.gather(side, return_exceptions=True)
         else:
             stages = await stage_stats(session, window=window, stage_order=stage_order, **who)
             e2e = await end_to_end(session, window=window, **who)
             auto = await automation(session, window=window, **who)
             scores = await nps(session, window=window, **who)
-        stp = await straight_through(session, window=window, weeks=weeks, coverage=coverage, **who)
-        risk = await at_risk_now(session, limit=at_risk_limit, **who)
+            stp = await straight_through(
+                session, window=window, weeks=weeks, coverage=coverage, **who
+            )
+            risk = await at_risk_now(session, limit=at_risk_limit, **who)
     log.info(
         "dashboard from=%s to=%s client_type=%s tier=%s case_type=%s stages=%d "
         "rolled_days=%d ms=%.1f",

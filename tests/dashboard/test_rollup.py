@@ -573,3 +573,64 @@ async def test_the_dashboards_bucket_edges_are_the_stored_functions(
     assert len(rows) == len(probes)
     differ = [(v, stored, sent) for v, stored, sent in rows if stored != sent]
     assert not differ, differ[:5]
+
+
+async def test_the_second_connection_reads_the_dashboards_snapshot(
+    sessions: SessionFactory, data: Data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the roll-up, the straight-through figures and at risk now run on a second
+    connection while the first computes the rest; both read the snapshot the dashboard began
+    with, so a case completed in between shows in no figure (and would, a moment later)."""
+    from api.services import dashboard as svc
+
+    await refresh(sessions, until=WATERMARK)
+    window = WINDOWS[0]
+
+    async def build() -> Dashboard:
+        async with sessions() as s:
+            return await build_dashboard(s, date_from=window[0], date_to=window[1])
+
+    before = await build()
+    async with sessions() as s:
+        target = await s.scalar(
+            select(Case.ref)
+            .where(Case.ref.in_(data.refs), Case.status == "open")
+            .order_by(Case.ref)
+            .limit(1)
+        )
+    assert target is not None
+    completed = {"status": "completed", "closed_at": at(date(2033, 3, 1))}  # a raw day
+    backends: dict[str, int] = {}
+    p90s, straight_through = svc._p90s, svc.straight_through
+
+    async def p90s_on(session: Any, **kw: Any) -> Any:
+        backends["first"] = await session.scalar(select(func.pg_backend_pid()))
+        return await p90s(session, **kw)
+
+    async def straight_through_on(session: Any, **kw: Any) -> Any:
+        # committed after the dashboard's snapshot, before this connection's first read
+        async with sessions.begin() as other:
+            await other.execute(update(Case).where(Case.ref == target).values(**completed))
+        backends["second"] = await session.scalar(select(func.pg_backend_pid()))
+        return await straight_through(session, **kw)
+
+    monkeypatch.setattr(svc, "_p90s", p90s_on)
+    monkeypatch.setattr(svc, "straight_through", straight_through_on)
+    try:
+        during = await build()
+        monkeypatch.undo()
+        after = await build()
+    finally:
+        async with sessions.begin() as s:
+            await s.execute(
+                update(Case).where(Case.ref == target).values(status="open", closed_at=None)
+            )
+    assert backends["first"] != backends["second"]  # two connections
+    done = before.straight_through.overall.completed_cases
+    assert during.straight_through.overall.completed_cases == done
+    assert during.end_to_end.completed_cases == before.end_to_end.completed_cases
+    _assert_same(
+        during.model_dump(exclude={"generated_at"}), before.model_dump(exclude={"generated_at"})
+    )
+    assert after.straight_through.overall.completed_cases == done + 1
+    assert after.end_to_end.completed_cases == before.end_to_end.completed_cases + 1
