@@ -1616,16 +1616,15 @@ async def build_dashboard(
             segment: Who = (client_type, tier, case_type)
             metrics = (STAGE_ACTIVE, CASE_SECONDS)
 
-            async def stp_and_risk(on: AsyncSession) -> tuple[StraightThrough, AtRisk]:
-                stp = await straight_through(
+            async def stp_on(on: AsyncSession) -> StraightThrough:
+                return await straight_through(
                     on, window=window, weeks=weeks, coverage=coverage, **who
                 )
-                return stp, await at_risk_now(on, limit=at_risk_limit, **who)
 
             async with _beside(session) as other:
-                # the straight-through figures and at risk now need nothing of the p90s: on
-                # the second connection they run while the first does the rest
-                side = asyncio.ensure_future(stp_and_risk(other)) if other is not None else None
+                # the straight-through figures (the longest part) need nothing of the p90s:
+                # on the second connection they run while the first does the rest
+                side = asyncio.ensure_future(stp_on(other)) if other is not None else None
                 try:
                     p90 = await _p90s(session, metrics=metrics, coverage=rolled, who=segment)
                     stages = await _stage_stats_rolled(
@@ -1634,7 +1633,8 @@ async def build_dashboard(
                     e2e, auto, scores = await _case_figures(
                         session, coverage=rolled, who=segment, p90=p90
                     )
-                    stp, risk = await side if side is not None else await stp_and_risk(session)
+                    risk = await at_risk_now(session, limit=at_risk_limit, **who)
+                    stp = await side if side is not None else await stp_on(session)
                 finally:
                     if side is not None and not side.done():
                         side.cancel()

@@ -578,8 +578,8 @@ async def test_the_dashboards_bucket_edges_are_the_stored_functions(
 async def test_the_second_connection_reads_the_dashboards_snapshot(
     sessions: SessionFactory, data: Data, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With the roll-up, the straight-through figures and at risk now run on a second
-    connection while the first computes the rest; both read the snapshot the dashboard began
+    """With the roll-up, the straight-through figures run on a second connection while the
+    first computes the rest; both read the snapshot the dashboard began
     with, so a case completed in between shows in no figure (and would, a moment later)."""
     from api.services import dashboard as svc
 
