@@ -475,7 +475,9 @@ async def bench(url: str, args: argparse.Namespace) -> str:
     del data
     print(f"loaded + VACUUM ANALYZE in {load_s:.1f} s")
 
-    engine = make_engine(url, pool_size=2)
+    # the API's pool is 10; a dashboard takes its second connection only while fewer than
+    # half the pool's are in use (api/services/dashboard.py), so 4 here, not 2
+    engine = make_engine(url, pool_size=4)
     sessions = make_session_factory(engine)
     try:
         async with engine.connect() as conn:

@@ -1567,6 +1567,27 @@ _EXPORT_SNAPSHOT = text("SELECT pg_export_snapshot()")
 _SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+")  # e.g. 00000003-0000001B-1
 
 
+_SECONDS_IN_USE: dict[int, int] = {}  # id(pool) -> second connections held by dashboards now
+
+
+def _may_take_second(engine: AsyncEngine) -> bool:
+    """Whether a dashboard may take a second connection from ``engine``'s pool now.
+
+    A dashboard holding one connection and waiting for another must never wait on the pool:
+    were every connection held by dashboards waiting for a second, none would come (until the
+    pool's timeout failed them all). So a second connection is taken only while fewer than
+    half the pool's connections are checked out, and by at most half the pool's size of
+    dashboards at once; otherwise the page runs on its one connection. A pool without a
+    size (``NullPool``) opens connections as asked."""
+    pool = engine.sync_engine.pool
+    size = getattr(pool, "size", None)
+    checkedout = getattr(pool, "checkedout", None)
+    if not callable(size) or not callable(checkedout):
+        return True
+    limit = int(size()) // 2
+    return _SECONDS_IN_USE.get(id(pool), 0) < limit and int(checkedout()) < limit
+
+
 @contextlib.asynccontextmanager
 async def _beside(session: AsyncSession) -> AsyncIterator[AsyncSession | None]:
     """A second session in the snapshot of ``session``'s (begun) transaction, so statements
@@ -1574,19 +1595,29 @@ async def _beside(session: AsyncSession) -> AsyncIterator[AsyncSession | None]:
     comes from one snapshot (``pg_export_snapshot``, then ``SET TRANSACTION SNAPSHOT``).
     The exporting transaction must stay open until the second is done with it. None when
     ``session`` is bound to one connection rather than to a pool (then there is no second
-    connection to have, nor one that would see that connection's uncommitted rows)."""
+    connection to have, nor one that would see that connection's uncommitted rows), or when
+    the pool is busy (``_may_take_second``)."""
     engine = session.bind
-    if not isinstance(engine, AsyncEngine):
+    if not isinstance(engine, AsyncEngine) or not _may_take_second(engine):
         yield None
         return
-    snapshot = str((await _core(session, _EXPORT_SNAPSHOT)).scalar_one())
-    if not _SNAPSHOT_ID.fullmatch(snapshot):  # Postgres's own id; checked, as it is inlined
-        raise ValueError(f"unexpected snapshot id {snapshot!r}")
-    async with AsyncSession(engine) as other, other.begin():
-        await _core(other, _SNAPSHOT)
-        await _core(other, text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
-        await _core(other, _CUSTOM_PLANS)
-        yield other
+    pool = id(engine.sync_engine.pool)
+    _SECONDS_IN_USE[pool] = _SECONDS_IN_USE.get(pool, 0) + 1  # before any await: no race
+    try:
+        snapshot = str((await _core(session, _EXPORT_SNAPSHOT)).scalar_one())
+        if not _SNAPSHOT_ID.fullmatch(snapshot):  # Postgres's own id; inlined, so checked
+            raise ValueError(f"unexpected snapshot id {snapshot!r}")
+        async with AsyncSession(engine) as other, other.begin():
+            await _core(other, _SNAPSHOT)
+            await _core(other, text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+            await _core(other, _CUSTOM_PLANS)
+            yield other
+    finally:
+        left = _SECONDS_IN_USE[pool] - 1
+        if left:
+            _SECONDS_IN_USE[pool] = left
+        else:
+            del _SECONDS_IN_USE[pool]
 
 
 async def build_dashboard(

@@ -634,3 +634,48 @@ async def test_the_second_connection_reads_the_dashboards_snapshot(
     )
     assert after.straight_through.overall.completed_cases == done + 1
     assert after.end_to_end.completed_cases == before.end_to_end.completed_cases + 1
+
+
+async def test_a_small_or_busy_pool_builds_the_page_on_one_connection(
+    database_url: str, sessions: SessionFactory, data: Data
+) -> None:
+    """A dashboard never waits on the pool for its second connection (were every connection
+    held by a dashboard waiting for another, none would come): with a pool of one, or with
+    half the pool in use, the page is built on its one connection, with the same figures."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from api.services import dashboard as svc
+    from store.db import make_session_factory
+
+    await refresh(sessions, until=WATERMARK)
+    window = WINDOWS[0]
+
+    async def build(factory: Any) -> Dashboard:
+        async with factory() as s:
+            return await build_dashboard(s, date_from=window[0], date_to=window[1])
+
+    expected = await build(sessions)
+    # one connection, and a pool that fails at once rather than hangs if asked for a second
+    tiny = create_async_engine(database_url, pool_size=1, max_overflow=0, pool_timeout=1)
+    four = create_async_engine(database_url, pool_size=4, max_overflow=0, pool_timeout=1)
+    try:
+        got = await asyncio.wait_for(build(make_session_factory(tiny)), timeout=30)
+        assert got.model_dump(exclude={"generated_at"}) == expected.model_dump(
+            exclude={"generated_at"}
+        )
+        assert not svc._may_take_second(tiny)
+        # four connections: a second is taken while fewer than two are in use ...
+        assert svc._may_take_second(four)
+        async with four.connect() as held:
+            await held.exec_driver_sql("SELECT 1")
+            async with four.connect() as also_held:
+                await also_held.exec_driver_sql("SELECT 1")
+                assert not svc._may_take_second(four)  # ... and not while two are
+                got = await asyncio.wait_for(build(make_session_factory(four)), timeout=30)
+        assert got.model_dump(exclude={"generated_at"}) == expected.model_dump(
+            exclude={"generated_at"}
+        )
+        assert svc._SECONDS_IN_USE == {}  # every second connection given back
+    finally:
+        await tiny.dispose()
+        await four.dispose()
