@@ -1609,7 +1609,11 @@ async def _beside(session: AsyncSession) -> AsyncIterator[AsyncSession | None]:
             raise ValueError(f"unexpected snapshot id {snapshot!r}")
         async with AsyncSession(engine) as other, other.begin():
             await _core(other, _SNAPSHOT)
-            await _core(other, text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+            # a new statement text every time: sent as is (asyncpg's simple protocol), not
+            # compiled and kept by SQLAlchemy nor prepared and kept by asyncpg
+            raw = (await (await other.connection()).get_raw_connection()).driver_connection
+            assert raw is not None  # a live asyncpg connection, checked out just now
+            await raw.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
             await _core(other, _CUSTOM_PLANS)
             yield other
     finally:
@@ -1667,7 +1671,7 @@ async def build_dashboard(
                     risk = await at_risk_now(session, limit=at_risk_limit, **who)
                     stp = await side if side is not None else await stp_on(session)
                 finally:
-                    if side is not None and not side.done():
+                    if side is not None:  # finished or not: its outcome is collected here
                         side.cancel()
                         await asyncio.gather(side, return_exceptions=True)
         else:
