@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
-from sqlalchemy import Table, bindparam, exists, or_, select, update
+from sqlalchemy import Table, bindparam, delete, exists, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -322,11 +322,20 @@ async def record_closed_case(session: AsyncSession, case_ref: str) -> int:
 
     A later write of the same end can carry other times: a workflow task that failed after
     its local activity wrote the end (the server took an event in the meantime) runs again at
-    a later workflow time. The recorded rows follow the read model then; imported rows are
-    never touched."""
+    a later workflow time. The recorded rows follow the read model then: a visit's new end
+    is written over the old, and a row of a visit whose start moved too (entered and ended
+    in that one task) is replaced. Imported rows are never touched."""
     intervals = await recorded_intervals(session, case_ref)
     new = await insert_intervals(session, intervals, source=RECORDED)
     if intervals:
+        visits = [(i.stage, i.entered_at) for i in intervals]
+        await session.execute(
+            delete(HISTORY).where(
+                HISTORY.c.case_ref == case_ref,
+                HISTORY.c.source == RECORDED,
+                tuple_(HISTORY.c.stage, HISTORY.c.entered_at).not_in(visits),
+            )
+        )
         await session.execute(
             _FOLLOW_READ_MODEL,
             [

@@ -211,6 +211,24 @@ async def test_a_later_write_of_the_same_end_corrects_the_recorded_times(session
     assert intervals["review"] == later  # the read model and the history agree
 
 
+async def test_a_later_write_that_moves_a_start_replaces_the_recorded_visit(sessions):
+    """The task run again also entered the last stage later (entered and ended in that one
+    task): the history holds that visit once, at its new times, not beside the old row."""
+    store = EngineStoreActivities(sessions, None, None)
+    ref, created = await new_case(sessions)
+    t = created + timedelta(minutes=1)
+    first = [visit(1, "intake", t, "completed"), visit(2, "review", t, "cancelled")]
+    assert await apply(store, project(ref, 1, "cancelled", first))
+    later = t + timedelta(milliseconds=46)
+    again = [first[0], visit(2, "review", later, "cancelled")]
+    await apply(store, project(ref, 1, "cancelled", again))  # the same version, run again
+    rows = await recorded(sessions, ref)
+    assert [(r.stage, r.entered_at, r.exited_at) for r in rows] == [
+        ("intake", t, first[0].exited_at),
+        ("review", later, again[1].exited_at),
+    ]
+
+
 async def test_only_finished_visits_are_history_and_the_rows_read_back_as_a_clean_csv(sessions):
     store = EngineStoreActivities(sessions, None, None)
     ctype = case_type()
