@@ -1565,8 +1565,6 @@ async def begin_snapshot(session: AsyncSession) -> None:
 
 _EXPORT_SNAPSHOT = text("SELECT pg_export_snapshot()")
 _SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+")  # e.g. 00000003-0000001B-1
-
-
 _SECONDS_IN_USE: dict[int, int] = {}  # id(pool) -> second connections held by dashboards now
 
 
@@ -1647,15 +1645,13 @@ async def build_dashboard(
         coverage = await read_coverage(session, window.start, window.end) if use_rollup else None
         who: dict[str, Any] = {"client_type": client_type, "tier": tier, "case_type": case_type}
         rolled = _rolled(coverage)
+
+        async def stp_on(on: AsyncSession) -> StraightThrough:
+            return await straight_through(on, window=window, weeks=weeks, coverage=coverage, **who)
+
         if rolled is not None:  # the same figures, in fewer statements
             segment: Who = (client_type, tier, case_type)
             metrics = (STAGE_ACTIVE, CASE_SECONDS)
-
-            async def stp_on(on: AsyncSession) -> StraightThrough:
-                return await straight_through(
-                    on, window=window, weeks=weeks, coverage=coverage, **who
-                )
-
             async with _beside(session) as other:
                 # the straight-through figures (the longest part) need nothing of the p90s:
                 # on the second connection they run while the first does the rest
@@ -1679,9 +1675,7 @@ async def build_dashboard(
             e2e = await end_to_end(session, window=window, **who)
             auto = await automation(session, window=window, **who)
             scores = await nps(session, window=window, **who)
-            stp = await straight_through(
-                session, window=window, weeks=weeks, coverage=coverage, **who
-            )
+            stp = await stp_on(session)
             risk = await at_risk_now(session, limit=at_risk_limit, **who)
     log.info(
         "dashboard from=%s to=%s client_type=%s tier=%s case_type=%s stages=%d "
