@@ -59,6 +59,7 @@ from integrations.sanctions.loader import (
 from integrations.sanctions.normalize import (
     NormalizedName,
     arabic_skeleton,
+    clear_transliteration_cache,
     normalize_name,
     phonetic_key,
 )
@@ -140,6 +141,7 @@ class ScoreComponent:
         "list_only_token",
         "spacing",
         "single_token_cap",
+        "one_word_spelling",
         "weak_alias",
         "legal_form",
         "entity_type",
@@ -211,17 +213,30 @@ class _Variant:
     primary: bool
 
 
-@dataclass(frozen=True, slots=True)
 class TokenMatches:
-    """The vocabulary tokens similar to one query token: as a dict and as arrays."""
+    """The vocabulary tokens similar to one query token: as arrays, and as a dict.
 
-    sims_by_id: dict[int, float]
-    tids: np.ndarray
-    sims: np.ndarray
+    The dict is built on first use: only a name that gets aligned with a shortlisted
+    variant reads it, and most new tokens of a re-screen never are.
+    """
+
+    __slots__ = ("_by_id", "sims", "tids")
+
+    def __init__(self, tids: np.ndarray, sims: np.ndarray) -> None:
+        self.tids = tids
+        self.sims = sims
+        self._by_id: dict[int, float] | None = None
+
+    @property
+    def sims_by_id(self) -> dict[int, float]:
+        by_id = self._by_id
+        if by_id is None:  # two threads may both build it: the same dict, no harm
+            by_id = self._by_id = dict(zip(self.tids.tolist(), self.sims.tolist(), strict=True))
+        return by_id
 
     @property
     def size(self) -> int:
-        return len(self.sims_by_id)
+        return len(self.tids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +244,7 @@ class _Name:
     """What screening needs of one name against this index, whoever bears it (cached)."""
 
     norm: NormalizedName
-    matches: list[dict[int, float]]  # per query token: similar vocabulary token id -> similarity
+    matches: list[TokenMatches]  # per query token: its similar vocabulary tokens
     rarity: list[float]  # per query token: its own rarity weight (1 if not on any list)
     total: float  # sum of the query tokens' weights
     initial: bool
@@ -245,7 +260,7 @@ class _Query:
     subject: ScreeningSubject
     name: _Name
     norm: NormalizedName
-    matches: list[dict[int, float]]
+    matches: list[TokenMatches]
     rarity: list[float]
     total: float
     compact: str
@@ -255,6 +270,8 @@ class _Query:
 
 
 _Candidate = tuple[int, float, float]  # variant, pre-score, corroboration points
+# A name to look up: its normalised form, its tokens' cache keys, its joinable word pairs.
+_Lookups = tuple[NormalizedName, list[str], list[tuple[int, str]]]
 
 
 @dataclass(slots=True)
@@ -262,8 +279,9 @@ class _Alignment:
     score: float
     pairs: list[tuple[int, int, float, float]]  # query idx, list idx, similarity, weight
     denominator: float
-    raw: float  # weighted Dice before the single-token cap
+    raw: float  # weighted Dice before the single-token cap (or the one-word spelling)
     compact: bool = False
+    spelled: bool = False  # a one-word name scored by its spelling alone
 
 
 def _deletes(token: str) -> list[str]:
@@ -288,6 +306,21 @@ def _edit_similarity(a: str, b: str) -> float:
     allowed = 0 if length < 5 else 1 if length < 8 else 2
     edits = OSA.distance(a, b, score_cutoff=allowed)
     return 1.0 - EDIT_COST * edits / length if edits <= allowed else 0.0
+
+
+def _spelling_similarity(a: str, b: str) -> float:
+    """0..1 similarity of two tokens by their letters alone: the ratio, lifted to
+    ``1 - 0.6 * edits / length`` for the typos :func:`token_similarity` tolerates."""
+    if a == b:
+        return 1.0
+    sim = fuzz.ratio(a, b) / 100.0
+    length = max(len(a), len(b))
+    if length >= 5:
+        allowed = 1 if length < LONG_WORD else 2
+        edits = OSA.distance(a, b, score_cutoff=allowed)
+        if edits <= allowed:
+            sim = max(sim, 1.0 - EDIT_COST * edits / length)
+    return sim
 
 
 def token_similarity(a: str, b: str) -> float:
@@ -699,9 +732,7 @@ class SanctionsScreener:
         for i, (key, _) in enumerate(items):
             lo, hi = bounds[i], bounds[i + 1]
             tids, found = t_idx[lo:hi], sims[lo:hi]
-            matches = TokenMatches(
-                dict(zip(tids.tolist(), found.tolist(), strict=True)), tids, found
-            )
+            matches = TokenMatches(tids, found)
             out[key] = matches
             self._token_cache[key] = matches
         return out
@@ -787,7 +818,7 @@ class SanctionsScreener:
     def _prepare_many(self, subjects: Sequence[ScreeningSubject]) -> list[_Query]:
         """Normalise the subjects and look up their tokens (new ones compared in bulk)."""
         names = self._name_cache
-        missing: dict[tuple[str, bool], NormalizedName] = {}
+        missing: dict[tuple[str, bool], _Lookups] = {}
         wanted: dict[str, tuple[str, tuple[str, ...]]] = {}
         cache = self._token_cache
         for subject in subjects:
@@ -796,21 +827,25 @@ class SanctionsScreener:
             if key in names or key in missing:
                 continue
             norm = normalize_name(key[0], is_entity=key[1])
-            missing[key] = norm
-            skeletons = norm.skeletons or ((),) * len(norm.tokens)
-            for token, skeleton in zip(norm.tokens, skeletons, strict=True):
-                token_key = _cache_key(token, skeleton)
+            tokens = norm.tokens
+            skeletons = norm.skeletons or ((),) * len(tokens)
+            token_keys: list[str] = []
+            for token, skeleton in zip(tokens, skeletons, strict=True):
+                token_key = "|".join((token, *skeleton)) if skeleton else token
+                token_keys.append(token_key)
                 if token_key not in cache:
                     wanted[token_key] = (token, skeleton)
-            for _, text in _joined_pairs(norm.tokens):
+            joined = _joined_pairs(tokens)
+            for _, text in joined:
                 if text not in cache:
                     wanted[text] = (text, ())
+            missing[key] = (norm, token_keys, joined)
         if missing:
             fresh = self._match_tokens(wanted) if wanted else {}
             if len(names) + len(missing) > NAME_CACHE_MAX:
                 names.clear()
-            for key, norm in missing.items():
-                names[key] = self._name(norm, fresh)
+            built = self._names(list(missing.values()), fresh)
+            names.update(zip(missing, built, strict=True))
         queries: list[_Query] = []
         for subject in subjects:
             kind = subject.entity_type
@@ -838,50 +873,82 @@ class SanctionsScreener:
             )
         return queries
 
-    def _name(self, norm: NormalizedName, fresh: dict[str, TokenMatches]) -> _Name:
-        """A normalised name with its similar vocabulary tokens (from ``fresh`` or the cache)."""
+    def _names(self, lookups: list[_Lookups], fresh: dict[str, TokenMatches]) -> list[_Name]:
+        """Normalised names with their similar vocabulary tokens (from ``fresh`` or the cache).
 
-        def lookup(token: str, skeletons: tuple[str, ...] = ()) -> TokenMatches:
-            key = _cache_key(token, skeletons)
-            found = fresh.get(key) or self._token_cache.get(key)
+        The candidate-search rows of all the names are built as one set of arrays and each
+        name keeps its slice: per name, a few tiny numpy calls cost more than the work.
+        """
+        cache = self._token_cache
+
+        def lookup(key: str, token: str, skeletons: tuple[str, ...] = ()) -> TokenMatches:
+            found = fresh.get(key) or cache.get(key)
             return found if found is not None else self._token_matches(token, skeletons)
 
-        tokens, weights = norm.tokens, norm.weights
-        skeletons = norm.skeletons or ((),) * len(tokens)
-        rarity: list[float] = []
-        for token in tokens:
-            tid = self._vocab.get(token)
-            rarity.append(self._rarity[tid] if tid is not None else 1.0)
-        parts: list[tuple[TokenMatches, float, float, float]] = []
-        matches: list[dict[int, float]] = []
-        for ti, (token, skeleton) in enumerate(zip(tokens, skeletons, strict=True)):
-            found = lookup(token, skeleton)
-            matches.append(found.sims_by_id)
-            parts.append((found, weights[ti], rarity[ti], 1.0))
-        for i, text in _joined_pairs(tokens):
-            found = lookup(text)
-            joined_weight = weights[i] + weights[i + 1]
-            parts.append((found, joined_weight, min(rarity[i], rarity[i + 1]), 0.0))
-        parts = [part for part in parts if part[0].sims_by_id]
-        if parts:
-            tids = np.concatenate([part[0].tids for part in parts])
-            terms = np.empty((4, len(tids)), dtype=np.float64)
-            terms[0] = np.concatenate([part[0].sims for part in parts])
-            sizes = [len(part[0].tids) for part in parts]
-            for col in (1, 2, 3):
-                terms[col] = np.repeat([part[col] for part in parts], sizes)
+        vocab, rarities = self._vocab, self._rarity
+        found_tids: list[np.ndarray] = []
+        found_sims: list[np.ndarray] = []
+        sizes: list[int] = []
+        scalars: list[tuple[float, float, float]] = []  # role weight, rarity, word (1) or pair
+        spans: list[tuple[int, int]] = []  # per name: its rows in the arrays
+        heads: list[tuple[list[TokenMatches], list[float], float]] = []
+        rows = 0
+        for norm, token_keys, joined in lookups:
+            tokens, weights = norm.tokens, norm.weights
+            skeletons = norm.skeletons or ((),) * len(tokens)
+            rarity: list[float] = []
+            matches: list[TokenMatches] = []
+            start = rows
+            total = 0.0
+            for ti, token in enumerate(tokens):
+                tid = vocab.get(token)
+                own = rarities[tid] if tid is not None else 1.0
+                rarity.append(own)
+                total += weights[ti] * own
+                found = lookup(token_keys[ti], token, skeletons[ti])
+                matches.append(found)
+                size = len(found.tids)
+                if size:
+                    found_tids.append(found.tids)
+                    found_sims.append(found.sims)
+                    sizes.append(size)
+                    scalars.append((weights[ti], own, 1.0))
+                    rows += size
+            for i, text in joined:
+                found = lookup(text, text)
+                size = len(found.tids)
+                if size:
+                    found_tids.append(found.tids)
+                    found_sims.append(found.sims)
+                    sizes.append(size)
+                    scalars.append(
+                        (weights[i] + weights[i + 1], min(rarity[i], rarity[i + 1]), 0.0)
+                    )
+                    rows += size
+            spans.append((start, rows))
+            heads.append((matches, rarity, total))
+        if found_tids:
+            tids = np.concatenate(found_tids)
+            terms = np.empty((4, rows), dtype=np.float64)
+            terms[0] = np.concatenate(found_sims)
+            terms[1:] = np.repeat(np.asarray(scalars, dtype=np.float64).T, sizes, axis=1)
         else:
             tids = np.zeros(0, dtype=np.int64)
             terms = np.zeros((4, 0), dtype=np.float64)
-        return _Name(
-            norm=norm,
-            matches=matches,
-            rarity=rarity,
-            total=sum(w * r for w, r in zip(weights, rarity, strict=True)),
-            initial=any(len(t) == 1 for t in tokens),
-            tids=tids,
-            terms=terms,
-        )
+        return [
+            _Name(
+                norm=norm,
+                matches=matches,
+                rarity=rarity,
+                total=total,
+                initial=any(len(t) == 1 for t in norm.tokens),
+                tids=tids[lo:hi],
+                terms=terms[:, lo:hi],
+            )
+            for (norm, _, _), (matches, rarity, total), (lo, hi) in zip(
+                lookups, heads, spans, strict=True
+            )
+        ]
 
     def _shortlists(self, queries: list[_Query]) -> list[list[_Candidate]]:
         """Per query, the variants worth an exact alignment, best first: (variant, pre-score,
@@ -970,8 +1037,9 @@ class SanctionsScreener:
         tids = self._variant_tids[vidx]
         pairs: list[tuple[float, int, int]] = []
         for qi, found in enumerate(query.matches):
+            by_id = found.sims_by_id
             for ci, tid in enumerate(tids):
-                sim = found.get(tid)
+                sim = by_id.get(tid)
                 if sim is not None:
                     pairs.append((sim, qi, ci))
         cand = self._variants[vidx].norm
@@ -1012,9 +1080,18 @@ class SanctionsScreener:
         den += max(unmatched_q, 0.0) + max(unmatched_c, 0.0)
         raw = 100.0 * num / den if den else 0.0
         score = raw
+        spelled = False
         if len(matched) == 1 and max(len(q_tokens), len(c_tokens)) > 1:
             score = min(score, SINGLE_TOKEN_CAP)
-        alignment = _Alignment(score, matched, den, raw)
+        elif len(matched) == 1 and not query.norm.skeletons:
+            # One word on each side is the whole name: a shared sound or prefix ("Thomas" /
+            # "Tamas", "Wulff" / "Wolf") does not make it the same name; its spelling, with
+            # the typos a word of its length allows, does. (Names written in Arabic script
+            # have only their consonants to go by, and keep them.)
+            by_spelling = 100.0 * _spelling_similarity(q_tokens[0], c_tokens[0])
+            if by_spelling < score:
+                score, spelled = by_spelling, True
+        alignment = _Alignment(score, matched, den, raw, spelled=spelled)
         # Word-boundary differences ("Saadeddine" vs "Saad Eddine") defeat token
         # alignment; compare the space-free forms as a fallback.
         if len(q_tokens) != len(c_tokens) and len(query.compact) >= 8 and score < 90:
@@ -1232,7 +1309,15 @@ class SanctionsScreener:
                 if ci not in used_c:
                     weight = self._variant_weights[vidx][ci]
                     out.append(ScoreComponent("list_only_token", token, 0.0, 0.0, round(weight, 3)))
-            if alignment.score < alignment.raw:
+            if alignment.spelled:
+                out.append(
+                    ScoreComponent(
+                        "one_word_spelling",
+                        "a one-word name counts by its spelling, not its sound",
+                        alignment.score - alignment.raw,
+                    )
+                )
+            elif alignment.score < alignment.raw:
                 out.append(
                     ScoreComponent(
                         "single_token_cap",
@@ -1252,6 +1337,7 @@ class SanctionsScreener:
         self._token_cache.clear()
         self._name_cache.clear()
         normalize_name.cache_clear()
+        clear_transliteration_cache()
 
     def screen(self, subject: ScreeningSubject) -> ScreeningResult:
         """Screen one subject against every loaded list."""

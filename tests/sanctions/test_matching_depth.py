@@ -239,3 +239,55 @@ def test_legal_forms_are_normalised(raw, tokens, forms):
 )
 def test_scripts_transliterate(raw, tokens):
     assert normalize_name(raw).tokens == tokens
+
+
+def test_word_by_word_transliteration_spells_every_name_as_the_whole_name_does():
+    """Words are transliterated once each and cached; the spelling must not change for any
+    list name or labelled name, whatever its script."""
+    from rigour.text.translit import ascii_text
+
+    from bench.screening_data import LABELLED, LIST_DIR
+    from integrations.sanctions.loader import load_ofac_sdn
+    from integrations.sanctions.normalize import _ascii_text, clear_transliteration_cache
+
+    names = [
+        json.loads(line)["name"]
+        for line in LABELLED.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    for entry in load_ofac_sdn(LIST_DIR / "sdn.csv", LIST_DIR / "alt.csv"):
+        names += [entry.name, *entry.aliases]
+    names += ["Иван  Петров-Водкин", "Ἀλέξανδρος\u00a0Παπαδόπουλος", "ჯინჭარაძე PLC", "Jürgen Groß"]
+    scripts = {name for name in names if not name.isascii()}
+    assert len(scripts) > 500
+    clear_transliteration_cache()
+    for name in names:
+        assert _ascii_text(name).casefold() == ascii_text(name).casefold(), name
+        assert _ascii_text(name).casefold() == ascii_text(name).casefold(), name  # cached
+
+
+def test_a_one_word_name_matches_by_its_spelling_not_its_sound():
+    """Found on a client base: one-word company names reached the threshold on a shared
+    consonant skeleton alone ("Thomas PLC" ~ "TAMAS COMPANY", "Wulff" ~ "WOLF HOLDING")."""
+    screener = SanctionsScreener(
+        [
+            _company(1, "TAMAS COMPANY"),
+            _company(2, "WOLF HOLDING COMPANY"),
+            _company(3, "HERMANN"),
+            _company(4, "KOSAR COMPANY"),
+            _person(5, "NASRALLAH, Hasan"),
+        ],
+        list_version="one-word",
+    )
+    thomas = _screen(screener, "Thomas PLC", entity_type="entity")
+    assert thomas.decision == "clear"
+    assert thomas.best is not None and thomas.best.entry_id == "ofac-sdn:1"  # still shown
+    parts = {c.feature: c for c in thomas.best.breakdown}
+    assert parts["one_word_spelling"].points < -10
+    assert sum(c.points for c in thomas.best.breakdown) == pytest.approx(thomas.score, abs=0.06)
+    assert _screen(screener, "Wulff", entity_type="entity").decision == "clear"
+    # the same word, or a typo a word of its length allows, still alerts
+    assert _found(_screen(screener, "Hermann KGaA", entity_type="entity"), "ofac-sdn:3")
+    assert _found(_screen(screener, "Kozar Ltd", entity_type="entity"), "ofac-sdn:4")
+    # two words: the sound still counts ("Hassan Nasrala")
+    assert _found(_screen(screener, "Hassan Nasrala"), "ofac-sdn:5")
