@@ -19,6 +19,7 @@ import asyncio
 import logging
 import tempfile
 from collections.abc import Awaitable, Callable
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,7 +36,7 @@ from temporalio.service import RPCError
 from activities.compliance import entity_type_for, subject_for
 from core.metrics import SCREENING_HITS, count
 from core.settings import BUNDLED_SDN, Settings
-from integrations.sanctions import ScreeningSubject
+from integrations.sanctions import ScreeningResult, ScreeningSubject
 from integrations.sanctions.catalog import (
     ListCatalog,
     ListFileError,
@@ -50,6 +51,7 @@ from integrations.sanctions.catalog import (
     sniff_kind,
     source_files,
 )
+from integrations.sanctions.pool import ScreeningPool, VersionMismatch, default_processes
 from playbooks.launch import ENGINE, load_registry, open_engine_case
 from playbooks.registry import CaseTypeRegistry
 from schemas.client import ClientProfile
@@ -272,6 +274,14 @@ class MonitoringActivities:
             configured_files(settings), threshold=settings.sanctions_threshold
         )
         self._registry: CaseTypeRegistry | None = None
+        processes = settings.sanctions_rescreen_processes or default_processes()
+        self._pool = (
+            ScreeningPool(
+                self._catalog.files, threshold=self._catalog.threshold, processes=processes
+            )
+            if processes > 1
+            else None
+        )
 
     # -- plumbing
     @property
@@ -303,6 +313,18 @@ class MonitoringActivities:
             raise ApplicationError(
                 f"sanctions lists unavailable: {type(e).__name__}: {e}", type="ListsUnavailable"
             ) from e
+
+    def _screen(
+        self, lists: MonitoredLists, subjects: list[ScreeningSubject]
+    ) -> list[ScreeningResult]:
+        """A batch on every core (``SANCTIONS_RESCREEN_PROCESSES``); in this process when
+        there is no pool, or when the pool reads other files or has lost a process."""
+        if self._pool is not None and self._pool.parts(len(subjects)) > 1:
+            try:
+                return self._pool.screen_many(subjects, version=lists.version)
+            except (VersionMismatch, BrokenProcessPool) as e:
+                log.warning("screening pool unusable (%s); screening in the worker", e)
+        return lists.screener.screen_many(subjects)
 
     # -- opening an alert's case
     async def open_alert_case(self, alert: SanctionsAlert, *, task_queue: str) -> str:
@@ -405,7 +427,7 @@ class MonitoringActivities:
             if subject is not None:
                 screenable.append((client, subject))
         subjects = [s for _, s in screenable]
-        results = await in_thread(lambda: lists.screener.screen_many(subjects), "screening")
+        results = await in_thread(lambda: self._screen(lists, subjects), "screening")
         reviewed = await self._reviewed_at_onboarding([c.ref for c, _ in screenable])
         rows: list[dict[str, Any]] = []
         hits = 0

@@ -206,6 +206,13 @@ class Settings(BaseSettings):
     sanctions_rescreen_batch_size: int = Field(
         default=200, ge=1, le=5000, description="Clients screened per re-screen batch"
     )
+    sanctions_rescreen_processes: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Processes that screen a re-screen batch, each with its own index "
+        "(integrations/sanctions/pool.py): 0 = one per physical core; 1 = in the worker process",
+    )
     high_risk_countries: list[str] = Field(default_factory=lambda: list(FATF_HIGH_RISK))
     increased_monitoring_countries: list[str] = Field(
         default_factory=lambda: list(FATF_INCREASED_MONITORING)

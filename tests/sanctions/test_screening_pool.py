@@ -1,0 +1,88 @@
+"""The re-screen's process pool gives exactly what one ``screen_many`` in the worker gives,
+and refuses (so the worker screens in-process) once the files read as another version."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.screening_data import LABELLED, LIST_DIR
+from integrations.sanctions import ScreeningSubject
+from integrations.sanctions.catalog import ListCatalog, ListFiles
+from integrations.sanctions.pool import MIN_CHUNK, ScreeningPool, VersionMismatch
+
+ROWS = [json.loads(line) for line in LABELLED.read_text(encoding="utf-8").splitlines() if line]
+
+
+def _subject(row: dict[str, object]) -> ScreeningSubject:
+    dob = dt.date.fromisoformat(str(row["dob"])) if row.get("dob") else None
+    kind = row.get("type")
+    return ScreeningSubject(
+        str(row["name"]),
+        dob,
+        str(row["country"]) if row.get("country") else None,
+        "entity" if kind == "entity" else "person" if kind == "person" else None,
+    )
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> ListFiles:
+    folder = tmp_path_factory.mktemp("lists")
+    for name in ("sdn.csv", "alt.csv"):
+        shutil.copy(LIST_DIR / name, folder / name)
+    return ListFiles(sdn=folder / "sdn.csv", alt=folder / "alt.csv")
+
+
+@pytest.fixture(scope="module")
+def pool(files: ListFiles) -> Iterator[ScreeningPool]:
+    screening = ScreeningPool(files, threshold=85.0, processes=2)
+    yield screening
+    screening.close()
+
+
+def test_small_batches_are_not_split(pool: ScreeningPool):
+    assert pool.parts(MIN_CHUNK * 2 - 1) == 1
+    assert pool.parts(MIN_CHUNK * 2) == 2
+    assert pool.parts(100_000) == 2  # never more chunks than processes
+
+
+def test_the_pool_gives_what_one_batch_in_process_gives(files: ListFiles, pool: ScreeningPool):
+    subjects = [_subject(r) for r in ROWS[:: max(1, len(ROWS) // 600)]]
+    here = ListCatalog(files, threshold=85.0).current()
+    expected = here.screener.screen_many(subjects)
+    got = pool.screen_many(subjects, version=here.version)
+    assert len(got) == len(subjects)
+    assert got == expected
+    assert sum(bool(r.hits) for r in got) > 0  # the set holds listed names: hits came back
+    assert {r.list_version for r in got} == {here.version}
+
+
+def test_other_files_than_the_batch_expects_are_refused(files: ListFiles, pool: ScreeningPool):
+    subjects = [_subject(r) for r in ROWS[: MIN_CHUNK * 2]]
+    with pytest.raises(VersionMismatch):
+        pool.screen_many(subjects, version="0" * 16)
+
+
+def test_a_list_update_is_picked_up_between_batches(tmp_path: Path):
+    folder = tmp_path / "lists"
+    folder.mkdir()
+    shutil.copy(LIST_DIR / "sdn.csv", folder / "sdn.csv")
+    files = ListFiles(sdn=folder / "sdn.csv")
+    subjects = [_subject(r) for r in ROWS[: MIN_CHUNK * 2]]
+    screening = ScreeningPool(files, threshold=85.0, processes=2)
+    try:
+        before = ListCatalog(files).current().version
+        assert {r.list_version for r in screening.screen_many(subjects, version=before)} == {before}
+        lines = (LIST_DIR / "sdn.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+        (folder / "sdn.csv").write_text("".join(lines[:-1]), encoding="utf-8")  # one entry less
+        after = ListCatalog(files).current().version
+        assert after != before
+        got = screening.screen_many(subjects, version=after)
+        assert {r.list_version for r in got} == {after}
+    finally:
+        screening.close()
