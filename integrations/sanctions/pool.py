@@ -69,19 +69,23 @@ def _warm(version: str) -> str:
 
 
 # --------------------------------------------------------------- in the calling process
-def default_processes() -> int:
+SYS_CPU = Path("/sys/devices/system/cpu")
+
+
+def default_processes(sys_cpu: Path = SYS_CPU, allowed: set[int] | None = None) -> int:
     """One screening process per physical core this process may run on.
 
     Two hyperthreads of one core gave a pool little (1.18x on first sight, and less than one
     process on names seen before: a chunk rarely lands on the process that saw its names),
     while two real cores nearly double the rate (docs/BENCHMARKS.md); so siblings count once.
     """
-    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if allowed is None and hasattr(os, "sched_getaffinity"):
+        allowed = os.sched_getaffinity(0)
     if not allowed:
         return max(1, psutil.cpu_count(logical=False) or os.cpu_count() or 1)
     cores: set[tuple[str, str]] = set()
     for cpu in allowed:
-        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        topology = sys_cpu / f"cpu{cpu}" / "topology"
         try:
             package = (topology / "physical_package_id").read_text().strip()
             core = (topology / "core_id").read_text().strip()

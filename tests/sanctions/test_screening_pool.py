@@ -14,7 +14,12 @@ import pytest
 from bench.screening_data import LABELLED, LIST_DIR
 from integrations.sanctions import ScreeningSubject
 from integrations.sanctions.catalog import ListCatalog, ListFiles
-from integrations.sanctions.pool import MIN_CHUNK, ScreeningPool, VersionMismatch
+from integrations.sanctions.pool import (
+    MIN_CHUNK,
+    ScreeningPool,
+    VersionMismatch,
+    default_processes,
+)
 
 ROWS = [json.loads(line) for line in LABELLED.read_text(encoding="utf-8").splitlines() if line]
 
@@ -86,3 +91,25 @@ def test_a_list_update_is_picked_up_between_batches(tmp_path: Path):
         assert {r.list_version for r in got} == {after}
     finally:
         screening.close()
+
+
+def _topology(root: Path, cpus: dict[int, tuple[int, int]]) -> Path:
+    for cpu, (package, core) in cpus.items():
+        folder = root / f"cpu{cpu}" / "topology"
+        folder.mkdir(parents=True)
+        (folder / "physical_package_id").write_text(f"{package}\n")
+        (folder / "core_id").write_text(f"{core}\n")
+    return root
+
+
+def test_one_process_per_physical_core_by_default(tmp_path: Path):
+    # two cores with two hyperthreads each: two processes, not four
+    smt = _topology(tmp_path / "smt", {0: (0, 0), 1: (0, 1), 2: (0, 0), 3: (0, 1)})
+    assert default_processes(smt, {0, 1, 2, 3}) == 2
+    # only the CPUs this process may run on count (a cpuset of one core's two threads)
+    assert default_processes(smt, {0, 2}) == 1
+    # two sockets, core ids repeat per socket
+    sockets = _topology(tmp_path / "sockets", {0: (0, 0), 1: (1, 0)})
+    assert default_processes(sockets, {0, 1}) == 2
+    # no topology to read: psutil's count, never more than the CPUs allowed
+    assert 1 <= default_processes(tmp_path / "none", {0, 1}) <= 2
