@@ -22,8 +22,10 @@ whole batch at once: a pre-score equal to the final name score for most pairs. O
 best few variants per query, and of those only the ones that can still reach the report
 floor once date of birth, country and type are counted (also in bulk), are aligned token
 by token, greedily, as a weighted Dice coefficient (one-to-one words, split words,
-initials). A query's numbers never depend on the batch it is in: ``screen_many`` gives
-exactly what ``screen`` gives, name by name.
+initials). One word in common out of several is capped below the threshold; a name of one
+word on each side scores by its spelling (typos allowed), never by a shared sound alone
+("Thomas" is not "Tamas"). A query's numbers never depend on the batch it is in:
+``screen_many`` gives exactly what ``screen`` gives, name by name.
 
 Legal forms are not name tokens: normalisation takes them off (rigour's org-type
 database) and they only corroborate. Date of birth, country, entity type and
