@@ -54,6 +54,7 @@ check: lint typecheck test
 
 bench: $(STAMP)
 	$(BIN)/python bench/screening_bench.py
+	$(BIN)/python bench/rescreen_bench.py
 
 ## Chaos suite on the real stack (R1-R4, ~30 min; not part of `make test`); results in
 ## docs/RELIABILITY.md. E.g. CHAOS_ARGS="--only R4 --write-docs".
