@@ -51,7 +51,12 @@ from integrations.sanctions.catalog import (
     sniff_kind,
     source_files,
 )
-from integrations.sanctions.pool import ScreeningPool, VersionMismatch, default_processes
+from integrations.sanctions.pool import (
+    MIN_CHUNK,
+    ScreeningPool,
+    VersionMismatch,
+    default_processes,
+)
 from playbooks.launch import ENGINE, load_registry, open_engine_case
 from playbooks.registry import CaseTypeRegistry
 from schemas.client import ClientProfile
@@ -274,7 +279,10 @@ class MonitoringActivities:
             configured_files(settings), threshold=settings.sanctions_threshold
         )
         self._registry: CaseTypeRegistry | None = None
-        processes = settings.sanctions_rescreen_processes or default_processes()
+        # no more processes than a batch is ever split into (each holds its own index)
+        processes = settings.sanctions_rescreen_processes or min(
+            default_processes(), max(1, settings.sanctions_rescreen_batch_size // MIN_CHUNK)
+        )
         self._pool = (
             ScreeningPool(
                 self._catalog.files, threshold=self._catalog.threshold, processes=processes

@@ -211,7 +211,8 @@ class Settings(BaseSettings):
         ge=0,
         le=64,
         description="Processes that screen a re-screen batch, each with its own index "
-        "(integrations/sanctions/pool.py): 0 = one per physical core; 1 = in the worker process",
+        "(integrations/sanctions/pool.py): 0 = one per physical core within the CPU limit; "
+        "1 = in the worker process",
     )
     high_risk_countries: list[str] = Field(default_factory=lambda: list(FATF_HIGH_RISK))
     increased_monitoring_countries: list[str] = Field(

@@ -1085,11 +1085,11 @@ class SanctionsScreener:
         spelled = False
         if len(matched) == 1 and max(len(q_tokens), len(c_tokens)) > 1:
             score = min(score, SINGLE_TOKEN_CAP)
-        elif len(matched) == 1 and not query.norm.skeletons:
+        elif len(matched) == 1 and not query.norm.skeletons and not cand.skeletons:
             # One word on each side is the whole name: a shared sound or prefix ("Thomas" /
             # "Tamas", "Wulff" / "Wolf") does not make it the same name; its spelling, with
-            # the typos a word of its length allows, does. (Names written in Arabic script
-            # have only their consonants to go by, and keep them.)
+            # the typos a word of its length allows, does. (A name written in Arabic script,
+            # screened or listed, has only its consonants to go by, and keeps them.)
             by_spelling = 100.0 * _spelling_similarity(q_tokens[0], c_tokens[0])
             if by_spelling < score:
                 score, spelled = by_spelling, True

@@ -27,7 +27,7 @@ from anyascii import anyascii
 from rapidfuzz.distance import OSA
 from rigour.names import extract_org_types
 from rigour.text.normalize import Normalize
-from rigour.text.translit import ascii_text
+from rigour.text.translit import ascii_text, maybe_ascii
 
 NORMALIZE_CACHE_SIZE = 65_536  # normalised names kept (list names and screened names)
 
@@ -309,7 +309,7 @@ class NormalizedName:
 
 _ASCII_SPACES = re.compile(r"([ \t\n\r\f\v]+)")  # other spaces stay inside a "word"
 WORD_CACHE_MAX = 200_000  # transliterated words kept (names share most of their words)
-_ascii_words: dict[str, str] = {}
+_ascii_words: dict[str, tuple[str, bool]] = {}  # word -> (spelling, in a script rigour spells)
 
 
 def _ascii_text(text: str) -> str:
@@ -317,22 +317,28 @@ def _ascii_text(text: str) -> str:
 
     A new non-Latin name costs ~100-170 µs in ICU (Cyrillic, Greek) while its words recur
     across a client base (first names, surnames): per word, a re-screen of thousands of
-    clients pays for each distinct word once. The admitted scripts transliterate letter by
-    letter within a word, so word by word gives the same spelling; a word mixing scripts is
-    still handled as a whole.
+    clients pays for each distinct word once. The scripts rigour spells itself (Latin,
+    Cyrillic, Greek, Armenian, Georgian, Hangul) transliterate letter by letter within a
+    word, so word by word gives the same spelling, as do the others (``normality``). A name
+    mixing the two kinds is spelled whole by ``normality`` in rigour, so it is here too.
     """
     parts = _ASCII_SPACES.split(text)
+    own = other = False
     for i in range(0, len(parts), 2):
         word = parts[i]
         if word.isascii():
             continue
         done = _ascii_words.get(word)
         if done is None:
-            done = ascii_text(word)
+            spelled = maybe_ascii(word)
+            done = (spelled, True) if spelled.isascii() else (ascii_text(word), False)
             if len(_ascii_words) >= WORD_CACHE_MAX:
                 _ascii_words.clear()
             _ascii_words[word] = done
-        parts[i] = done
+        parts[i] = done[0]
+        own, other = own or done[1], other or not done[1]
+    if own and other:
+        return ascii_text(text)  # rare: "Шевченко محمد" is spelled as a whole, as before
     return "".join(parts)
 
 

@@ -70,29 +70,53 @@ def _warm(version: str) -> str:
 
 # --------------------------------------------------------------- in the calling process
 SYS_CPU = Path("/sys/devices/system/cpu")
+CGROUP = Path("/sys/fs/cgroup")
 
 
-def default_processes(sys_cpu: Path = SYS_CPU, allowed: set[int] | None = None) -> int:
-    """One screening process per physical core this process may run on.
+def default_processes(
+    sys_cpu: Path = SYS_CPU, allowed: set[int] | None = None, cgroup: Path = CGROUP
+) -> int:
+    """One screening process per physical core this process may use, within its CPU quota.
 
     Two hyperthreads of one core gave a pool little (1.18x on first sight, and less than one
     process on names seen before: a chunk rarely lands on the process that saw its names),
     while two real cores nearly double the rate (docs/BENCHMARKS.md); so siblings count once.
+    A container's CPU limit (cgroup ``cpu.max``) caps it: a pod limited to two CPUs on a
+    16-core node gets two processes, not sixteen indexes.
     """
     if allowed is None and hasattr(os, "sched_getaffinity"):
         allowed = os.sched_getaffinity(0)
     if not allowed:
-        return max(1, psutil.cpu_count(logical=False) or os.cpu_count() or 1)
-    cores: set[tuple[str, str]] = set()
-    for cpu in allowed:
-        topology = sys_cpu / f"cpu{cpu}" / "topology"
-        try:
-            package = (topology / "physical_package_id").read_text().strip()
-            core = (topology / "core_id").read_text().strip()
-        except OSError:
-            return max(1, min(len(allowed), psutil.cpu_count(logical=False) or len(allowed)))
-        cores.add((package, core))
-    return max(1, len(cores))
+        cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    else:
+        siblings: set[str] = set()
+        for cpu in allowed:
+            topology = sys_cpu / f"cpu{cpu}" / "topology"
+            try:  # the CPUs sharing this one's core: the same text for each of them
+                siblings.add((topology / "thread_siblings_list").read_text().strip())
+            except OSError:
+                siblings = set()
+                break
+        cores = len(siblings) or min(len(allowed), psutil.cpu_count(logical=False) or 1)
+    quota = cpu_quota(cgroup)
+    return max(1, min(cores, quota) if quota else cores)
+
+
+def cpu_quota(cgroup: Path = CGROUP) -> int | None:
+    """The CPUs a cgroup CPU limit allows (rounded up), or None without a limit."""
+    try:  # cgroup v2: "max 100000" or "200000 100000"
+        quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+        if quota == "max":
+            return None
+        return max(1, -(-int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    try:  # cgroup v1
+        quota_us = int((cgroup / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((cgroup / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return max(1, -(-quota_us // period_us)) if quota_us > 0 and period_us > 0 else None
 
 
 class ScreeningPool:

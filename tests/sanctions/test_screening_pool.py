@@ -93,23 +93,41 @@ def test_a_list_update_is_picked_up_between_batches(tmp_path: Path):
         screening.close()
 
 
-def _topology(root: Path, cpus: dict[int, tuple[int, int]]) -> Path:
-    for cpu, (package, core) in cpus.items():
+def _topology(root: Path, cpus: dict[int, str]) -> Path:
+    """A made-up /sys/devices/system/cpu: each CPU with the list of its core's threads."""
+    for cpu, siblings in cpus.items():
         folder = root / f"cpu{cpu}" / "topology"
         folder.mkdir(parents=True)
-        (folder / "physical_package_id").write_text(f"{package}\n")
-        (folder / "core_id").write_text(f"{core}\n")
+        (folder / "thread_siblings_list").write_text(f"{siblings}\n")
     return root
 
 
 def test_one_process_per_physical_core_by_default(tmp_path: Path):
+    unlimited = tmp_path / "cgroup-none"  # no cgroup files: no CPU limit
     # two cores with two hyperthreads each: two processes, not four
-    smt = _topology(tmp_path / "smt", {0: (0, 0), 1: (0, 1), 2: (0, 0), 3: (0, 1)})
-    assert default_processes(smt, {0, 1, 2, 3}) == 2
+    smt = _topology(tmp_path / "smt", {0: "0,2", 1: "1,3", 2: "0,2", 3: "1,3"})
+    assert default_processes(smt, {0, 1, 2, 3}, unlimited) == 2
     # only the CPUs this process may run on count (a cpuset of one core's two threads)
-    assert default_processes(smt, {0, 2}) == 1
-    # two sockets, core ids repeat per socket
-    sockets = _topology(tmp_path / "sockets", {0: (0, 0), 1: (1, 0)})
-    assert default_processes(sockets, {0, 1}) == 2
+    assert default_processes(smt, {0, 2}, unlimited) == 1
+    # no hyperthreads: every CPU is a core
+    plain = _topology(tmp_path / "plain", {i: str(i) for i in range(8)})
+    assert default_processes(plain, set(range(8)), unlimited) == 8
     # no topology to read: psutil's count, never more than the CPUs allowed
-    assert 1 <= default_processes(tmp_path / "none", {0, 1}) <= 2
+    assert 1 <= default_processes(tmp_path / "none", {0, 1}, unlimited) <= 2
+
+
+def test_a_container_cpu_limit_caps_the_pool(tmp_path: Path):
+    plain = _topology(tmp_path / "plain", {i: str(i) for i in range(16)})
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("150000 100000\n")  # 1.5 CPUs: two processes
+    assert default_processes(plain, set(range(16)), v2) == 2
+    (v2 / "cpu.max").write_text("max 100000\n")
+    assert default_processes(plain, set(range(16)), v2) == 16
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("300000\n")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert default_processes(plain, set(range(16)), v1) == 3
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")  # no limit
+    assert default_processes(plain, set(range(16)), v1) == 16
