@@ -820,13 +820,19 @@ class SanctionsScreener:
     def _prepare_many(self, subjects: Sequence[ScreeningSubject]) -> list[_Query]:
         """Normalise the subjects and look up their tokens (new ones compared in bulk)."""
         names = self._name_cache
+        # this batch's names, held here: another thread may clear the shared cache meanwhile
+        batch: dict[tuple[str, bool], _Name] = {}
         missing: dict[tuple[str, bool], _Lookups] = {}
         wanted: dict[str, tuple[str, tuple[str, ...]]] = {}
         cache = self._token_cache
         for subject in subjects:
             kind = subject.entity_type
             key = (subject.name, kind is not None and kind != "person")
-            if key in names or key in missing:
+            if key in batch or key in missing:
+                continue
+            known = names.get(key)
+            if known is not None:
+                batch[key] = known
                 continue
             norm = normalize_name(key[0], is_entity=key[1])
             tokens = norm.tokens
@@ -846,12 +852,13 @@ class SanctionsScreener:
             fresh = self._match_tokens(wanted) if wanted else {}
             if len(names) + len(missing) > NAME_CACHE_MAX:
                 names.clear()
-            built = self._names(list(missing.values()), fresh)
-            names.update(zip(missing, built, strict=True))
+            built = dict(zip(missing, self._names(list(missing.values()), fresh), strict=True))
+            names.update(built)
+            batch.update(built)
         queries: list[_Query] = []
         for subject in subjects:
             kind = subject.entity_type
-            name = names[(subject.name, kind is not None and kind != "person")]
+            name = batch[(subject.name, kind is not None and kind != "person")]
             norm = name.norm
             if kind is None:
                 if norm.org_evidence:

@@ -195,3 +195,23 @@ def test_entry_hash_is_the_monitoring_content_hash(bundled):
     entry = bundled.entries[123]
     assert bundled.entry_hash(entry.entry_id) == entry_content_hash(entry)
     assert bundled.entry_hash("ofac-sdn:does-not-exist") is None
+
+
+class _ClearedAtOnce(dict):
+    """A name cache that another thread empties the moment a batch has filled it."""
+
+    def update(self, *args, **kwargs):
+        super().update(*args, **kwargs)
+        self.clear()
+
+
+def test_a_batch_survives_its_names_leaving_the_shared_cache(bundled):
+    subjects = [_subject(r) for r in _sample()[:120]]
+    expected = [bundled.screen(s) for s in subjects]
+    bundled.clear_caches()
+    saved = bundled._name_cache
+    bundled._name_cache = _ClearedAtOnce()
+    try:
+        assert bundled.screen_many(subjects) == expected
+    finally:
+        bundled._name_cache = saved
