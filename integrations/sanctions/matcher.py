@@ -236,10 +236,6 @@ class TokenMatches:
             by_id = self._by_id = dict(zip(self.tids.tolist(), self.sims.tolist(), strict=True))
         return by_id
 
-    @property
-    def size(self) -> int:
-        return len(self.tids)
-
 
 @dataclass(frozen=True, slots=True)
 class _Name:
@@ -839,7 +835,7 @@ class SanctionsScreener:
             skeletons = norm.skeletons or ((),) * len(tokens)
             token_keys: list[str] = []
             for token, skeleton in zip(tokens, skeletons, strict=True):
-                token_key = "|".join((token, *skeleton)) if skeleton else token
+                token_key = _cache_key(token, skeleton)
                 token_keys.append(token_key)
                 if token_key not in cache:
                     wanted[token_key] = (token, skeleton)

@@ -6,12 +6,11 @@ reference; the labelled set meets the acceptance (every variant class at recall 
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import numpy as np
 import pytest
 
-from bench.screening_data import LABELLED, LIST_DIR
+from bench.screening_data import LIST_DIR
 from integrations.sanctions import (
     DEFAULT_THRESHOLD,
     DateOfBirth,
@@ -30,19 +29,8 @@ from integrations.sanctions.matcher import (
     pair_similarity,
 )
 from integrations.sanctions.normalize import arabic_skeleton
-
-ROWS = [json.loads(line) for line in LABELLED.read_text(encoding="utf-8").splitlines() if line]
-
-
-def _subject(row: dict[str, object]) -> ScreeningSubject:
-    dob = dt.date.fromisoformat(str(row["dob"])) if row.get("dob") else None
-    kind = row.get("type")
-    return ScreeningSubject(
-        str(row["name"]),
-        dob,
-        str(row["country"]) if row.get("country") else None,
-        "entity" if kind == "entity" else "person" if kind == "person" else None,
-    )
+from tests.sanctions.labelled import ROWS
+from tests.sanctions.labelled import subject_of as _subject
 
 
 @pytest.fixture(scope="module")

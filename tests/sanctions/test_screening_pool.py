@@ -3,16 +3,13 @@ and refuses (so the worker screens in-process) once the files read as another ve
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bench.screening_data import LABELLED, LIST_DIR
-from integrations.sanctions import ScreeningSubject
+from bench.screening_data import LIST_DIR
 from integrations.sanctions.catalog import ListCatalog, ListFiles
 from integrations.sanctions.pool import (
     MIN_CHUNK,
@@ -20,19 +17,8 @@ from integrations.sanctions.pool import (
     VersionMismatch,
     default_processes,
 )
-
-ROWS = [json.loads(line) for line in LABELLED.read_text(encoding="utf-8").splitlines() if line]
-
-
-def _subject(row: dict[str, object]) -> ScreeningSubject:
-    dob = dt.date.fromisoformat(str(row["dob"])) if row.get("dob") else None
-    kind = row.get("type")
-    return ScreeningSubject(
-        str(row["name"]),
-        dob,
-        str(row["country"]) if row.get("country") else None,
-        "entity" if kind == "entity" else "person" if kind == "person" else None,
-    )
+from tests.sanctions.labelled import ROWS
+from tests.sanctions.labelled import subject_of as _subject
 
 
 @pytest.fixture(scope="module")
